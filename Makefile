@@ -1,0 +1,106 @@
+# Relit developer entry points. Every target creates or reuses the cached virtual environment.
+SHELL := /bin/bash
+.ONESHELL:
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+CACHE ?= $(HOME)/.cache/relit
+PIP_FLAGS := --disable-pip-version-check --no-input -q
+
+DEV_REQS := requirements/runtime.txt requirements/dev.txt
+TRAIN_REQS := $(DEV_REQS) requirements/training.txt
+DEV_HASH := $(shell cat $(DEV_REQS) | sha256sum | cut -c1-16)
+TRAIN_HASH := $(shell cat $(TRAIN_REQS) | sha256sum | cut -c1-16)
+DEV_VENV := $(CACHE)/venvs/dev-$(DEV_HASH)
+TRAIN_VENV := $(CACHE)/venvs/train-$(TRAIN_HASH)
+PY := .venv/bin/python
+TPY := .venv-train/bin/python
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' blender_manifest.toml)
+ZIP := dist/relit-$(VERSION).zip
+WHEEL_CACHE := $(CACHE)/wheels
+EXT_TOOL = $(PY) $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
+
+.PHONY: help venv venv-train extension wheels test unit blender demo bench batch clean
+
+help:
+	@echo "make demo        create the environment and run the main job on a bundled example"
+	@echo "make test        unit tests and Blender tests (builds the extension first)"
+	@echo "make bench       benchmarks into bench/results.json"
+	@echo "make extension   build $(ZIP) with Blender's extension tool"
+	@echo "make venv-train  the training environment (.venv-train: PyTorch, ONNX)"
+
+# A venv is built once per set of pins, outside the clone, and linked as .venv.
+venv:
+	@set -e
+	if [ ! -f "$(DEV_VENV)/.complete" ]; then
+	  echo "creating $(DEV_VENV)"; rm -rf "$(DEV_VENV)"; mkdir -p "$(CACHE)/venvs"
+	  $(PYTHON) -m venv "$(DEV_VENV)"
+	  "$(DEV_VENV)/bin/pip" install $(PIP_FLAGS) -r requirements/dev.txt
+	  touch "$(DEV_VENV)/.complete"
+	fi
+	ln -sfn "$(DEV_VENV)" .venv
+
+venv-train:
+	@set -e
+	if [ ! -f "$(TRAIN_VENV)/.complete" ]; then
+	  echo "creating $(TRAIN_VENV)"; rm -rf "$(TRAIN_VENV)"; mkdir -p "$(CACHE)/venvs"
+	  $(PYTHON) -m venv "$(TRAIN_VENV)"
+	  "$(TRAIN_VENV)/bin/pip" install $(PIP_FLAGS) -r requirements/training.txt
+	  touch "$(TRAIN_VENV)/.complete"
+	fi
+	ln -sfn "$(TRAIN_VENV)" .venv-train
+
+# Wheels named in blender_manifest.toml, fetched once into the cache, then copied to ./wheels.
+wheels: venv
+	@set -e
+	mkdir -p wheels "$(WHEEL_CACHE)"
+	missing=0
+	for w in $$(grep -o '\./wheels/[^"]*\.whl' blender_manifest.toml); do
+	  [ -f "$(WHEEL_CACHE)/$$(basename $$w)" ] || missing=1
+	done
+	if [ $$missing = 1 ]; then
+	  for plat in manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64; do
+	    $(PY) -m pip download $(PIP_FLAGS) --no-deps --only-binary=:all: --python-version 3.11 \
+	      --implementation cp --platform $$plat --platform manylinux2014_x86_64 \
+	      --platform manylinux_2_17_x86_64 --platform manylinux_2_27_x86_64 \
+	      --platform macosx_10_9_universal2 --platform macosx_11_0_universal2 \
+	      --platform macosx_11_0_arm64 --platform macosx_13_0_arm64 \
+	      -r requirements/bundle.txt -d "$(WHEEL_CACHE)"
+	  done
+	fi
+	for w in $$(grep -o '\./wheels/[^"]*\.whl' blender_manifest.toml); do
+	  f=$$(basename $$w)
+	  [ -f "$(WHEEL_CACHE)/$$f" ] || { echo "wheel not found after download: $$f" >&2; exit 1; }
+	  [ -f "wheels/$$f" ] || cp "$(WHEEL_CACHE)/$$f" "wheels/$$f"
+	done
+
+# One zip per platform (Blender's --split-platforms), and dist/relit-<version>.zip for this machine.
+extension: wheels
+	@set -e
+	rm -rf dist/.build && mkdir -p dist/.build
+	$(EXT_TOOL) build --source-dir . --output-dir dist/.build --split-platforms
+	host=$$($(PY) tools/host_platform.py)
+	$(EXT_TOOL) validate "dist/.build/relit-$(VERSION)-$$host.zip"
+	mv dist/.build/*.zip dist/
+	cp "dist/relit-$(VERSION)-$$host.zip" "$(ZIP).tmp" && mv "$(ZIP).tmp" "$(ZIP)"
+	rm -rf dist/.build
+	echo "built $(ZIP)"
+
+test: venv extension
+	RELIT_EXTENSION_ZIP="$(CURDIR)/$(ZIP)" $(PY) -m pytest tests $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+demo: venv
+	$(PY) -m inference demo --out demo_out
+
+bench: venv
+	$(PY) bench/run.py --out bench/results.json
+
+batch: venv
+	$(PY) -m inference $(ARGS)
+
+clean:
+	rm -rf dist wheels .pytest_cache demo_out

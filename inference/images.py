@@ -1,0 +1,459 @@
+"""Image I/O and colour: every image in Relit passes through here.
+
+In memory an image is float32 H×W×C, top row first, C in {1, 3, 4}. Colour data is linear
+scene-referred RGB. 8- and 16-bit files (PNG, JPEG, TIFF, PGM) are sRGB-encoded unless the caller
+says they hold data; EXR, HDR and float TIFF are linear already.
+
+Writing is atomic: each file is written beside its target under a temporary name, then renamed.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import InputError, OutputError, RelitWarning  # noqa: E402
+
+READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr", ".pgm", ".ppm", ".pnm",
+                 ".bmp", ".webp")
+_EXIF_SUFFIXES = (".jpg", ".jpeg", ".tif", ".tiff", ".png", ".webp")
+_LINEAR_SUFFIXES = (".exr", ".hdr")
+_SCALAR_CHANNELS = ("Y", "X", "Z", "V", "A")
+
+
+# ---------------------------------------------------------------- colour transfer functions
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decoding, elementwise, float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4
+                    ).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB encoding, elementwise, float32 (input clipped to [0, 1])."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92,
+                    1.055 * np.power(np.maximum(x, 0.0031308), 1.0 / 2.4) - 0.055
+                    ).astype(np.float32)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of linear RGB (H×W×C → H×W). Grey input is returned as is."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    if rgb.ndim == 2:
+        return rgb
+    if rgb.shape[-1] < 3:
+        return rgb[..., 0]
+    return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
+
+
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """H×W×{1,2,3,4} (or H×W) → H×W×3: grey is replicated, alpha dropped."""
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.shape[-1] in (1, 2):
+        return np.repeat(image[..., :1], 3, axis=-1)
+    return image[..., :3]
+
+
+def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return (RGB, alpha or None); grey+alpha (2 channels) counts as RGBA."""
+    image = np.asarray(image, dtype=np.float32)
+    alpha = image[..., -1] if image.ndim == 3 and image.shape[-1] in (2, 4) else None
+    return to_rgb(image), alpha
+
+
+# ---------------------------------------------------------------- reading
+
+def load_image(path: str | os.PathLike, *, data: bool = False,
+               sanitize: bool = True) -> np.ndarray:
+    """Load an image file to float32 H×W×C (C = 1, 3 or 4), top row first.
+
+    ``data=False`` (default) decodes 8/16-bit files from sRGB to linear; ``data=True`` keeps the
+    stored values scaled to [0, 1] (normal maps, roughness, raw camera data). Alpha is never
+    decoded. EXIF orientation is honoured. NaN and Inf in float files are replaced by 0 (and the
+    largest finite value for +Inf) with a warning.
+    """
+    path = Path(path)
+    _check_readable(path)
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
+        image = _read_exr_rgba(path)
+    else:
+        image = _read_cv2(path)
+    linear_file = suffix in _LINEAR_SUFFIXES or image.dtype.kind == "f"
+    image = _to_float(image)
+    if not linear_file and not data:
+        colour = min(image.shape[-1], 3) if image.shape[-1] != 2 else 1
+        image[..., :colour] = srgb_to_linear(image[..., :colour])
+    if suffix in _EXIF_SUFFIXES:
+        image = apply_exif_orientation(image, exif_orientation(path))
+    if sanitize:
+        image = sanitize_image(image, source=str(path))
+    return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"image not found: {path}")
+    if path.is_dir():
+        raise InputError(f"expected an image file, got a folder: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"image file is empty (0 bytes): {path}")
+    if path.suffix.lower() not in READ_SUFFIXES:
+        raise InputError(f"unsupported image format '{path.suffix}' for {path}; "
+                         f"supported: {', '.join(READ_SUFFIXES)}")
+
+
+def _read_cv2(path: Path) -> np.ndarray:
+    buf = np.fromfile(str(path), dtype=np.uint8)
+    with warnings.catch_warnings():
+        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None or image.size == 0:
+        raise InputError(f"cannot decode image (corrupt or truncated?): {path}")
+    if image.ndim == 2:
+        image = image[..., None]
+    elif image.shape[-1] == 3:
+        image = image[..., ::-1]
+    elif image.shape[-1] == 4:
+        image = image[..., [2, 1, 0, 3]]
+    if _looks_truncated(path, buf):
+        raise InputError(f"image file is truncated: {path}")
+    return image
+
+
+def _looks_truncated(path: Path, buf: np.ndarray) -> bool:
+    """libpng/libjpeg decode a cut file with a warning only; check the end markers ourselves."""
+    suffix = path.suffix.lower()
+    tail = buf[-64:].tobytes()
+    if suffix == ".png":
+        return b"IEND" not in tail
+    if suffix in (".jpg", ".jpeg"):
+        return b"\xff\xd9" not in buf[-4096:].tobytes()
+    return False
+
+
+def _to_float(image: np.ndarray) -> np.ndarray:
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / 65535.0
+    if image.dtype.kind in "iu":
+        return image.astype(np.float32) / float(np.iinfo(image.dtype).max)
+    return image.astype(np.float32)
+
+
+def sanitize_image(image: np.ndarray, source: str = "image") -> np.ndarray:
+    """Replace NaN by 0, +Inf by the largest finite value, -Inf by 0; warn when anything changed."""
+    finite = np.isfinite(image)
+    if finite.all():
+        return image
+    bad = int((~finite).sum())
+    top = float(image[finite].max()) if finite.any() else 0.0
+    warnings.warn(f"{source}: {bad} NaN/Inf values replaced", RelitWarning, stacklevel=3)
+    image = np.nan_to_num(image, nan=0.0, posinf=top, neginf=0.0)
+    return image
+
+
+# EXIF orientation ------------------------------------------------------------------------
+
+def exif_orientation(path: str | os.PathLike) -> int:
+    """The EXIF Orientation tag (1–8) of a file, 1 when absent or unreadable."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow ships with the runtime set
+        return 1
+    try:
+        with Image.open(path) as im:
+            value = im.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a file PIL cannot parse simply has no orientation
+        return 1
+    return int(value) if value in range(1, 9) else 1
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels into display orientation (EXIF tag values 1–8)."""
+    ops = {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+    }
+    return ops.get(orientation, ops[1])(image)
+
+
+# EXR -------------------------------------------------------------------------------------
+
+def _open_exr(path: Path):
+    import OpenEXR
+
+    try:
+        return OpenEXR.File(str(path), separate_channels=True)
+    except Exception as exc:  # noqa: BLE001 - OpenEXR raises bare RuntimeError
+        raise InputError(f"cannot read EXR (corrupt or truncated?): {path}: {exc}") from None
+
+
+def read_exr_channels(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """All channels of an EXR's first part, by full name, as float32 H×W arrays."""
+    path = Path(path)
+    _check_readable(path)
+    with _open_exr(path) as exr:
+        try:
+            return {name: np.asarray(ch.pixels, dtype=np.float32)
+                    for name, ch in exr.channels().items()}
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"cannot read EXR pixels: {path}: {exc}") from None
+
+
+def read_exr_layers(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """A multi-layer EXR as ``{"layer.pass": H×W×C}`` (channels in R,G,B,A / X,Y,Z order).
+
+    Channels without a dot-separated prefix are grouped under the key ``""``.
+    """
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, pixels in read_exr_channels(path).items():
+        prefix, _, chan = name.rpartition(".")
+        groups.setdefault(prefix, {})[chan] = pixels
+    return {prefix: _stack_channels(chans) for prefix, chans in groups.items()}
+
+
+def _channel_rank(chan: str) -> tuple[int, str]:
+    order = "RGBXYZWUVA"
+    return (order.index(chan) if chan in order else len(order), chan)
+
+
+def _stack_channels(chans: Mapping[str, np.ndarray]) -> np.ndarray:
+    names = sorted(chans, key=_channel_rank)
+    return np.stack([chans[n] for n in names], axis=-1)
+
+
+def _read_exr_rgba(path: Path) -> np.ndarray:
+    chans = read_exr_channels(path)
+    plain = {k: v for k, v in chans.items() if "." not in k}
+    if {"R", "G", "B"} <= plain.keys():
+        keys = ["R", "G", "B"] + (["A"] if "A" in plain else [])
+        return np.stack([plain[k] for k in keys], axis=-1)
+    for scalar in _SCALAR_CHANNELS:
+        if scalar in plain:
+            return plain[scalar][..., None]
+    # A multi-layer file: take the first RGB(A) pass, e.g. "ViewLayer.Combined".
+    layers = read_exr_layers(path)
+    for key in sorted(layers, key=lambda k: (not k.endswith("Combined"), k)):
+        if layers[key].shape[-1] in (1, 3, 4):
+            return layers[key]
+    raise InputError(f"EXR has no R,G,B or single channel to read: {path}; "
+                     f"channels: {', '.join(sorted(chans))}")
+
+
+# ---------------------------------------------------------------- writing
+
+@contextmanager
+def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str]:
+    """Yield a temporary file name beside ``path``; rename it onto ``path`` on success only."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"output exists (use overwrite to replace it): {path}")
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
+                                   dir=parent)
+        os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _as_hwc(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[-1] not in (1, 2, 3, 4):
+        raise InputError(f"expected an H×W×C image with 1–4 channels, got shape {array.shape}")
+    return array
+
+
+def to_uint(image: np.ndarray, *, data: bool = False, bits: int = 8) -> np.ndarray:
+    """Quantise linear float (or data in [0,1] when ``data``) to uint8/uint16, sRGB-encoding colour."""
+    image = _as_hwc(np.asarray(image, dtype=np.float32)).copy()
+    if not data:
+        colour = 1 if image.shape[-1] in (1, 2) else 3
+        image[..., :colour] = linear_to_srgb(image[..., :colour])
+    top = 255 if bits == 8 else 65535
+    return np.round(np.clip(image, 0.0, 1.0) * top).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray, *, data: bool = False, bits: int = 8,
+             overwrite: bool = True) -> Path:
+    """Write a PNG preview: linear colour is sRGB-encoded; ``data=True`` stores values as is."""
+    if bits not in (8, 16):
+        raise InputError(f"PNG bit depth must be 8 or 16, got {bits}")
+    pixels = to_uint(image, data=data, bits=bits)
+    if pixels.shape[-1] == 3:
+        pixels = pixels[..., ::-1]
+    elif pixels.shape[-1] == 4:
+        pixels = pixels[..., [2, 1, 0, 3]]
+    return _imwrite(path, pixels, overwrite)
+
+
+def save_jpeg(path: str | os.PathLike, image: np.ndarray, *, quality: int = 95,
+              overwrite: bool = True) -> Path:
+    """Write an sRGB JPEG of linear RGB (alpha dropped)."""
+    pixels = to_uint(to_rgb(image))[..., ::-1]
+    return _imwrite(path, pixels, overwrite, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+
+
+def _imwrite(path, pixels, overwrite, params=()) -> Path:
+    path = Path(path)
+    with atomic_path(path, overwrite) as tmp:
+        ok, buf = cv2.imencode(path.suffix.lower(), np.ascontiguousarray(pixels), list(params))
+        if not ok:
+            raise OutputError(f"cannot encode {path}")
+        buf.tofile(tmp)
+    return path
+
+
+def _default_channel_names(n: int) -> tuple[str, ...]:
+    return {1: ("Y",), 2: ("Y", "A"), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}[n]
+
+
+def save_exr(path: str | os.PathLike, image: np.ndarray, *, half: bool = True,
+             channels: Sequence[str] | None = None, overwrite: bool = True) -> Path:
+    """Write a single-pass EXR with plain channel names (R,G,B[,A], or Y for a scalar)."""
+    image = _as_hwc(image)
+    names = tuple(channels) if channels else _default_channel_names(image.shape[-1])
+    if len(names) != image.shape[-1]:
+        raise InputError(f"{len(names)} channel names for {image.shape[-1]} channels")
+    return write_exr_channels(path, {n: image[..., i] for i, n in enumerate(names)},
+                              half=half, overwrite=overwrite)
+
+
+def save_multilayer_exr(path: str | os.PathLike,
+                        passes: Mapping[str, tuple[np.ndarray, Sequence[str]] | np.ndarray], *,
+                        layer: str = "ViewLayer", half: bool = True,
+                        overwrite: bool = True) -> Path:
+    """Write a multi-layer EXR with Blender's naming, ``<layer>.<pass>.<channel>``.
+
+    ``passes`` maps a pass name (``"Normal"``) to an array, or to ``(array, channel_names)`` such
+    as ``(normal, "XYZ")``. Without names, 1 channel is ``X`` (Blender's value AOV), 3 are RGB
+    and 4 RGBA.
+    """
+    chans: dict[str, np.ndarray] = {}
+    shape = None
+    for name, value in passes.items():
+        array, names = value if isinstance(value, tuple) else (value, None)
+        array = _as_hwc(array)
+        if shape is not None and array.shape[:2] != shape:
+            raise InputError(f"pass {name} is {array.shape[:2]}, expected {shape}")
+        shape = array.shape[:2]
+        names = tuple(names) if names else {1: ("X",), 3: tuple("RGB"),
+                                            4: tuple("RGBA")}.get(array.shape[-1])
+        if names is None or len(names) != array.shape[-1]:
+            raise InputError(f"pass {name}: give channel names for {array.shape[-1]} channels")
+        for i, c in enumerate(names):
+            chans[f"{layer}.{name}.{c}"] = array[..., i]
+    return write_exr_channels(path, chans, half=half, overwrite=overwrite)
+
+
+def write_exr_channels(path: str | os.PathLike, channels: Mapping[str, np.ndarray], *,
+                       half: bool = True, overwrite: bool = True) -> Path:
+    """Write named H×W channels (ZIP compression, half or float) atomically."""
+    import OpenEXR
+
+    if not channels:
+        raise InputError("no channels to write")
+    dtype = np.float16 if half else np.float32
+    data = {}
+    for name, pixels in channels.items():
+        pixels = np.asarray(pixels, dtype=np.float32)
+        if half:
+            pixels = np.clip(pixels, -65504.0, 65504.0)
+        data[name] = np.ascontiguousarray(pixels.astype(dtype))
+    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    path = Path(path)
+    with atomic_path(path, overwrite) as tmp:
+        with OpenEXR.File(header, data) as exr:
+            exr.write(tmp)
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray, *, data: bool = False,
+               overwrite: bool = True, half: bool = True) -> Path:
+    """Write by extension: .exr (linear), .png or .jpg (sRGB unless ``data``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".exr":
+        return save_exr(path, image, half=half, overwrite=overwrite)
+    if suffix == ".png":
+        return save_png(path, image, data=data, overwrite=overwrite)
+    if suffix in (".jpg", ".jpeg"):
+        return save_jpeg(path, image, overwrite=overwrite)
+    raise InputError(f"unsupported output format '{suffix}' (use .exr, .png or .jpg)")
+
+
+# ---------------------------------------------------------------- previews
+
+def normal_to_rgb(normal: np.ndarray) -> np.ndarray:
+    """Camera-space normal → 0.5·n + 0.5 (data, for Non-Color PNGs)."""
+    return np.clip(0.5 * np.asarray(normal, np.float32) + 0.5, 0.0, 1.0)
+
+
+def rgb_to_normal(rgb: np.ndarray) -> np.ndarray:
+    """Inverse of ``normal_to_rgb`` followed by normalisation."""
+    n = np.asarray(rgb, np.float32)[..., :3] * 2.0 - 1.0
+    return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+
+
+def resize(image: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:
+    """Resize H×W×C float32 to (height, width), area-averaging when shrinking."""
+    image = _as_hwc(np.asarray(image, np.float32))
+    h, w = size
+    if image.shape[:2] == (h, w):
+        return image
+    shrink = h < image.shape[0] and w < image.shape[1]
+    interp = cv2.INTER_NEAREST if nearest else (cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out = cv2.resize(image, (w, h), interpolation=interp)
+    return out.reshape(h, w, image.shape[-1])
+
+
+def contact_sheet(tiles: Sequence[tuple[str, np.ndarray]], *, tile: int = 256, columns: int = 4,
+                  data_labels: Sequence[str] = ()) -> np.ndarray:
+    """Arrange labelled linear images into one sRGB-ready linear sheet (H×W×3).
+
+    Tiles whose label is in ``data_labels`` are shown as stored values (normals, masks).
+    """
+    rows = (len(tiles) + columns - 1) // columns
+    sheet = np.zeros((rows * (tile + 20), columns * tile, 3), np.float32)
+    for i, (label, image) in enumerate(tiles):
+        img = to_rgb(image)
+        h, w = img.shape[:2]
+        scale = tile / max(h, w)
+        img = resize(img, (max(1, round(h * scale)), max(1, round(w * scale))))
+        if label in data_labels:
+            img = srgb_to_linear(np.clip(img, 0, 1))  # so that the sRGB preview shows raw values
+        r, c = divmod(i, columns)
+        y0, x0 = r * (tile + 20) + 20, c * tile
+        sheet[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
+        cv2.putText(sheet, label, (x0 + 4, y0 - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    (1.0, 1.0, 1.0), 1, cv2.LINE_AA)
+    return sheet

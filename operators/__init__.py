@@ -1,0 +1,25 @@
+"""Relit's operators, settings and the ``blender --command relit`` batch entry point."""
+import bpy
+
+from . import batch, settings, status
+
+_classes = (*settings.classes, *status.classes)
+_cli_handle = None
+
+
+def register():
+    global _cli_handle
+    for cls in _classes:
+        bpy.utils.register_class(cls)
+    settings.attach()
+    _cli_handle = bpy.utils.register_cli_command("relit", batch.run)
+
+
+def unregister():
+    global _cli_handle
+    if _cli_handle is not None:
+        bpy.utils.unregister_cli_command(_cli_handle)
+        _cli_handle = None
+    settings.detach()
+    for cls in reversed(_classes):
+        bpy.utils.unregister_class(cls)
