@@ -60,6 +60,7 @@ class Steps:
                  cancel: Optional[CancelFn] = None):
         self.progress = progress or no_progress
         self.cancel = cancel
+        self._last = 0.0
         total = float(sum(weights.values())) or 1.0
         self._start: dict[str, float] = {}
         self._span: dict[str, float] = {}
@@ -74,7 +75,9 @@ class Steps:
 
         def report(fraction: float, message: str = name) -> None:
             check_cancel(self.cancel)
-            self.progress(start + span * min(max(fraction, 0.0), 1.0), message)
+            overall = start + span * min(max(fraction, 0.0), 1.0)
+            self._last = max(self._last, min(overall, 1.0))  # monotonic despite rounding
+            self.progress(self._last, message)
 
         report(0.0, name)
         return report

@@ -1,0 +1,157 @@
+"""``make bench``: Relit's timings on this machine, as ratios to a matmul measured in the same run.
+
+Writes bench/results.json. Sections: the machine (matmul GFLOP/s), decompose per stage at 512²,
+1024² and 2048² (when the models are installed), the Cook-Torrance relight preview, the tiling
+overhead, photometric stereo, and peak memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "unit"))
+
+from inference import lighting, pipeline, render, tiling  # noqa: E402
+from inference.errors import ModelNotInstalled  # noqa: E402
+from inference.models import default_registry  # noqa: E402
+
+
+def best_of(fn, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def matmul_gflops(n: int = 2048) -> dict:
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    a @ b
+    t = best_of(lambda: a @ b, 5)
+    return {"n": n, "seconds": t, "gflops": 2 * n ** 3 / t / 1e9}
+
+
+def portrait_like(size: int) -> np.ndarray:
+    y, x = np.mgrid[0:size, 0:size] / size
+    r = np.hypot(x - 0.5, (y - 0.45) * 0.8)
+    skin = np.array([0.55, 0.38, 0.30], np.float32)
+    img = np.where(r[..., None] < 0.3, skin, np.array([0.1, 0.12, 0.15], np.float32))
+    return (img * (0.7 + 0.3 * np.cos(6 * x))[..., None]).astype(np.float32)
+
+
+def bench_decompose(sizes) -> dict:
+    reg = default_registry()
+    try:
+        reg.require(pipeline.CHAIN)
+    except ModelNotInstalled as exc:
+        return {"skipped": str(exc)}
+    out = {}
+    for size in sizes:
+        stages: dict[str, float] = {}
+        last = [time.perf_counter(), None]
+
+        def progress(fraction, message):
+            now = time.perf_counter()
+            if last[1] is not None:
+                stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
+            last[0], last[1] = now, message.split(" ")[0]
+
+        image = portrait_like(size)
+        pipeline.decompose(image, None, progress)  # warm-up: sessions, caches
+        stages.clear()
+        last[:] = [time.perf_counter(), None]
+        t0 = time.perf_counter()
+        pipeline.decompose(image, None, progress)
+        out[f"{size}"] = {"total_s": time.perf_counter() - t0, "stages_s": stages}
+    return out
+
+
+def bench_relight(size: int = 512) -> dict:
+    n = np.zeros((size, size, 3), np.float32)
+    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size * 2 - 1
+    r2 = x ** 2 + y ** 2
+    inside = r2 < 1
+    n[..., 0], n[..., 1] = x, -y
+    n[..., 2] = np.sqrt(np.clip(1 - r2, 0, 1))
+    passes = {"normal": n, "albedo": np.full((size, size, 3), 0.5, np.float32),
+              "roughness": np.full((size, size), 0.4, np.float32),
+              "reflectivity": np.full((size, size), 0.04, np.float32),
+              "alpha": inside.astype(np.float32)}
+    env = lighting.prefiltered_hdri("forest")
+    light = render.HDRILighting(env=env, rotation=30.0)
+    render.relight(passes, light)  # warm-up
+    return {"size": size, "seconds": best_of(lambda: render.relight(passes, light), 3)}
+
+
+def bench_tiling(size: int = 1024) -> dict:
+    from onnx_graphs import identity_conv
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(identity_conv(8, 3).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    image = np.random.default_rng(0).random((size, size, 8), dtype=np.float32)
+
+    def run(x):
+        return sess.run(None, {"input": x})[0]
+
+    whole = tiling.TileOptions(tile=size, overlap=0, stride=32)
+    tiled = tiling.TileOptions(tile=256, overlap=32, stride=32)
+    t_whole = best_of(lambda: tiling.run_tiled(run, image, whole), 3)
+    t_tiled = best_of(lambda: tiling.run_tiled(run, image, tiled), 3)
+    return {"size": size, "whole_s": t_whole, "tiled_s": t_tiled,
+            "tiles": tiling.count_tiles(size, size, tiled), "overhead_ratio": t_tiled / t_whole}
+
+
+def bench_photometric(size: int = 256, count: int = 12) -> dict:
+    from inference import photometric
+
+    rng = np.random.default_rng(0)
+    lights = rng.normal(size=(count, 3))
+    lights[:, 2] = np.abs(lights[:, 2]) + 0.5
+    lights /= np.linalg.norm(lights, axis=1, keepdims=True)
+    normal = np.zeros((size, size, 3), np.float32)
+    normal[..., 2] = 1
+    stack = np.clip(np.einsum("hwc,nc->nhw", normal, lights), 0, None)[..., None]
+    stack = stack.astype(np.float32)
+    t = best_of(lambda: photometric.photometric_stereo(stack, lights), 2)
+    return {"size": size, "images": count, "seconds": t}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    args = parser.parse_args(argv)
+
+    results = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
+                           "matmul": matmul_gflops()}}
+    sections = {"decompose": lambda: bench_decompose(args.sizes), "relight_preview": bench_relight,
+                "tiling": bench_tiling, "photometric": bench_photometric}
+    for name, fn in sections.items():
+        print(f"[bench] {name}", file=sys.stderr, flush=True)
+        results[name] = fn()
+    unit = results["machine"]["matmul"]["seconds"]
+    results["ratios_to_matmul"] = {
+        "relight_preview": results["relight_preview"]["seconds"] / unit,
+        "photometric": results["photometric"]["seconds"] / unit,
+        "tiling_overhead": results["tiling"]["overhead_ratio"],
+    }
+    results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(args.out).write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

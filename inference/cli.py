@@ -1,0 +1,188 @@
+"""``python -m inference`` (and ``blender --command relit``): Relit without a UI.
+
+Progress lines go to stderr; errors print one line and give a non-zero exit code:
+1 general, 2 bad input, 3 model not installed, 4 output not writable, 130 cancelled.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .errors import InputError, RelitError
+from .progress import StderrProgress
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--float", dest="half", action="store_false",
+                   help="write 32-bit float EXRs (default: half)")
+
+
+def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Relit: photo → PBR passes → relight.")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("decompose", help="image(s) → passes (needs the models)")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<stem>/")
+    p.add_argument("--max-side", type=int, default=512, help="internal network resolution")
+    p.add_argument("--no-previews", dest="previews", action="store_false")
+    p.add_argument("--keep-going", action="store_true",
+                   help="report a failing image and go on with the rest")
+    _add_common(p)
+
+    p = sub.add_parser("relight", help="relight an image or a pass folder with Cook-Torrance")
+    p.add_argument("source", metavar="IMAGE|PASSES",
+                   help="an image (decomposed first) or a pass folder / passes.exr")
+    p.add_argument("--hdri", required=True, metavar="NAME|PATH",
+                   help="a built-in studio light (forest, city, courtyard, interior, night, "
+                        "studio, sunrise, sunset) or an equirectangular EXR/HDR")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG",
+                   help="HDRI rotation about world Z, degrees")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--refine", action="store_true", help="refine with render_net")
+    p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg")
+    _add_common(p)
+
+    p = sub.add_parser("ps", help="photometric stereo: images + light directions → passes")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--lights", required=True, metavar="LIGHTS.json",
+                   help="JSON mapping each file name to its unit light direction (camera space)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--ambient", metavar="IMAGE", help="an ambient-only frame to subtract")
+    _add_common(p)
+
+    p = sub.add_parser("integrate", help="normal map → height")
+    p.add_argument("normal", metavar="NORMAL.exr")
+    p.add_argument("--mask", metavar="IMAGE", help="integrate only inside this matte")
+    p.add_argument("--method", choices=("poisson", "fc"), default="poisson")
+    p.add_argument("--out", required=True, metavar="HEIGHT.exr")
+    _add_common(p)
+
+    p = sub.add_parser("models", help="list the installed models and check their files")
+    p.add_argument("--dir", metavar="DIR", help="models folder (default: the shipped one)")
+
+    p = sub.add_parser("demo", help="run the bundled example end to end")
+    p.add_argument("--out", default="demo_out", metavar="DIR")
+    p.add_argument("--res", type=int, default=256, help="example size in pixels")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m inference") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    progress = (lambda f, m: None) if args.quiet else StderrProgress()
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            return COMMANDS[args.command](args, progress) or 0
+        except RelitError as exc:
+            print(f"relit: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("relit: cancelled", file=sys.stderr)
+            return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"relit: warning: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- commands
+
+def _say(args, message: str) -> None:
+    if not args.quiet:
+        print(f"[relit] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_decompose(args, progress) -> int:
+    from . import images, pipeline
+
+    out = Path(args.out)
+    failures = 0
+    for i, name in enumerate(args.images):
+        _say(args, f"decompose {i + 1}/{len(args.images)}: {name}")
+        try:
+            image = images.load_image(name)
+            passes = pipeline.decompose(image, {"max_side": args.max_side}, progress)
+            passes.meta["source"] = str(name)
+            passes.save(out / Path(name).stem, half=args.half, previews=args.previews,
+                        overwrite=args.overwrite)
+        except RelitError as exc:
+            if not args.keep_going:
+                raise
+            failures += 1
+            print(f"relit: error: {name}: {exc}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_relight(args, progress) -> int:
+    from . import images
+    from .relight import relight_source, unpremultiply
+
+    image = relight_source(args.source, hdri=args.hdri, rotation=args.rotation,
+                           strength=args.strength, refine=args.refine, progress=progress)
+    if Path(args.out).suffix.lower() != ".exr":
+        image = unpremultiply(image)  # PNG and JPEG store straight alpha
+    images.save_image(args.out, image, overwrite=args.overwrite, half=args.half)
+    _say(args, f"wrote {args.out}")
+    return 0
+
+
+def cmd_ps(args, progress) -> int:
+    from .relight import photometric_passes
+
+    passes = photometric_passes(args.images, args.lights, ambient=args.ambient,
+                                progress=progress)
+    passes.save(args.out, half=args.half, overwrite=args.overwrite)
+    _say(args, f"wrote passes to {args.out}")
+    return 0
+
+
+def cmd_integrate(args, progress) -> int:
+    from . import images, integrate
+
+    normal = images.to_rgb(images.load_image(args.normal, data=True))
+    if Path(args.normal).suffix.lower() != ".exr":
+        normal = normal * 2.0 - 1.0
+    mask = None
+    if args.mask:
+        mask = images.load_image(args.mask, data=True)[..., 0] > 0.5
+        if mask.shape != normal.shape[:2]:
+            raise InputError(f"mask is {mask.shape}, normal map is {normal.shape[:2]}")
+    height = integrate.integrate(normal, mask, method=args.method, progress=progress)
+    images.save_exr(args.out, height, half=args.half, overwrite=args.overwrite)
+    _say(args, f"wrote {args.out}")
+    return 0
+
+
+def cmd_models(args, progress) -> int:
+    from .models import Registry, default_registry
+
+    reg = Registry(args.dir) if args.dir else default_registry()
+    status = reg.status()
+    if not status:
+        print(f"no models installed in {reg.models_dir}")
+    for name, state in status.items():
+        spec = reg.spec(name)
+        print(f"{name:14s} {spec.version:10s} {state}")
+    return 0 if all(s == "ok" for s in status.values()) else 3
+
+
+def cmd_demo(args, progress) -> int:
+    from .demo import run_demo
+
+    sheet = run_demo(Path(args.out), res=args.res, progress=progress)
+    _say(args, f"demo written to {args.out}; contact sheet: {sheet}")
+    return 0
+
+
+COMMANDS: dict[str, Callable] = {
+    "decompose": cmd_decompose, "relight": cmd_relight, "ps": cmd_ps,
+    "integrate": cmd_integrate, "models": cmd_models, "demo": cmd_demo,
+}

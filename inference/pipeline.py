@@ -1,0 +1,301 @@
+"""``decompose``: the patent chain from one image to Relit's passes.
+
+matte → NormalNet → IllumNet (source SH) → diffuse shading → DiffuseNet → albedo →
+SpecularNet (roughness, F0) → height (integrated normals).
+
+The networks run at an internal resolution (``max_side`` on the long side), tiled when larger,
+and their outputs are upsampled to the full image with a guided filter that follows the
+full-resolution image's edges. Network inputs are assembled by channel name from the model's
+manifest entry, so the contract between this file and ``training/`` is the list of names in
+``FEATURES`` below.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
+
+import cv2
+import numpy as np
+
+from . import face, images, integrate, lighting
+from .errors import InputError, ModelNotInstalled
+from .models import ModelSpec, Registry, TensorSpec, default_registry
+from .passes import Passes
+from .progress import CancelFn, ProgressFn, Steps, check_cancel
+from .tiling import TileOptions, run_tiled
+
+CHAIN = ("normal_net", "illum_net", "diffuse_net", "specular_net")
+"""The networks ``decompose`` needs, in the order it runs them."""
+
+FEATURES = {
+    "rgb": ("R", "G", "B"),
+    "landmarks": tuple(f"lm_{n}" for n in face.LANDMARK_CHANNELS),
+    "prior": ("prior_x", "prior_y", "prior_z", "prior_mask"),
+    "alpha": ("alpha",),
+    "normal": ("normal_x", "normal_y", "normal_z"),
+    "shading": ("shading_r", "shading_g", "shading_b"),
+    "albedo": ("albedo_r", "albedo_g", "albedo_b"),
+    "diffuse": ("diffuse_r", "diffuse_g", "diffuse_b"),
+    "specular": ("roughness", "reflectivity"),
+    "render": ("render_r", "render_g", "render_b"),
+}
+"""Channel names a model's manifest may list as inputs or outputs."""
+
+NORMALISATIONS = ("none", "srgb", "signed")
+"""How an input is fed: as stored, sRGB-encoded (for colour), or mapped from [0,1] to [-1,1]."""
+
+
+@dataclass
+class DecomposeOptions:
+    max_side: int = 512              # internal network resolution (long side)
+    tile: int = 512
+    overlap: int = 64
+    guide_radius: int = 4            # guided upsampling, in full-resolution pixels per 512 px
+    guide_eps: float = 1e-3
+    integrate_method: str = "poisson"
+    height_max_side: int = 1024       # height is integrated at most at this size, then upsampled
+    use_face: bool = True
+    face_options: Mapping = field(default_factory=dict)
+    registry: Optional[Registry] = None
+
+    @classmethod
+    def from_any(cls, options) -> "DecomposeOptions":
+        if options is None:
+            return cls()
+        if isinstance(options, cls):
+            return options
+        return replace(cls(), **dict(options))
+
+
+def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = None,
+              cancel: CancelFn | None = None) -> Passes:
+    """Run the full chain on a linear H×W×C image; returns full-resolution ``Passes``.
+
+    Raises ``ModelNotInstalled`` naming the first network that is missing, before any work.
+    """
+    opts = DecomposeOptions.from_any(options)
+    reg = opts.registry or default_registry()
+    reg.require(CHAIN)
+    rgb, alpha_in = images.split_alpha(_check_image(image))
+    steps = Steps(progress, {"face": 1, "normal": 3, "lighting": 1, "diffuse": 3,
+                             "specular": 2, "upsample": 1, "height": 2}, cancel)
+    small = _shrink(rgb, opts.max_side)
+    feats = _face_features(small, alpha_in, opts, steps.stage("face"), cancel)
+    feats["rgb"] = small
+
+    net = _Runner(reg, opts, cancel)
+    normal = _unit(net("normal_net", feats, steps.stage("normal")))
+    feats["normal"] = normal
+    steps.stage("lighting")
+    sh = net.global_output("illum_net", feats).reshape(9, 3)
+    shading = lighting_shading(normal, sh)
+    feats["shading"] = shading
+    diffuse = np.maximum(net("diffuse_net", feats, steps.stage("diffuse")), 0.0)
+    feats["albedo"] = albedo_from_diffuse(diffuse, shading)
+    spec = net("specular_net", feats, steps.stage("specular"))
+
+    up = steps.stage("upsample")
+    guide = _Guide(rgb, opts)
+    alpha = np.clip(guide(feats["alpha"][..., None])[..., 0], 0.0, 1.0)
+    passes = Passes(
+        rgb=rgb, alpha=alpha, normal=_unit(guide(normal)),
+        albedo=np.clip(guide(feats["albedo"]), 0.0, 1.0),
+        roughness=np.clip(guide(spec[..., :1])[..., 0], 0.0, 1.0),
+        reflectivity=np.clip(guide(spec[..., 1:2])[..., 0], 0.0, 1.0), sh=sh,
+        meta={"models": {n: reg.spec(n).version for n in CHAIN},
+              "internal_size": list(small.shape[:2]), "warnings": feats.get("warnings", [])})
+    up(1.0)
+    passes.diffuse_shading = lighting_shading(passes.normal, sh)
+    passes.diffuse = passes.albedo * passes.diffuse_shading
+    passes.height = integrate_height(passes.normal, passes.alpha, opts.integrate_method,
+                                     opts.height_max_side, steps.stage("height"), cancel)
+    steps.done()
+    return passes.validate()
+
+
+REFINER = "render_net"
+
+
+def require_refiner(registry: Optional[Registry] = None) -> None:
+    """Raise ``ModelNotInstalled`` unless RenderNet can be used."""
+    (registry or default_registry()).require([REFINER])
+
+
+def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = None,
+           cancel: CancelFn | None = None) -> np.ndarray:
+    """RenderNet: the Cook-Torrance render plus passes and source RGB → refined relit RGB.
+
+    ``relit`` is a ``render.RelitImage`` (or an H×W×3 render). Runs at internal resolution and
+    adds the network's correction back onto the full-resolution render through the guide.
+    """
+    opts = DecomposeOptions.from_any(options)
+    reg = opts.registry or default_registry()
+    reg.require([REFINER])
+    rendered = np.asarray(getattr(relit, "rgb", relit), np.float32)
+    if passes.albedo is None:
+        raise InputError("RenderNet needs an albedo pass")
+    if rendered.shape[:2] != passes.shape:
+        raise InputError(f"render is {rendered.shape[:2]}, passes are {passes.shape}")
+    full = {"rgb": passes.rgb, "normal": passes.normal, "albedo": passes.albedo,
+            "alpha": passes.alpha, "render": rendered,
+            "specular": np.dstack([_or(passes.roughness, 0.5, passes.shape),
+                                   _or(passes.reflectivity, 0.04, passes.shape)])}
+    small = {k: _shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
+             for k, v in full.items() if v is not None}
+    out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
+    correction = out - small["render"]
+    return np.maximum(rendered + _Guide(passes.rgb, opts)(correction), 0.0)
+
+
+def _or(value, default: float, shape) -> np.ndarray:
+    return np.full(shape, default, np.float32) if value is None else value
+
+
+# ---------------------------------------------------------------- physics shared with training
+
+def lighting_shading(normal: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """Diffuse shading E(n)/π from SH of incident radiance: diffuse render = albedo × shading."""
+    return np.maximum(lighting.sh_irradiance(sh, normal), 0.0).astype(np.float32) / np.pi
+
+
+def albedo_from_diffuse(diffuse: np.ndarray, shading: np.ndarray, eps: float = 1e-3
+                        ) -> np.ndarray:
+    """The patent's way around albedo ambiguity: albedo = diffuse render / shading, clamped."""
+    return np.clip(diffuse / np.maximum(shading, eps), 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- steps
+
+def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poisson",
+                     max_side: int = 1024, progress: ProgressFn | None = None,
+                     cancel: CancelFn | None = None) -> np.ndarray:
+    """Height from normals inside the matte. Height is in image widths, so it does not depend
+    on resolution: large images are integrated at ``max_side`` and upsampled bicubically."""
+    full = normal.shape[:2]
+    small_n = _unit(_shrink(normal, max_side))
+    small_a = _shrink(alpha[..., None], max_side)[..., 0]
+    height = integrate.integrate(small_n, small_a > 0.5, method=method, progress=progress,
+                                 cancel=cancel)
+    if height.shape == full:
+        return height
+    up = cv2.resize(height, (full[1], full[0]), interpolation=cv2.INTER_CUBIC)
+    return np.where(alpha > 0.5, up, 0.0).astype(np.float32)
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, np.float32)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4) or min(image.shape[:2]) < 1:
+        raise InputError(f"expected an H×W×C image, got shape {image.shape}")
+    return images.sanitize_image(image, "input image")
+
+
+def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    return images.resize(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))
+
+
+def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
+    shape = small.shape[:2]
+    if opts.use_face:
+        fa = face.analyse(small, opts.face_options, progress=progress, cancel=cancel)
+        lm, prior, prior_mask, matte = (fa.landmark_channels, fa.prior_normal, fa.prior_mask,
+                                        fa.matte)
+        notes = list(fa.warnings)
+    else:
+        lm = np.zeros((*shape, len(face.LANDMARK_CHANNELS)), np.float32)
+        prior, prior_mask = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
+        matte, notes = np.ones(shape, np.float32), []
+    if alpha_in is not None:  # an alpha channel in the file is the artist's matte
+        matte = images.resize(alpha_in[..., None], shape)[..., 0]
+    return {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
+            "alpha": matte.astype(np.float32), "warnings": notes}
+
+
+class _Runner:
+    """Assembles a model's inputs by channel name and runs it tiled at internal resolution."""
+
+    def __init__(self, registry: Registry, opts: DecomposeOptions, cancel):
+        self.reg, self.opts, self.cancel = registry, opts, cancel
+
+    def _stack(self, spec: ModelSpec, tensor: TensorSpec, feats: Mapping) -> np.ndarray:
+        planes = {}
+        for group, names in FEATURES.items():
+            value = feats.get(group)
+            if value is None:
+                continue
+            value = value if value.ndim == 3 else value[..., None]
+            planes.update({n: (group, value[..., i]) for i, n in enumerate(names)})
+        missing = [c for c in tensor.channels if c not in planes]
+        if missing or not tensor.channels:
+            raise ModelNotInstalled(spec.name, f"input '{tensor.name}' asks for unknown "
+                                               f"channels {missing or '(none listed)'}")
+        stacked = np.stack([planes[c][1] for c in tensor.channels], axis=-1)
+        return _normalise(spec, tensor, stacked)
+
+    def _inputs(self, name: str, feats: Mapping) -> tuple[ModelSpec, np.ndarray, list]:
+        spec = self.reg.spec(name)
+        arrays = [self._stack(spec, t, feats) for t in spec.inputs]
+        splits = np.cumsum([a.shape[-1] for a in arrays])[:-1].tolist()
+        return spec, np.concatenate(arrays, axis=-1), splits
+
+    def __call__(self, name: str, feats: Mapping, progress) -> np.ndarray:
+        spec, stacked, splits = self._inputs(name, feats)
+        sess_inputs = [t.name for t in spec.inputs]
+
+        def run(x: np.ndarray) -> np.ndarray:
+            parts = np.split(x, splits, axis=1)
+            return self.reg.run(name, dict(zip(sess_inputs, parts)))[spec.outputs[0].name]
+
+        tiles = TileOptions(tile=self.opts.tile, overlap=self.opts.overlap,
+                            stride=max(1, spec.stride))
+        return run_tiled(run, stacked, tiles, progress=progress, cancel=self.cancel)
+
+    def global_output(self, name: str, feats: Mapping) -> np.ndarray:
+        """Run a model whose output is a vector (e.g. SH), on the whole internal image."""
+        check_cancel(self.cancel)
+        spec, stacked, splits = self._inputs(name, feats)
+        from .tiling import pad_to_stride
+
+        padded, _ = pad_to_stride(stacked, max(1, spec.stride))
+        x = padded.transpose(2, 0, 1)[None]
+        parts = np.split(x, splits, axis=1)
+        out = self.reg.run(name, dict(zip([t.name for t in spec.inputs], parts)))
+        return np.asarray(out[spec.outputs[0].name], np.float32).reshape(-1)
+
+
+def _normalise(spec: ModelSpec, tensor: TensorSpec, x: np.ndarray) -> np.ndarray:
+    mode = tensor.normalisation or "none"
+    if mode == "none":
+        return x
+    if mode == "srgb":
+        return images.linear_to_srgb(x)
+    if mode == "signed":
+        return x * 2.0 - 1.0
+    raise ModelNotInstalled(spec.name, f"input '{tensor.name}' uses an unsupported "
+                                       f"normalisation '{mode}' (known: {NORMALISATIONS})")
+
+
+class _Guide:
+    """Guided-filter upsampling of internal-resolution passes to the full image."""
+
+    def __init__(self, rgb: np.ndarray, opts: DecomposeOptions):
+        self.shape = rgb.shape[:2]
+        self.guide = images.linear_to_srgb(images.luminance(rgb)).astype(np.float32)
+        self.radius = max(1, round(opts.guide_radius * max(self.shape) / 512))
+        self.eps = opts.guide_eps
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        up = images.resize(x, self.shape)
+        if up.shape[:2] == x.shape[:2]:
+            return up
+        out = cv2.ximgproc.guidedFilter(self.guide, up, self.radius, self.eps)
+        return out.reshape(up.shape).astype(np.float32)
+
+
+def _unit(n: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    fallback = np.array([0.0, 0.0, 1.0], np.float32)
+    return np.where(norm > 1e-6, n / np.maximum(norm, 1e-6), fallback).astype(np.float32)

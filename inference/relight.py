@@ -1,0 +1,121 @@
+"""Producers and consumers of passes for the command line and the Blender operators.
+
+- ``photometric_passes``: captured images + light directions → measured ``Passes``.
+- ``load_or_decompose``: a pass folder / multi-layer EXR as is, or an image decomposed.
+- ``relight_passes``: the Cook-Torrance render under an HDRI, optionally refined by RenderNet.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import images, integrate, photometric, pipeline, render
+from .errors import InputError
+from .passes import Passes
+from .progress import CancelFn, ProgressFn, Steps
+
+PS_ROUGHNESS_NOTE = ("roughness and reflectivity are not measured by Lambertian photometric "
+                     "stereo; renderers fall back to 0.5 and F0 0.04")
+
+
+def photometric_passes(image_paths: Sequence[str | Path], lights_json: str | Path, *,
+                       ambient: Optional[str | Path] = None, mask: Optional[np.ndarray] = None,
+                       progress: ProgressFn | None = None, cancel: CancelFn | None = None
+                       ) -> Passes:
+    """Photometric stereo over image files lit from the directions in ``lights_json``."""
+    if len(image_paths) < 3:
+        raise InputError(f"photometric stereo needs at least 3 images, got {len(image_paths)}")
+    steps = Steps(progress, {"load": 1, "fit": 4, "height": 2}, cancel)
+    load = steps.stage("load")
+    lights = photometric.load_lights_json(lights_json, image_paths)
+    stack = []
+    for i, path in enumerate(image_paths):
+        stack.append(images.to_rgb(images.load_image(path)))
+        load((i + 1) / len(image_paths), f"loaded {Path(path).name}")
+    shapes = {s.shape for s in stack}
+    if len(shapes) > 1:
+        raise InputError(f"photometric stereo images differ in size: {sorted(shapes)}")
+    if ambient is not None:
+        amb = images.to_rgb(images.load_image(ambient))
+        if amb.shape != stack[0].shape:
+            raise InputError(f"ambient image is {amb.shape[:2]}, captures are "
+                             f"{stack[0].shape[:2]}")
+        stack = [np.maximum(s - amb, 0.0) for s in stack]
+    return passes_from_stack(np.stack(stack), lights, mask=mask, steps=steps)
+
+
+def passes_from_stack(stack: np.ndarray, lights: np.ndarray, *, mask=None,
+                      steps: Steps | None = None) -> Passes:
+    """Photometric stereo on an (N,H,W,3) linear stack; the most frontal capture is ``rgb``."""
+    steps = steps or Steps(None, {"fit": 4, "height": 2})
+    fit = photometric.photometric_stereo(stack, lights, mask=mask, progress=steps.stage("fit"),
+                                         cancel=steps.cancel)
+    valid = fit["mask"].astype(np.float32)
+    albedo = images.to_rgb(fit["albedo"])
+    top = float(np.percentile(albedo[valid > 0], 99.5)) if valid.any() else 1.0
+    scale = 1.0 / top if top > 1.0 else 1.0  # unknown light power: keep albedo within [0, 1]
+    height = integrate.integrate(fit["normal"], valid > 0.5, progress=steps.stage("height"),
+                                 cancel=steps.cancel)
+    frontal = int(np.argmax(np.asarray(lights)[:, 2]))
+    passes = Passes(rgb=stack[frontal].astype(np.float32), alpha=valid,
+                    normal=fit["normal"].astype(np.float32),
+                    albedo=np.clip(albedo * scale, 0.0, 1.0).astype(np.float32), height=height,
+                    meta={"source": "photometric stereo", "images": int(len(stack)),
+                          "albedo_scale": scale, "note": PS_ROUGHNESS_NOTE})
+    steps.done()
+    return passes.validate()
+
+
+def is_pass_source(path: str | Path) -> bool:
+    """True for a pass folder or a multi-layer EXR holding ``ViewLayer.Normal``."""
+    path = Path(path)
+    if path.is_dir():
+        return True
+    if path.suffix.lower() == ".exr" and path.exists():
+        return any(name.endswith(".Normal.X") for name in images.read_exr_channels(path))
+    return False
+
+
+def load_or_decompose(source: str | Path, progress: ProgressFn | None = None,
+                      cancel: CancelFn | None = None) -> Passes:
+    if is_pass_source(source):
+        return Passes.load(source)
+    return pipeline.decompose(images.load_image(source), None, progress, cancel)
+
+
+def relight_passes(passes: Passes, lighting, *, refine: bool = False,
+                   options: render.RenderOptions | None = None,
+                   progress: ProgressFn | None = None, cancel: CancelFn | None = None
+                   ) -> render.RelitImage:
+    """Cook-Torrance render of ``passes`` under ``lighting``; RenderNet refines it on request."""
+    steps = Steps(progress, {"render": 3, "refine": 2 if refine else 0}, cancel)
+    if refine:  # fail before rendering when the model is missing
+        pipeline.require_refiner()
+    image = render.relight(passes, lighting, options, steps.stage("render"), cancel)
+    if refine:
+        image.rgb = pipeline.refine(passes, image, progress=steps.stage("refine"),
+                                    cancel=cancel) * image.alpha[..., None]
+    steps.done()
+    return image
+
+
+def relight_source(source: str | Path, *, hdri: str, rotation: float = 0.0,
+                   strength: float = 1.0, refine: bool = False,
+                   progress: ProgressFn | None = None, cancel: CancelFn | None = None
+                   ) -> np.ndarray:
+    """The ``relight`` command: returns premultiplied linear RGBA."""
+    if refine:
+        pipeline.require_refiner()
+    passes = load_or_decompose(source, progress, cancel)
+    light = render.HdriLight(hdri, rotation=rotation, strength=strength)
+    image = relight_passes(passes, light, refine=refine, progress=progress, cancel=cancel)
+    return np.dstack([image.rgb, image.alpha])
+
+
+def unpremultiply(rgba: np.ndarray) -> np.ndarray:
+    """Premultiplied RGBA → straight RGBA (for PNG, which stores straight alpha)."""
+    alpha = rgba[..., 3:4]
+    rgb = np.divide(rgba[..., :3], alpha, out=np.zeros_like(rgba[..., :3]), where=alpha > 1e-6)
+    return np.dstack([rgb, alpha])

@@ -1,0 +1,209 @@
+"""python -m inference: commands, exit codes and bad input, each without a traceback."""
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import cli, images
+from inference.passes import Passes
+
+from onnx_graphs import install_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def chain_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("chain")
+    install_chain(path)
+    return path
+
+
+@pytest.fixture
+def with_chain(chain_dir, monkeypatch):
+    from inference import models
+
+    monkeypatch.setenv("RELIT_MODELS", str(chain_dir))
+    models._default = None
+    yield chain_dir
+    models._default = None
+
+
+def run(argv, capsys):
+    code = cli.main(["--quiet", *argv])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def gradient(h, w, c=3):
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    planes = [x / max(w - 1, 1), y / max(h - 1, 1), 0.5 + 0 * x, 0.8 + 0 * x][:c]
+    return np.dstack(planes).astype(np.float32)
+
+
+def test_help_lists_commands():
+    out = subprocess.run([sys.executable, "-m", "inference", "--help"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0
+    for command in ("decompose", "relight", "ps", "integrate"):
+        assert command in out.stdout
+
+
+def test_decompose_without_models_names_the_model(tmp_path):
+    images.save_png(tmp_path / "a.png", gradient(20, 20))
+    env = {**os.environ, "RELIT_MODELS": str(tmp_path / "empty")}
+    out = subprocess.run([sys.executable, "-m", "inference", "decompose", str(tmp_path / "a.png"),
+                          "--out", str(tmp_path / "out")], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 3
+    assert "model not installed: normal_net" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_decompose_writes_every_file(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "plate.png", gradient(40, 60))
+    code, _ = run(["decompose", str(tmp_path / "plate.png"), "--out", str(tmp_path / "o")],
+                  capsys)
+    assert code == 0
+    folder = tmp_path / "o" / "plate"
+    for name in ("passes.exr", "normal.exr", "albedo.exr", "roughness.exr", "reflectivity.exr",
+                 "alpha.exr", "height.exr", "lighting.json", "normal.png", "albedo.png"):
+        assert (folder / name).exists(), name
+    assert set(images.read_exr_channels(folder / "normal.exr")) == {"R", "G", "B"}
+    assert set(images.read_exr_channels(folder / "height.exr")) == {"Y"}
+    chans = images.read_exr_channels(folder / "passes.exr")
+    assert {"ViewLayer.Normal.X", "ViewLayer.Albedo.R", "ViewLayer.Combined.A",
+            "ViewLayer.Roughness.X"} <= set(chans)
+    assert len(json.loads((folder / "lighting.json").read_text())["sh"]) == 9
+    # A second run refuses to overwrite, and keeps what is there.
+    before = (folder / "normal.exr").read_bytes()
+    code, err = run(["decompose", str(tmp_path / "plate.png"), "--out", str(tmp_path / "o")],
+                    capsys)
+    assert code == 4 and "--overwrite" in err
+    assert (folder / "normal.exr").read_bytes() == before
+
+
+def _write_bad_inputs(tmp_path: Path) -> dict:
+    (tmp_path / "empty.png").write_bytes(b"")
+    images.save_png(tmp_path / "full.png", np.random.default_rng(0).random((64, 64, 3)))
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    (tmp_path / "anim.gif").write_bytes(b"GIF89a....")
+    return {"empty.png": "empty", "cut.png": "truncated|decode", "anim.gif": "unsupported",
+            "missing.png": "not found"}
+
+
+def test_bad_files_exit_2_with_one_line(with_chain, tmp_path, capsys):
+    for name, message in _write_bad_inputs(tmp_path).items():
+        code, err = run(["decompose", str(tmp_path / name), "--out", str(tmp_path / "o")],
+                        capsys)
+        assert code == 2, (name, err)
+        assert err.startswith("relit: error:") and len(err.strip().splitlines()) == 1
+        assert any(m in err for m in message.split("|")), err
+
+
+def test_keep_going_processes_the_rest(with_chain, tmp_path, capsys):
+    _write_bad_inputs(tmp_path)
+    images.save_png(tmp_path / "good.png", gradient(30, 30))
+    code, err = run(["decompose", str(tmp_path / "empty.png"), str(tmp_path / "good.png"),
+                     "--out", str(tmp_path / "o"), "--keep-going"], capsys)
+    assert code == 1 and "empty.png" in err
+    assert (tmp_path / "o" / "good" / "passes.exr").exists()
+
+
+@pytest.mark.parametrize("kind", ["one_pixel", "grey", "rgba", "sixteen_bit", "nan_exr"])
+def test_odd_images_decompose(with_chain, tmp_path, capsys, kind):
+    path = tmp_path / f"{kind}.png"
+    if kind == "one_pixel":
+        images.save_png(path, np.full((1, 1, 3), 0.4, np.float32))
+    elif kind == "grey":
+        images.save_png(path, gradient(30, 40, 1))
+    elif kind == "rgba":
+        images.save_png(path, gradient(30, 40, 4))
+    elif kind == "sixteen_bit":
+        images.save_png(path, gradient(30, 40), bits=16)
+    else:
+        path = tmp_path / "nan.exr"
+        bad = gradient(30, 40)
+        bad[3, 3] = np.nan
+        bad[4, 4] = np.inf
+        images.save_exr(path, bad, half=False)
+    code, err = run(["decompose", str(path), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    if kind == "nan_exr":
+        assert "warning" in err and "NaN/Inf" in err
+    passes = Passes.load(tmp_path / "o" / path.stem)
+    assert np.isfinite(passes.normal).all()
+
+
+@pytest.mark.slow
+def test_8k_image_decomposes_in_bounded_memory(chain_dir, tmp_path):
+    """An 8K UHD plate runs tiled at internal resolution; peak memory stays a few GB."""
+    path = tmp_path / "plate8k.png"
+    images.save_png(path, gradient(4320, 7680))
+    env = {**os.environ, "RELIT_MODELS": str(chain_dir)}
+    code = ("import resource, sys; from inference import cli; rc = cli.main(sys.argv[1:]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code, "--quiet", "decompose", str(path),
+                          "--out", str(tmp_path / "o"), "--no-previews"], cwd=ROOT, env=env,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    peak_gb = int(out.stdout.strip().splitlines()[-1]) / 1024 ** 2
+    assert peak_gb < 8.0, peak_gb
+    assert images.read_exr_channels(tmp_path / "o" / "plate8k" / "alpha.exr")["Y"].shape == (
+        4320, 7680)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
+
+
+def test_ps_relight_integrate(tmp_path, capsys):
+    from inference import demo
+
+    gt = demo.bust(64)
+    lights = demo.capture_lights(6)
+    paths = demo.capture(gt, lights, tmp_path / "cap")
+    code, err = run(["ps", *map(str, paths), "--lights", str(tmp_path / "cap" / "lights.json"),
+                     "--out", str(tmp_path / "ps")], capsys)
+    assert code == 0, err
+    passes = Passes.load(tmp_path / "ps")
+    assert passes.meta["source"] == "photometric stereo"
+
+    code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "studio", "--rotation", "45",
+                     "--out", str(tmp_path / "relit.exr")], capsys)
+    assert code == 0, err
+    relit = images.load_image(tmp_path / "relit.exr")
+    assert relit.shape == (64, 64, 4) and relit[32, 32, :3].max() > 0.01
+    code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "studio",
+                     "--out", str(tmp_path / "relit.png")], capsys)
+    assert code == 0 and images.load_image(tmp_path / "relit.png").shape == (64, 64, 4)
+    code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "nowhere",
+                     "--out", str(tmp_path / "x.png")], capsys)
+    assert code == 2 and "nowhere" in err
+    code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",
+                     "--out", str(tmp_path / "y.png")], capsys)
+    assert code == 3 and "render_net" in err
+
+    code, err = run(["integrate", str(tmp_path / "ps" / "normal.exr"),
+                     "--mask", str(tmp_path / "ps" / "alpha.exr"),
+                     "--out", str(tmp_path / "h.exr")], capsys)
+    assert code == 0, err
+    assert images.load_image(tmp_path / "h.exr").shape == (64, 64, 1)
+
+
+def test_ps_bad_lights(tmp_path, capsys):
+    for i in range(3):
+        images.save_png(tmp_path / f"i{i}.png", gradient(8, 8))
+    (tmp_path / "lights.json").write_text(json.dumps({"i0.png": [0, 0, 1], "i1.png": [1, 0, 1]}))
+    code, err = run(["ps", *(str(tmp_path / f"i{i}.png") for i in range(3)), "--lights",
+                     str(tmp_path / "lights.json"), "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "i2.png" in err
+
+
+def test_models_command(with_chain, capsys):
+    assert cli.main(["models"]) == 0
+    assert "normal_net" in capsys.readouterr().out

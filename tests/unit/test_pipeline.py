@@ -1,0 +1,121 @@
+"""inference.pipeline: the chain's contract, run end to end with wiring stand-in models."""
+import numpy as np
+import pytest
+
+from inference import images, pipeline, render
+from inference.errors import Cancelled, ModelNotInstalled
+from inference.models import Registry
+from inference.passes import Passes
+
+from onnx_graphs import install_chain
+
+
+@pytest.fixture(scope="module")
+def chain_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models")
+    install_chain(path)
+    return path
+
+
+@pytest.fixture
+def options(chain_dir):
+    return {"registry": Registry(chain_dir, threads=1), "max_side": 96}
+
+
+def _image(h=80, w=120, c=3):
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.dstack([0.2 + 0.5 * x, 0.3 + 0.2 * y, 0.25 + 0 * x, np.ones_like(x)])
+    return base[..., :c].astype(np.float32)
+
+
+def test_missing_models_fail_before_any_work(tmp_path):
+    with pytest.raises(ModelNotInstalled, match="model not installed: normal_net"):
+        pipeline.decompose(_image(), {"registry": Registry(tmp_path)})
+
+
+def test_shipped_models_or_a_clear_error():
+    reg = Registry()
+    missing = [n for n in pipeline.CHAIN if reg.status().get(n) != "ok"]
+    if missing:
+        with pytest.raises(ModelNotInstalled, match=f"model not installed: {missing[0]}"):
+            pipeline.decompose(_image())
+    else:
+        passes = pipeline.decompose(_image())
+        assert passes.normal.shape == (80, 120, 3)
+
+
+def test_chain_produces_every_pass_at_full_resolution(options):
+    seen = []
+    passes = pipeline.decompose(_image(200, 300), options, lambda f, m: seen.append((f, m)))
+    assert passes.shape == (200, 300)
+    for key in ("alpha", "normal", "albedo", "roughness", "reflectivity", "height",
+                "diffuse_shading", "diffuse"):
+        assert getattr(passes, key) is not None, key
+    assert passes.sh.shape == (9, 3)
+    assert np.allclose(np.linalg.norm(passes.normal, axis=-1), 1.0, atol=1e-4)
+    assert np.allclose(passes.roughness, 0.45, atol=1e-3)
+    assert np.allclose(passes.reflectivity, 0.04, atol=1e-3)
+    assert passes.meta["internal_size"] == [64, 96]
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_albedo_is_diffuse_over_shading(options):
+    """diffuse_net stand-in returns the RGB, so albedo must equal RGB / (E(n)/π)."""
+    image = _image(64, 64)
+    passes = pipeline.decompose(image, options)
+    shading = pipeline.lighting_shading(passes.normal, passes.sh)
+    expected = np.clip(image / shading, 0, 1)
+    assert np.abs(passes.albedo - expected).max() < 0.02
+
+
+@pytest.mark.parametrize("image", [
+    np.full((1, 1, 3), 0.5, np.float32),          # 1×1
+    _image(50, 70, 1),                            # grey
+    _image(50, 70, 4) * np.array([1, 1, 1, 0.5], np.float32),  # RGBA: alpha is the matte
+])
+def test_odd_inputs(options, image):
+    passes = pipeline.decompose(image, options)
+    assert passes.shape == image.shape[:2]
+    if image.shape[-1] == 4:
+        assert np.allclose(passes.alpha, 0.5, atol=0.02)
+
+
+def test_cancel(options):
+    with pytest.raises(Cancelled):
+        pipeline.decompose(_image(), options, cancel=lambda: True)
+
+
+def test_unknown_input_channel_names_the_model(tmp_path):
+    import json
+
+    install_chain(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["models"]["normal_net"]["inputs"][0]["channels"][0] = "bogus"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelNotInstalled, match="normal_net.*bogus"):
+        pipeline.decompose(_image(), {"registry": Registry(tmp_path)})
+
+
+def test_passes_round_trip_and_refine(options, tmp_path):
+    passes = pipeline.decompose(_image(64, 80), options)
+    passes.save(tmp_path / "p")
+    back = Passes.load(tmp_path / "p")
+    assert np.allclose(back.normal, passes.normal, atol=2e-3)
+    assert np.allclose(back.sh, passes.sh, atol=1e-5)
+    assert set(back.present()) >= {"rgb", "normal", "albedo", "roughness", "height"}
+    relit = render.relight(passes, render.ShLight(passes.sh))
+    refined = pipeline.refine(passes, relit, options)
+    # The stand-in RenderNet returns its render input, so refinement changes nothing.
+    assert np.allclose(refined, relit.rgb, atol=1e-4)
+
+
+def test_height_is_integrated_at_bounded_size():
+    n = np.zeros((300, 400, 3), np.float32)
+    n[..., 2] = 1
+    n[:, :200, 0] = 0.2  # a slope on the left half
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    h = pipeline.integrate_height(n, np.ones((300, 400), np.float32), max_side=100)
+    assert h.shape == (300, 400)
+    assert h[:, 10].mean() > h[:, 190].mean()  # a +X tilt faces right: height falls to the right
+    assert images.sanitize_image(h).shape == h.shape
