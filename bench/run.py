@@ -89,7 +89,7 @@ def bench_relight(size: int = 512) -> dict:
               "reflectivity": np.full((size, size), 0.04, np.float32),
               "alpha": inside.astype(np.float32)}
     env = lighting.prefiltered_hdri("forest")
-    light = render.HDRILighting(env=env, rotation=30.0)
+    light = render.HdriLight(env, rotation=30.0)
     render.relight(passes, light)  # warm-up
     return {"size": size, "seconds": best_of(lambda: render.relight(passes, light), 3)}
 

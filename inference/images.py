@@ -378,7 +378,10 @@ def save_multilayer_exr(path: str | os.PathLike,
 
 def write_exr_channels(path: str | os.PathLike, channels: Mapping[str, np.ndarray], *,
                        half: bool = True, overwrite: bool = True) -> Path:
-    """Write named H×W channels (ZIP compression, half or float) atomically."""
+    """Write named H×W channels (PIZ compression, half or float) atomically.
+
+    PIZ is lossless, and on grainy plates both smaller and about twice as fast as ZIP.
+    """
     import OpenEXR
 
     if not channels:
@@ -390,7 +393,7 @@ def write_exr_channels(path: str | os.PathLike, channels: Mapping[str, np.ndarra
         if half:
             pixels = np.clip(pixels, -65504.0, 65504.0)
         data[name] = np.ascontiguousarray(pixels.astype(dtype))
-    header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    header = {"compression": OpenEXR.PIZ_COMPRESSION, "type": OpenEXR.scanlineimage}
     path = Path(path)
     with atomic_path(path, overwrite) as tmp:
         with OpenEXR.File(header, data) as exr:

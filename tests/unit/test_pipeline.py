@@ -119,3 +119,17 @@ def test_height_is_integrated_at_bounded_size():
     assert h.shape == (300, 400)
     assert h[:, 10].mean() > h[:, 190].mean()  # a +X tilt faces right: height falls to the right
     assert images.sanitize_image(h).shape == h.shape
+
+
+def test_guided_upsampling_follows_full_resolution_edges():
+    """A pass computed at 1/8 size snaps back to the image's sharp edge when upsampled."""
+    h, w = 256, 256
+    rgb = np.full((h, w, 3), 0.05, np.float32)
+    rgb[:, 131:] = 0.8  # an edge that the small grid cannot place exactly
+    small = images.resize(rgb[..., :1] > 0.3, (32, 32)).astype(np.float32)
+    guide = pipeline._Guide(rgb, pipeline.DecomposeOptions())
+    up = guide(small)[..., 0]
+    plain = images.resize(small, (h, w))[..., 0]
+    truth = (rgb[..., 0] > 0.3).astype(np.float32)
+    assert np.abs(up - truth).mean() < 0.5 * np.abs(plain - truth).mean()
+    assert up.shape == (h, w)
