@@ -94,11 +94,12 @@ def bench_relight(size: int = 512) -> dict:
     return {"size": size, "seconds": best_of(lambda: render.relight(passes, light), 3)}
 
 
-def bench_tiling(size: int = 1024) -> dict:
-    from onnx_graphs import identity_conv
+def bench_tiling(size: int = 2048) -> dict:
+    """A 3-layer 3×3 conv stack (8→32→32→8), whole image versus 512² tiles with overlap."""
+    from onnx_graphs import conv_stack
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(identity_conv(8, 3).SerializeToString(),
+    sess = ort.InferenceSession(conv_stack(8).SerializeToString(),
                                 providers=["CPUExecutionProvider"])
     image = np.random.default_rng(0).random((size, size, 8), dtype=np.float32)
 
@@ -106,7 +107,7 @@ def bench_tiling(size: int = 1024) -> dict:
         return sess.run(None, {"input": x})[0]
 
     whole = tiling.TileOptions(tile=size, overlap=0, stride=32)
-    tiled = tiling.TileOptions(tile=256, overlap=32, stride=32)
+    tiled = tiling.TileOptions()  # the pipeline's defaults
     t_whole = best_of(lambda: tiling.run_tiled(run, image, whole), 3)
     t_tiled = best_of(lambda: tiling.run_tiled(run, image, tiled), 3)
     return {"size": size, "whole_s": t_whole, "tiled_s": t_tiled,

@@ -67,23 +67,32 @@ def window(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarra
     return w
 
 
+def tile_size(size: int, opts: TileOptions) -> int:
+    """The tile side actually used along an axis: as few tiles as ``opts.tile`` allows, then
+    shrunk evenly (to the stride) so that the tiles overlap by ``overlap`` and waste little."""
+    tile = _round_up(opts.tile, opts.stride)
+    if size <= tile:
+        return size
+    step = max(1, tile - opts.overlap)
+    n = -(-(size - opts.overlap) // step)
+    return min(tile, _round_up(-(-(size + (n - 1) * opts.overlap) // n), opts.stride))
+
+
 def iter_tiles(height: int, width: int, opts: TileOptions
                ) -> Iterator[tuple[slice, slice, np.ndarray]]:
-    tile = _round_up(opts.tile, opts.stride)
-    ys, xs = tile_starts(height, tile, opts.overlap), tile_starts(width, tile, opts.overlap)
+    th, tw = tile_size(height, opts), tile_size(width, opts)
+    ys, xs = tile_starts(height, th, opts.overlap), tile_starts(width, tw, opts.overlap)
     for y in ys:
-        th = min(tile, height)
         wy = window(th, opts.overlap, y == ys[0], y == ys[-1])
         for x in xs:
-            tw = min(tile, width)
             wx = window(tw, opts.overlap, x == xs[0], x == xs[-1])
             yield slice(y, y + th), slice(x, x + tw), np.outer(wy, wx)
 
 
 def count_tiles(height: int, width: int, opts: TileOptions = TileOptions()) -> int:
-    tile = _round_up(opts.tile, opts.stride)
     h, w = _round_up(height, opts.stride), _round_up(width, opts.stride)
-    return len(tile_starts(h, tile, opts.overlap)) * len(tile_starts(w, tile, opts.overlap))
+    return (len(tile_starts(h, tile_size(h, opts), opts.overlap))
+            * len(tile_starts(w, tile_size(w, opts), opts.overlap)))
 
 
 def run_tiled(fn: TileFn, image: np.ndarray, opts: TileOptions = TileOptions(),
