@@ -1,0 +1,211 @@
+"""Image sequences: frame patterns, and temporal stabilisation of passes with optical flow.
+
+Per-frame networks flicker. ``Stabiliser`` blends each frame's passes with the previous frame's
+stabilised passes warped along the optical flow of the source plate (OpenCV DIS flow), except
+where a forward-backward flow check says the pixel was occluded or the flow is unreliable.
+It streams: memory holds one previous frame, whatever the sequence length.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from . import images
+from .errors import InputError
+
+_HASHES = re.compile(r"#+")
+_PRINTF = re.compile(r"%0?(\d*)d")
+_TRAILING_NUMBER = re.compile(r"(\d+)(?=\.[^.]+$)")
+
+
+# ---------------------------------------------------------------- inputs
+
+def frame_number(path: str | Path) -> Optional[int]:
+    """The frame number of ``plate.0042.exr`` (the last digit run before the extension)."""
+    match = _TRAILING_NUMBER.search(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def _pattern_regex(name: str) -> Optional[re.Pattern]:
+    hashes, printf = _HASHES.search(name), _PRINTF.search(name)
+    if hashes:
+        width = len(hashes.group(0))
+        head, tail = name[:hashes.start()], name[hashes.end():]
+    elif printf:
+        width = int(printf.group(1) or 1)
+        head, tail = name[:printf.start()], name[printf.end():]
+    else:
+        return None
+    digits = rf"(\d{{{width}}})" if width > 1 else r"(\d+)"
+    return re.compile(re.escape(head) + digits + re.escape(tail) + "$")
+
+
+def expand_inputs(items: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders → their images sorted by frame number then name; patterns with
+    ``####`` or ``%04d`` → the matching frames in order. Raises InputError for what is missing."""
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        regex = _pattern_regex(path.name)
+        if regex is not None:
+            folder = path.parent if str(path.parent) else Path(".")
+            if not folder.is_dir():
+                raise InputError(f"folder of sequence {item} not found: {folder}")
+            frames = sorted((int(m.group(1)), p) for p in folder.iterdir()
+                            if (m := regex.match(p.name)))
+            if not frames:
+                raise InputError(f"no frames match {item}")
+            out.extend(p for _, p in frames)
+        elif path.is_dir():
+            found = [p for p in path.iterdir() if p.suffix.lower() in images.READ_SUFFIXES]
+            if not found:
+                raise InputError(f"no images in folder {path}")
+            out.extend(sorted(found, key=lambda p: (frame_number(p) is None,
+                                                    frame_number(p) or 0, p.name)))
+        else:
+            out.append(path)  # load_image reports a missing or bad file when it is read
+    return out
+
+
+# ---------------------------------------------------------------- optical flow
+
+def _luma8(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    luma = images.linear_to_srgb(images.luminance(images.to_rgb(rgb)))
+    h, w = luma.shape
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        luma = cv2.resize(luma, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.round(luma * 255).astype(np.uint8)), scale
+
+
+def optical_flow(src: np.ndarray, dst: np.ndarray, max_side: int = 960) -> np.ndarray:
+    """Dense flow (H×W×2, pixels, x then y) such that ``dst[p] ≈ src[p + flow[p]]``.
+
+    Computed with OpenCV's DIS flow on luminance at most ``max_side`` wide, then scaled up.
+    """
+    a, scale = _luma8(dst, max_side)
+    b, _ = _luma8(src, max_side)
+    if min(a.shape) < 8:  # DIS needs a few pixels of support
+        return np.zeros(dst.shape[:2] + (2,), np.float32)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = dis.calc(a, b, None)
+    if scale < 1.0:
+        h, w = dst.shape[:2]
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+    return flow.astype(np.float32)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at ``p + flow[p]`` (bilinear, edges clamped)."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    src = np.asarray(image, np.float32)
+    out = cv2.remap(src, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(src.shape)
+
+
+def flow_confidence(forward: np.ndarray, backward: np.ndarray, tolerance: float = 1.0
+                    ) -> np.ndarray:
+    """1 where following ``forward`` then ``backward`` returns home (within ``tolerance`` px plus
+    5 % of the motion), fading to 0 where it does not: occlusions and unreliable flow."""
+    back_at = warp(backward, forward)
+    error = np.linalg.norm(forward + back_at, axis=-1)
+    motion = np.linalg.norm(forward, axis=-1) + np.linalg.norm(back_at, axis=-1)
+    limit = tolerance + 0.05 * motion
+    return np.clip(2.0 - error / limit, 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- stabilisation
+
+@dataclass
+class StabiliseOptions:
+    strength: float = 0.7       # weight of the warped history where the flow is trusted
+    tolerance: float = 1.0      # forward-backward flow error (px) still trusted
+    flow_max_side: int = 960    # flow resolution
+    unit_keys: tuple[str, ...] = ("normal",)  # passes renormalised after blending
+
+
+class Stabiliser:
+    """Streaming temporal filter: call it frame by frame with the source RGB and its passes."""
+
+    def __init__(self, options: StabiliseOptions | None = None):
+        self.opts = options or StabiliseOptions()
+        if not 0.0 <= self.opts.strength < 1.0:
+            raise InputError(f"stabilisation strength must be in [0, 1), got "
+                             f"{self.opts.strength}")
+        self._prev_rgb: Optional[np.ndarray] = None
+        self._prev: dict[str, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self._prev_rgb, self._prev = None, {}
+
+    def __call__(self, rgb: np.ndarray, passes: Mapping[str, np.ndarray]) -> dict:
+        rgb = np.asarray(rgb, np.float32)
+        current = {k: np.asarray(v, np.float32) for k, v in passes.items() if v is not None}
+        if self._prev_rgb is None or self._prev_rgb.shape[:2] != rgb.shape[:2]:
+            out = current  # first frame, or a cut to a new resolution: start over
+        else:
+            weight = self.opts.strength * self.confidence(rgb)
+            out = {k: self._blend(k, v, weight) for k, v in current.items()}
+        self._prev_rgb, self._prev = rgb, out
+        return dict(out)
+
+    def confidence(self, rgb: np.ndarray) -> np.ndarray:
+        """Per-pixel trust in the flow from this frame back to the previous one."""
+        self._flow = optical_flow(self._prev_rgb, rgb, self.opts.flow_max_side)
+        back = optical_flow(rgb, self._prev_rgb, self.opts.flow_max_side)
+        return flow_confidence(self._flow, back, self.opts.tolerance)
+
+    def _blend(self, key: str, value: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        prev = self._prev.get(key)
+        if prev is None or prev.shape != value.shape:
+            return value
+        w = weight if value.ndim == 2 else weight[..., None]
+        mixed = w * warp(prev, self._flow) + (1.0 - w) * value
+        if key in self.opts.unit_keys:
+            mixed /= np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-6)
+        return mixed.astype(np.float32)
+
+
+def stabilise(rgbs: Sequence[np.ndarray], passes: Sequence[Mapping[str, np.ndarray]],
+              options: StabiliseOptions | None = None) -> list[dict]:
+    """Stabilise a whole (in-memory) sequence; see ``Stabiliser`` for the streaming form."""
+    if len(rgbs) != len(passes):
+        raise InputError(f"{len(rgbs)} frames but {len(passes)} sets of passes")
+    stab = Stabiliser(options)
+    return [stab(rgb, p) for rgb, p in zip(rgbs, passes)]
+
+
+# ---------------------------------------------------------------- flicker metric
+
+def flicker(rgbs: Sequence[np.ndarray], passes: Sequence[Mapping[str, np.ndarray]],
+            mask: Optional[Sequence[np.ndarray]] = None, still_px: float = 0.25,
+            max_side: int = 960) -> dict[str, float]:
+    """Mean absolute temporal change of each pass where the subject does not move.
+
+    A pixel counts between frames t−1 and t when the plate's flow there is below ``still_px``
+    pixels (and, if given, it lies inside ``mask[t]``). Returns ``{pass: mean |Δ|}``.
+    """
+    totals: dict[str, list[float]] = {}
+    for t in range(1, len(rgbs)):
+        flow = optical_flow(rgbs[t - 1], rgbs[t], max_side)
+        still = np.linalg.norm(flow, axis=-1) < still_px
+        if mask is not None:
+            still &= np.asarray(mask[t]) > 0.5
+        if not still.any():
+            continue
+        for key, value in passes[t].items():
+            prev = passes[t - 1].get(key)
+            if value is None or prev is None:
+                continue
+            diff = np.abs(np.asarray(value, np.float32) - np.asarray(prev, np.float32))
+            diff = diff.mean(axis=-1) if diff.ndim == 3 else diff
+            totals.setdefault(key, []).append(float(diff[still].mean()))
+    return {k: float(np.mean(v)) for k, v in totals.items()}
