@@ -62,6 +62,10 @@ class Passes:
 
     def validate(self) -> "Passes":
         """Check shapes and value ranges; raises InputError naming the bad pass."""
+        sizes = {k: np.shape(getattr(self, k))[:2] for k in self.present()}
+        if len(set(sizes.values())) > 1:
+            listed = ", ".join(f"{k} {s[1]}×{s[0]}" for k, s in sizes.items())
+            raise InputError(f"passes differ in size ({listed}); all must match the image")
         h, w = self.shape
         for key in self.present():
             arr = np.asarray(getattr(self, key), np.float32)

@@ -1,9 +1,9 @@
 """Relit's operators, settings and the ``blender --command relit`` batch entry point."""
 import bpy
 
-from . import batch, settings, status
+from . import batch, jobs, relight_ops, settings, status
 
-_classes = (*settings.classes, *status.classes)
+_classes = (*settings.classes, *status.classes, *relight_ops.classes)
 _cli_handle = None
 
 
@@ -17,6 +17,7 @@ def register():
 
 def unregister():
     global _cli_handle
+    jobs.shutdown()
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
         _cli_handle = None

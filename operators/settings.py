@@ -1,5 +1,8 @@
-"""Scene settings shown in the Relit panels."""
+"""Scene settings shown in the Relit panels (``scene.relit``)."""
 import bpy
+
+from ..inference.lighting import STUDIO_LIGHTS
+from ..shaders import lights, plate
 
 
 def _models_dir_changed(self, context):
@@ -8,15 +11,83 @@ def _models_dir_changed(self, context):
     models.default_registry().clear()
 
 
+def _active_material(self):
+    return plate.find_material(self.active) if self.active else None
+
+
+def _keep_plate_changed(self, context):
+    material = _active_material(self)
+    if material is not None:
+        plate.set_keep_plate(material, self.keep_plate)
+
+
+def _height_scale_changed(self, context):
+    plane = plate.find_plane(self.active, context.scene) if self.active else None
+    if plane is not None and plate.height_modifier(plane) is not None:
+        plate.set_height_scale(plane, self.height_scale)
+
+
+def _world_changed(self, context):
+    world = context.scene.world
+    if world is not None and world.get("relit") and self.hdri != "FILE":
+        from . import api
+
+        api.set_hdri(context.scene, self)
+
+
+_HDRI_ITEMS = [(n, n.title(), f"Blender's built-in '{n}' studio light") for n in STUDIO_LIGHTS]
+_HDRI_ITEMS.append(("FILE", "File", "An equirectangular EXR or HDR file"))
+
+
 class RELIT_PG_settings(bpy.types.PropertyGroup):
+    source_image: bpy.props.PointerProperty(
+        name="Image", type=bpy.types.Image,
+        description="Image to decompose when no Image Editor image is active")
+    source_path: bpy.props.StringProperty(
+        name="Source", subtype="FILE_PATH", description="Image to decompose when no Image "
+        "Editor image is active")
     output_dir: bpy.props.StringProperty(
         name="Output Folder", subtype="DIR_PATH", default="//relit/",
-        description="Where Relit writes passes and renders (// is relative to the .blend file)")
+        description="Where Relit saves pass images (// is relative to the .blend file)")
+    pack_images: bpy.props.BoolProperty(
+        name="Pack Passes", description="Pack the pass images into the .blend instead of "
+        "saving them to the output folder")
     models_dir: bpy.props.StringProperty(
         name="Models Folder", subtype="DIR_PATH", default="",
         description="Folder holding manifest.json and the ONNX models; empty uses the "
-                    "models shipped with the extension",
-        update=_models_dir_changed)
+        "models shipped with the extension", update=_models_dir_changed)
+    max_side: bpy.props.IntProperty(
+        name="Network Size", default=512, min=64, max=4096,
+        description="Long side at which the networks run; passes are upsampled guided by "
+        "the full image")
+    active: bpy.props.StringProperty(
+        name="Passes", description="The pass set that the plate, lighting and export use")
+    keep_plate: bpy.props.BoolProperty(
+        name="Keep Plate Outside Matte", default=False, update=_keep_plate_changed,
+        description="Show the original plate, as shot, where the matte is empty")
+    height_scale: bpy.props.FloatProperty(
+        name="Relief", default=1.0, min=0.0, soft_max=3.0, update=_height_scale_changed,
+        description="Scale of the displacement from the height pass (1 = measured)")
+    subdivisions: bpy.props.IntProperty(
+        name="Subdivisions", default=plate.DEFAULT_SUBDIVISIONS, min=1, max=2048,
+        description="Quads on the plane's long side (displacement detail)")
+    light_preset: bpy.props.EnumProperty(
+        name="Rig", items=[(k, k.replace("_", " ").title(), "") for k in lights.PRESETS],
+        default="three_point")
+    light_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0,
+                                            soft_max=10.0)
+    hdri: bpy.props.EnumProperty(name="HDRI", items=_HDRI_ITEMS, default="studio",
+                                 update=_world_changed)
+    hdri_path: bpy.props.StringProperty(name="HDRI File", subtype="FILE_PATH")
+    hdri_rotation: bpy.props.FloatProperty(
+        name="Rotation", default=0.0, soft_min=-180.0, soft_max=180.0, update=_world_changed,
+        description="HDRI rotation about world Z, degrees")
+    hdri_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0,
+                                           soft_max=10.0, update=_world_changed)
+    lights_path: bpy.props.StringProperty(
+        name="Lights JSON", subtype="FILE_PATH",
+        description="Photometric stereo: JSON mapping each file name to its light direction "
+        "in camera space")
 
 
 classes = (RELIT_PG_settings,)

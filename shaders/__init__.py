@@ -1,1 +1,73 @@
-"""Builders of Blender node trees fed by Relit's passes (plate material, worlds, compositor)."""
+"""Builders of Blender data fed by Relit's passes: images, the plate plane and material, light
+rigs and worlds. Data API only (no ``bpy.ops``, no ``context.area``), so every builder runs in
+``blender --background`` with an explicit scene.
+
+Modules
+-------
+- ``bridge``: numpy arrays (top row first, DESIGN.md conventions) <-> ``bpy.types.Image``.
+- ``plate``: the "Relit Plate" node group, the plate material, the camera-fitted plane and its
+  height displacement.
+- ``lights``: key/fill/rim area-light rigs, and a key light plus ambient from SH lighting.
+- ``world``: HDRI worlds (built-in studio lights or a file) and a world from SH lighting.
+
+Ownership
+---------
+Everything Relit makes carries the custom property ``relit`` (``TAG``) and a key naming what
+it is for. Builders look datablocks up by those tags, so a rerun reuses them, and they never
+modify a datablock without the tag: a user's material, object, world or image that happens to
+share a name is left alone, and Relit makes its own beside it (Blender adds ``.001``).
+"""
+from __future__ import annotations
+
+from ..inference.errors import RelitError
+
+TAG = "relit"
+COLLECTION = "Relit"
+
+
+class ShaderError(RelitError, RuntimeError):
+    """A scene Relit cannot build into (no camera, bad sizes, missing HDRI...).
+
+    The message is written for the user and can be shown as it is.
+    """
+
+    exit_code = 2
+
+
+def is_relit(idblock, key: str | None = None, value=None) -> bool:
+    """Whether a datablock was made by Relit (optionally with ``idblock[key] == value``)."""
+    if idblock is None or not idblock.get(TAG):
+        return False
+    return key is None or idblock.get(key) == value
+
+
+def find_tagged(collection, key: str, value):
+    """The first datablock of a ``bpy.data`` collection that Relit tagged with ``key = value``."""
+    for idblock in collection:
+        if is_relit(idblock, key, value) and idblock.library is None:
+            return idblock
+    return None
+
+
+def tag(idblock, **keys):
+    """Mark a datablock as Relit's own, with extra custom properties."""
+    idblock[TAG] = 1
+    for key, value in keys.items():
+        idblock[key] = value
+    return idblock
+
+
+def ensure_collection(scene, name: str = COLLECTION, parent=None):
+    """Relit's collection ``name`` (tagged), linked under ``parent`` (default the scene's).
+
+    A user's collection of the same name is left alone.
+    """
+    import bpy
+
+    parent = parent if parent is not None else scene.collection
+    coll = find_tagged(bpy.data.collections, "relit_collection", name)
+    if coll is None:
+        coll = tag(bpy.data.collections.new(name), relit_collection=name)
+    if coll.name not in parent.children:
+        parent.children.link(coll)
+    return coll

@@ -1,0 +1,607 @@
+"""Face landmarks, landmark channels, a face-mesh normal prior and the foreground matte.
+
+Everything here comes from MediaPipe's legacy solutions, whose models ship inside the pinned
+mediapipe 0.10.21 wheel (no downloads):
+
+- ``detect_landmarks``: Face Mesh with ``refine_landmarks=True`` (478 points: 468 mesh points plus
+  5 per iris), ``static_image_mode=True``.
+- ``landmark_channels``: the extra input channels of ``normal_net`` (after Kuo, Yang and Lin: RGB
+  plus face-landmark channels), listed in ``LANDMARK_CHANNELS``.
+- ``face_prior``: camera-space unit normals rasterised from the landmark mesh, with a coverage mask.
+- ``matte``: Selfie Segmentation, resized to the full image.
+- ``analyse``: all of the above in one call, as the pipeline uses it.
+
+Conventions (see DESIGN.md): images are float32 H×W×C, top row first, linear RGB. Landmark
+points are pixels, x right and y down, sampled at continuous coordinates (the centre of pixel
+(row i, column j) is (j + 0.5, i + 0.5)); z is MediaPipe's relative depth scaled by the image
+width, as MediaPipe defines it (negative = nearer the camera). Normals are camera space: +X image
+right, +Y image up, +Z toward the viewer.
+
+Degradation: no face, several faces and a missing or broken mediapipe each give a
+``RelitWarning`` and well-formed outputs (zero channels, empty prior, all-ones matte without
+mediapipe), never an exception.
+"""
+from __future__ import annotations
+
+import threading
+import warnings
+from collections import defaultdict
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Callable, Mapping, Optional
+
+import cv2
+import numpy as np
+
+from .errors import InputError, RelitWarning
+from .images import linear_to_srgb, to_rgb
+from .progress import CancelFn, ProgressFn, Steps
+
+NUM_LANDMARKS = 478
+"""Face Mesh points with refined eyes and lips: 468 mesh vertices, then 5 per iris."""
+
+MESH_VERTICES = 468
+"""The tessellated vertices among the landmarks (the iris points are not part of the mesh)."""
+
+LANDMARK_CHANNELS = ("landmarks", "face_oval", "eyes", "brows", "lips", "nose")
+"""The landmark channels, in order; ``normal_net``'s input contract depends on this tuple.
+
+- ``landmarks``: Gaussian splats (peak 1) at all 478 landmarks, sigma = ``splat_sigma`` pixels or
+  1.2 % of the face size (square root of the landmark bounding-box area), at least 1 px.
+- ``face_oval``: the face oval (FACEMESH_FACE_OVAL) filled.
+- ``eyes``: both eye openings (FACEMESH_LEFT_EYE, FACEMESH_RIGHT_EYE) filled.
+- ``brows``: both eyebrows (FACEMESH_LEFT_EYEBROW, FACEMESH_RIGHT_EYEBROW), the band between the
+  upper and lower brow lines filled.
+- ``lips``: the lips (FACEMESH_LIPS), the outer lip line filled minus the inner one (mouth opening).
+- ``nose``: the convex hull of FACEMESH_NOSE.
+
+Masks are anti-aliased fills in [0, 1]. All channels are zero where no face was found.
+"""
+
+MATTE_MODEL = 0
+"""Selfie Segmentation model: 0 is the general model (256×256 input), 1 the landscape model
+(144×256, made for video calls). Relit segments stills, mostly portraits, often in portrait
+orientation, where the square general model keeps more resolution across the head and shoulders;
+both run in a few milliseconds, so the faster landscape model buys nothing that matters here."""
+
+_REGIONS = (
+    ("face_oval", "fill", ("FACEMESH_FACE_OVAL",)),
+    ("eyes", "fill", ("FACEMESH_LEFT_EYE", "FACEMESH_RIGHT_EYE")),
+    ("brows", "strip", ("FACEMESH_LEFT_EYEBROW", "FACEMESH_RIGHT_EYEBROW")),
+    ("lips", "ring", ("FACEMESH_LIPS",)),
+    ("nose", "hull", ("FACEMESH_NOSE",)),
+)
+_RASTER_CHUNK = 1 << 21  # candidate pixels per vectorised rasterisation batch
+_LOCK = threading.Lock()  # guards the graph cache and every call into a MediaPipe graph
+_GRAPHS: dict[tuple, object] = {}
+
+
+# ---------------------------------------------------------------- results and options
+
+@dataclass
+class Face:
+    """One detected face: ``points`` is (N, 3) float32 (x px right, y px down, z px)."""
+
+    points: np.ndarray
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """(x0, y0, x1, y1) of the landmarks, in pixels."""
+        lo, hi = self.points[:, :2].min(axis=0), self.points[:, :2].max(axis=0)
+        return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+    @property
+    def size(self) -> float:
+        """Square root of the landmark bounding-box area, in pixels."""
+        x0, y0, x1, y1 = self.bbox
+        return float(np.sqrt(max(x1 - x0, 0.0) * max(y1 - y0, 0.0)))
+
+
+@dataclass
+class FaceResult:
+    """Faces found in an image of ``shape`` (H, W), largest first."""
+
+    faces: list[Face]
+    shape: tuple[int, int]
+    warnings: list[str] = field(default_factory=list)
+    available: bool = True  # False when mediapipe could not be used
+
+    @property
+    def primary(self) -> Optional[Face]:
+        """The largest face, the one every other output uses, or None."""
+        return self.faces[0] if self.faces else None
+
+
+@dataclass
+class FaceOptions:
+    """Settings of ``analyse``; ``analyse`` also accepts them as a mapping."""
+
+    max_faces: int = 4
+    min_detection_confidence: float = 0.5
+    refine_landmarks: bool = True
+    splat_sigma: Optional[float] = None  # pixels; None: 1.2 % of the face size
+    depth_scale: float = 1.0  # multiplies MediaPipe's z before the prior's normals are computed
+    matte_model: int = MATTE_MODEL
+    max_side: int = 2048  # MediaPipe sees the image shrunk to this long side at most
+
+
+@dataclass
+class FaceAnalysis:
+    """Everything the pipeline takes from the face step, all at the input's H×W."""
+
+    landmarks: FaceResult
+    landmark_channels: np.ndarray  # H×W×len(LANDMARK_CHANNELS)
+    prior_normal: np.ndarray  # H×W×3, unit inside prior_mask, zero outside
+    prior_mask: np.ndarray  # H×W in {0, 1}
+    matte: np.ndarray  # H×W in [0, 1]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _warn(notes: Optional[list], message: str) -> None:
+    """Emit a RelitWarning and keep its message in ``notes``."""
+    warnings.warn(message, RelitWarning, stacklevel=3)
+    if notes is not None:
+        notes.append(message)
+
+
+def _options(options) -> FaceOptions:
+    """None, a FaceOptions or a mapping of its fields → FaceOptions."""
+    if options is None:
+        return FaceOptions()
+    if isinstance(options, FaceOptions):
+        return options
+    if isinstance(options, Mapping):
+        unknown = set(options) - {f.name for f in fields(FaceOptions)}
+        if unknown:
+            raise InputError(f"unknown face options: {', '.join(sorted(unknown))}")
+        return FaceOptions(**options)
+    raise InputError(f"face options must be a FaceOptions or a mapping, not {type(options).__name__}")
+
+
+# ---------------------------------------------------------------- MediaPipe access
+
+def _mediapipe() -> SimpleNamespace:
+    """Import MediaPipe's legacy solutions; raises ImportError when mediapipe is unavailable."""
+    import mediapipe  # noqa: F401  (fails first when sys.modules['mediapipe'] is None)
+    from mediapipe.python.solutions import face_mesh, face_mesh_connections, selfie_segmentation
+    return SimpleNamespace(face_mesh=face_mesh, connections=face_mesh_connections,
+                           selfie_segmentation=selfie_segmentation)
+
+
+def _graph(key: tuple, make: Callable[[], object]) -> object:
+    """The cached MediaPipe graph for ``key``; call with ``_LOCK`` held."""
+    graph = _GRAPHS.get(key)
+    if graph is None:
+        graph = _GRAPHS[key] = make()
+    return graph
+
+
+def _run(key: tuple, make: Callable[[], object], image: np.ndarray):
+    """Process ``image`` (uint8 sRGB RGB) with the cached graph, serialised by the lock."""
+    with _LOCK:
+        return _graph(key, make).process(image)
+
+
+def close() -> None:
+    """Close and forget every cached MediaPipe graph (they are re-created on demand)."""
+    with _LOCK:
+        graphs = list(_GRAPHS.values())
+        _GRAPHS.clear()
+        for graph in graphs:
+            graph.close()
+
+
+def _prepare(rgb_linear: np.ndarray) -> np.ndarray:
+    """Validate an image and return float32 H×W×3 linear RGB (grey replicated, alpha dropped)."""
+    image = np.asarray(rgb_linear)
+    if image.ndim not in (2, 3) or image.shape[0] == 0 or image.shape[1] == 0:
+        raise InputError(f"expected an H×W or H×W×C image, got shape {image.shape}")
+    if image.ndim == 3 and not 1 <= image.shape[2] <= 4:
+        raise InputError(f"expected 1 to 4 channels, got {image.shape[2]}")
+    return np.nan_to_num(to_rgb(image), nan=0.0, posinf=1.0, neginf=0.0)
+
+
+def _mediapipe_input(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """Linear H×W×3 → contiguous uint8 sRGB, shrunk (area average) to ``max_side`` at most."""
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(np.round(linear_to_srgb(rgb) * 255.0).astype(np.uint8))
+
+
+# ---------------------------------------------------------------- landmarks
+
+def detect_landmarks(rgb_linear: np.ndarray, max_faces: int = 4,
+                     min_detection_confidence: float = 0.5, refine_landmarks: bool = True,
+                     max_side: int = 2048) -> FaceResult:
+    """Find faces with MediaPipe Face Mesh (static images) and return their landmarks.
+
+    Each face holds (478, 3) points (468 without ``refine_landmarks``) in pixels of the input:
+    x right, y down, z = MediaPipe's relative depth × image width. Faces are sorted largest first.
+    Warns (RelitWarning) when no face is found, when several are (the largest is the one used)
+    and when mediapipe is unavailable (then the result is empty and ``available`` is False).
+    """
+    notes: list[str] = []
+    return _detect(_prepare(rgb_linear), max_faces, min_detection_confidence, refine_landmarks,
+                   max_side, notes)
+
+
+def _detect(rgb: np.ndarray, max_faces: int, confidence: float, refine: bool, max_side: int,
+            notes: list) -> FaceResult:
+    """``detect_landmarks`` on a prepared image, warnings collected in ``notes``."""
+    shape = rgb.shape[:2]
+    try:
+        mp = _mediapipe()
+        key = ("face_mesh", int(max_faces), float(confidence), bool(refine))
+        make = lambda: mp.face_mesh.FaceMesh(  # noqa: E731
+            static_image_mode=True, max_num_faces=int(max_faces), refine_landmarks=bool(refine),
+            min_detection_confidence=float(confidence))
+        found = _run(key, make, _mediapipe_input(rgb, max_side)).multi_face_landmarks or []
+    except (ImportError, OSError, RuntimeError) as exc:  # missing or broken installation
+        _warn(notes, f"mediapipe is unavailable ({exc}); no face landmarks")
+        return FaceResult([], shape, notes, available=False)
+    faces = sorted((_face_from(lms, shape) for lms in found), key=lambda f: f.size, reverse=True)
+    if not faces:
+        _warn(notes, "no face found; landmark channels and the face prior are empty")
+    elif len(faces) > 1:
+        _warn(notes, f"{len(faces)} faces found; using the largest")
+    return FaceResult(faces, shape, notes)
+
+
+def _face_from(landmark_list, shape: tuple[int, int]) -> Face:
+    """MediaPipe NormalizedLandmarkList → Face in pixels of an image of ``shape``."""
+    h, w = shape
+    xyz = np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
+    return Face(xyz * np.array([w, h, w], dtype=np.float32))
+
+
+# ---------------------------------------------------------------- landmark channels
+
+def landmark_channels(face: Optional[Face], shape: tuple[int, int],
+                      splat_sigma: Optional[float] = None) -> np.ndarray:
+    """Render ``LANDMARK_CHANNELS`` for ``face`` as float32 H×W×C in [0, 1] (zeros for None)."""
+    h, w = shape
+    out = np.zeros((h, w, len(LANDMARK_CHANNELS)), np.float32)
+    if face is None:
+        return out
+    sigma = splat_sigma if splat_sigma else max(1.0, 0.012 * face.size)
+    out[..., 0] = _splats(face.points[:, :2], shape, float(sigma))
+    polygons = _region_chains()
+    for index, (name, mode, _) in enumerate(_REGIONS, start=1):
+        out[..., index] = _region_mask(face.points[:, :2], polygons[name], mode, shape)
+    return out
+
+
+def _splats(xy: np.ndarray, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Gaussian splats of peak ~1 at the points: bilinear impulses blurred inside their box."""
+    h, w = shape
+    pad = int(np.ceil(4 * sigma)) + 1
+    x0, y0 = (np.floor(xy.min(axis=0)) - pad).astype(int)
+    x1, y1 = (np.ceil(xy.max(axis=0)) + pad).astype(int)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    canvas = np.zeros((h, w), np.float32)
+    if x1 <= x0 or y1 <= y0:
+        return canvas
+    crop = np.zeros((y1 - y0, x1 - x0), np.float32)
+    _add_bilinear(crop, xy - 0.5 - np.array([x0, y0], np.float32))
+    blurred = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, sigmaY=sigma,
+                               borderType=cv2.BORDER_CONSTANT)
+    canvas[y0:y1, x0:x1] = np.clip(blurred * (2.0 * np.pi * sigma * sigma), 0.0, 1.0)
+    return canvas
+
+
+def _add_bilinear(canvas: np.ndarray, xy: np.ndarray) -> None:
+    """Add a unit impulse per point, spread bilinearly over the 4 nearest pixel centres."""
+    h, w = canvas.shape
+    base = np.floor(xy).astype(int)
+    frac = (xy - base).astype(np.float32)
+    for dx, dy in ((0, 0), (1, 0), (0, 1), (1, 1)):
+        weight = (frac[:, 0] if dx else 1 - frac[:, 0]) * (frac[:, 1] if dy else 1 - frac[:, 1])
+        cx, cy = base[:, 0] + dx, base[:, 1] + dy
+        ok = (cx >= 0) & (cx < w) & (cy >= 0) & (cy < h)
+        np.add.at(canvas, (cy[ok], cx[ok]), weight[ok])
+
+
+@lru_cache(maxsize=1)
+def _region_chains() -> dict[str, tuple[tuple[int, ...], ...]]:
+    """For each region, the ordered vertex chains (loops or paths) of its connection sets."""
+    connections = _mediapipe().connections
+    return {name: tuple(chain for attr in sources for chain in _chains(getattr(connections, attr)))
+            for name, _, sources in _REGIONS}
+
+
+def _chains(edges) -> list[tuple[int, ...]]:
+    """Split an undirected edge set into ordered chains: one per connected loop or path."""
+    adjacency: dict[int, set[int]] = defaultdict(set)
+    for a, b in edges:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    seen: set[int] = set()
+    chains = []
+    ends = [v for v in sorted(adjacency) if len(adjacency[v]) == 1]
+    for start in ends + sorted(adjacency):
+        if start in seen:
+            continue
+        chain, current = [start], start
+        seen.add(start)
+        while nxt := sorted(adjacency[current] - seen):
+            current = nxt[0]
+            seen.add(current)
+            chain.append(current)
+        chains.append(tuple(chain))
+    return chains
+
+
+def _region_mask(xy: np.ndarray, chains, mode: str, shape: tuple[int, int]) -> np.ndarray:
+    """Fill one region from its chains: 'fill' loops, 'strip' path pairs, 'ring', or 'hull'."""
+    polygons = [xy[list(chain)] for chain in chains]
+    holes: list[np.ndarray] = []
+    if mode == "strip":
+        polygons = [_join_paths(polygons[i], polygons[i + 1]) for i in range(0, len(polygons), 2)]
+    elif mode == "ring":
+        polygons.sort(key=lambda p: abs(cv2.contourArea(p.astype(np.float32))), reverse=True)
+        polygons, holes = polygons[:1], polygons[1:]
+    elif mode == "hull":
+        polygons = [cv2.convexHull(np.concatenate(polygons).astype(np.float32))[:, 0]]
+    canvas = np.zeros(shape, np.uint8)
+    _fill(canvas, polygons, 255)
+    _fill(canvas, holes, 0)
+    return canvas.astype(np.float32) / 255.0
+
+
+def _join_paths(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Close two roughly parallel paths into one polygon, walking ``b`` back along ``a``."""
+    straight = np.linalg.norm(a[-1] - b[0]) + np.linalg.norm(b[-1] - a[0])
+    crossed = np.linalg.norm(a[-1] - b[-1]) + np.linalg.norm(b[0] - a[0])
+    return np.concatenate([a, b if straight < crossed else b[::-1]])
+
+
+def _fill(canvas: np.ndarray, polygons, value: int) -> None:
+    """Anti-aliased cv2.fillPoly at 1/16 px precision, with pixel centres at +0.5."""
+    if polygons:
+        pts = [np.round((p - 0.5) * 16).astype(np.int32) for p in polygons]
+        cv2.fillPoly(canvas, pts, int(value), lineType=cv2.LINE_AA, shift=4)
+
+
+# ---------------------------------------------------------------- face-mesh normal prior
+
+@lru_cache(maxsize=1)
+def _mesh_topology() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """(triangles, holes) of the Face Mesh, consistently wound.
+
+    Triangles are the 3-cliques of FACEMESH_TESSELATION's edges, minus the few cliques whose every
+    edge already borders two other cliques (they enclose a vertex of degree 3 and are no face).
+    The eye and mouth openings (boundary loops other than the face oval) are closed by fans to a
+    virtual vertex per hole, numbered ``MESH_VERTICES + k`` for the k-th loop in ``holes``.
+    """
+    edges = {tuple(sorted(e)) for e in _mediapipe().connections.FACEMESH_TESSELATION}
+    triangles = _clique_triangles(edges)
+    loops = _boundary_loops(triangles)
+    holes = tuple(np.array(loop) for loop in sorted(loops, key=len)[:-1])  # longest = face oval
+    for k, loop in enumerate(holes):
+        centre = MESH_VERTICES + k
+        triangles += [(int(a), int(b), centre) for a, b in zip(loop, np.roll(loop, -1))]
+    return np.array(_orient(triangles), dtype=np.int64), holes
+
+
+def _clique_triangles(edges: set[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Triangles of a triangulated surface given only its edges."""
+    adjacency: dict[int, set[int]] = defaultdict(set)
+    for a, b in edges:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    cliques = sorted({tuple(sorted((a, b, c))) for a, b in edges for c in adjacency[a] & adjacency[b]})
+    uses: dict[tuple[int, int], int] = defaultdict(int)
+    for a, b, c in cliques:
+        for e in ((a, b), (b, c), (a, c)):
+            uses[e] += 1
+    return [t for t in cliques
+            if min(uses[(t[0], t[1])], uses[(t[1], t[2])], uses[(t[0], t[2])]) <= 2]
+
+
+def _boundary_loops(triangles) -> list[tuple[int, ...]]:
+    """Closed loops of the edges that border exactly one triangle."""
+    uses: dict[tuple[int, int], int] = defaultdict(int)
+    for a, b, c in triangles:
+        for e in ((a, b), (b, c), (a, c)):
+            uses[tuple(sorted(e))] += 1
+    return _chains([e for e, n in uses.items() if n == 1])
+
+
+def _orient(triangles) -> list[tuple[int, int, int]]:
+    """Rewind triangles so that neighbours traverse their shared edge in opposite directions."""
+    tris = [list(t) for t in triangles]
+    by_edge: dict[frozenset, list[int]] = defaultdict(list)
+    for i, t in enumerate(tris):
+        for k in range(3):
+            by_edge[frozenset((t[k], t[k - 1]))].append(i)
+    done = [False] * len(tris)
+    for seed in range(len(tris)):
+        stack, done[seed] = [seed], True
+        while stack:
+            i = stack.pop()
+            for k in range(3):
+                a, b = tris[i][k - 1], tris[i][k]
+                for j in by_edge[frozenset((a, b))]:
+                    if not done[j]:
+                        done[j] = True
+                        if _has_directed(tris[j], a, b):
+                            tris[j].reverse()
+                        stack.append(j)
+    return [tuple(t) for t in tris]
+
+
+def _has_directed(tri: list[int], a: int, b: int) -> bool:
+    """Whether the cyclic triangle ``tri`` walks from ``a`` straight to ``b``."""
+    return any(tri[k - 1] == a and tri[k] == b for k in range(3))
+
+
+def face_prior(face: Optional[Face], shape: tuple[int, int],
+               depth_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-space normals of the landmark mesh: (H×W×3 unit normals, H×W mask in {0, 1}).
+
+    Vertices are (x, -y, -z·depth_scale) in pixels (camera space, +Z toward the viewer); vertex
+    normals are area-weighted triangle normals, oriented away from the landmarks' centroid, and
+    are interpolated barycentrically and renormalised; a z-buffer keeps the nearest surface.
+    Outside the face both outputs are zero.
+    """
+    h, w = shape
+    normal, mask = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
+    if face is None or len(face.points) < MESH_VERTICES:
+        return normal, mask
+    triangles, holes = _mesh_topology()
+    verts = _mesh_vertices(face.points, holes, depth_scale)
+    tri_ids, bary = _rasterise(verts[:, :2] * np.array([1.0, -1.0]), verts[:, 2], triangles,
+                               shape)
+    covered = tri_ids >= 0
+    vertex_normals = _vertex_normals(verts, triangles)
+    corners = vertex_normals[triangles[tri_ids[covered]]]  # (P, 3 corners, 3)
+    n = np.einsum("pc,pcd->pd", bary[covered], corners)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    normal[covered] = n
+    mask[covered] = 1.0
+    return normal, mask
+
+
+def _mesh_vertices(points: np.ndarray, holes, depth_scale: float) -> np.ndarray:
+    """Camera-space mesh vertices (x, -y, -z·depth_scale), float64, plus one per hole."""
+    v = points[:MESH_VERTICES].astype(np.float64) * np.array([1.0, -1.0, -float(depth_scale)])
+    centres = [v[loop].mean(axis=0) for loop in holes]
+    return np.concatenate([v, np.array(centres).reshape(-1, 3)])
+
+
+def _vertex_normals(verts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Unit area-weighted vertex normals, all flipped to point away from the mesh centroid."""
+    p = verts[triangles]
+    cross = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+    outward = np.einsum("td,td->", cross, p.mean(axis=1) - verts.mean(axis=0))
+    cross *= 1.0 if outward >= 0 else -1.0
+    acc = np.zeros_like(verts)
+    for corner in range(3):
+        np.add.at(acc, triangles[:, corner], cross)
+    return acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-12)
+
+
+def _rasterise(xy: np.ndarray, depth: np.ndarray, triangles: np.ndarray,
+               shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Z-buffered triangle rasterisation at pixel centres, vectorised in batches of pixels.
+
+    ``xy`` are image pixels (x right, y down), ``depth`` grows toward the viewer. Returns the
+    front triangle per pixel (H×W int, -1 where empty) and its barycentric weights (H×W×3).
+    """
+    h, w = shape
+    zbuf, tri_ids, bary = np.full(h * w, -np.inf), np.full(h * w, -1, np.int64), np.zeros((h * w, 3))
+    coeffs, valid = _barycentric_coefficients(xy[triangles])
+    lo = np.ceil(xy[triangles].min(axis=1) - 0.5).astype(np.int64).clip(0, [w, h])
+    hi = np.floor(xy[triangles].max(axis=1) - 0.5).astype(np.int64).clip(-1, [w - 1, h - 1])
+    size = np.maximum(hi - lo + 1, 0)
+    counts = size[:, 0] * size[:, 1] * valid
+    for batch in _batches(counts):
+        pix, t, lam = _candidates(batch, counts, lo, size[:, 0], coeffs, w)
+        z = np.einsum("pc,pc->p", lam, depth[triangles[t]])
+        order = np.lexsort((-z, pix))  # per pixel, nearest first
+        pix, t, lam, z = pix[order], t[order], lam[order], z[order]
+        first = np.ones(len(pix), bool)
+        first[1:] = pix[1:] != pix[:-1]
+        win = first & (z > zbuf[pix])
+        zbuf[pix[win]], tri_ids[pix[win]], bary[pix[win]] = z[win], t[win], lam[win]
+    return tri_ids.reshape(h, w), bary.reshape(h, w, 3)
+
+
+def _barycentric_coefficients(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per triangle (T, 2, 3) rows (a, b, c) with weight_k = a·x + b·y + c for corners 0 and 1."""
+    (x0, y0), (x1, y1), (x2, y2) = np.moveaxis(corners, (1, 2), (0, 1))
+    den = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
+    valid = np.abs(den) > 1e-9
+    den = np.where(valid, den, 1.0)
+    a = np.stack([(y1 - y2) / den, (y2 - y0) / den], axis=1)
+    b = np.stack([(x2 - x1) / den, (x0 - x2) / den], axis=1)
+    c = -(a * x2[:, None] + b * y2[:, None])
+    return np.stack([a, b, c], axis=2), valid
+
+
+def _batches(counts: np.ndarray) -> list[np.ndarray]:
+    """Split the triangles with pixels into groups of about ``_RASTER_CHUNK`` candidate pixels."""
+    nonempty = np.flatnonzero(counts > 0)
+    starts = np.cumsum(counts[nonempty]) - counts[nonempty]
+    groups = starts // _RASTER_CHUNK
+    return np.split(nonempty, np.flatnonzero(np.diff(groups)) + 1) if len(nonempty) else []
+
+
+def _candidates(batch, counts, lo, widths, coeffs, w):
+    """Pixels of the batch's bounding boxes that lie inside their triangle.
+
+    Returns flat pixel indices, triangle ids and barycentric weights (P, 3).
+    """
+    n = counts[batch]
+    t = np.repeat(batch, n)
+    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    px = lo[t, 0] + offset % widths[t]
+    py = lo[t, 1] + offset // widths[t]
+    k = coeffs[t]  # (P, 2, 3)
+    l01 = k[:, :, 0] * (px + 0.5)[:, None] + k[:, :, 1] * (py + 0.5)[:, None] + k[:, :, 2]
+    lam = np.concatenate([l01, 1.0 - l01.sum(axis=1, keepdims=True)], axis=1)
+    inside = (lam >= -1e-7).all(axis=1)
+    return (py * w + px)[inside], t[inside], lam[inside]
+
+
+# ---------------------------------------------------------------- matte
+
+def matte(rgb_linear: np.ndarray, model_selection: int = MATTE_MODEL,
+          max_side: int = 2048) -> np.ndarray:
+    """Foreground (person) matte from MediaPipe Selfie Segmentation: H×W float32 in [0, 1].
+
+    The mask is computed on the image shrunk to ``max_side`` at most and resized bilinearly to
+    the full H×W. Without mediapipe it warns and returns an all-ones matte.
+    """
+    return _matte(_prepare(rgb_linear), model_selection, max_side, None)
+
+
+def _matte(rgb: np.ndarray, model_selection: int, max_side: int, notes: Optional[list]):
+    """``matte`` on a prepared image, warnings collected in ``notes``."""
+    h, w = rgb.shape[:2]
+    try:
+        mp = _mediapipe()
+        key = ("selfie_segmentation", int(model_selection))
+        make = lambda: mp.selfie_segmentation.SelfieSegmentation(  # noqa: E731
+            model_selection=int(model_selection))
+        mask = _run(key, make, _mediapipe_input(rgb, max_side)).segmentation_mask
+    except (ImportError, OSError, RuntimeError) as exc:
+        _warn(notes, f"mediapipe is unavailable ({exc}); the matte is all ones")
+        return np.ones((h, w), np.float32)
+    mask = np.asarray(mask, np.float32)
+    if mask.shape != (h, w):
+        mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(mask, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------- all at once
+
+def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn] = None,
+            cancel: Optional[CancelFn] = None) -> FaceAnalysis:
+    """Landmarks, landmark channels, face prior and matte of one image, for the pipeline.
+
+    ``options`` is None, a ``FaceOptions`` or a mapping of its fields. Every output has the
+    input's H×W; the channels and the prior describe the largest face only. Warnings are both
+    emitted (RelitWarning) and listed in ``FaceAnalysis.warnings``. Raises ``Cancelled`` when
+    ``cancel()`` turns true between stages.
+    """
+    opts = _options(options)
+    rgb = _prepare(rgb_linear)
+    shape, notes = rgb.shape[:2], []
+    steps = Steps(progress, {"face landmarks": 3, "landmark channels": 1, "face prior": 2,
+                             "matte": 2}, cancel)
+    steps.stage("face landmarks")
+    found = _detect(rgb, opts.max_faces, opts.min_detection_confidence, opts.refine_landmarks,
+                    opts.max_side, notes)
+    steps.stage("landmark channels")
+    channels = landmark_channels(found.primary, shape, opts.splat_sigma)
+    steps.stage("face prior")
+    normal, mask = face_prior(found.primary, shape, opts.depth_scale)
+    steps.stage("matte")
+    alpha = _matte(rgb, opts.matte_model, opts.max_side, notes)
+    steps.done("face analysis done")
+    return FaceAnalysis(found, channels, normal, mask, alpha, notes)

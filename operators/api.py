@@ -1,0 +1,222 @@
+"""The Python API behind the operators: every step an artist or a script runs, with explicit
+scene and settings (no ``context.area``), so batch code and tests call it directly.
+
+Flow: source image → ``inference`` (passes, on a worker thread) → ``apply_passes`` (Blender
+images, the plate plane and material via ``shaders``) → lights/world → render → refine/export.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import bpy
+import numpy as np
+
+from ..inference import images as imageio
+from ..inference import pipeline
+from ..inference.errors import InputError
+from ..inference.models import Registry, default_registry
+from ..inference.passes import PASS_TABLE, Passes
+from ..inference.relight import photometric_passes
+from ..shaders import ShaderError, bridge, lights, plate, world
+
+_passes: dict[str, Passes] = {}  # the session's passes by name (images hold them across saves)
+
+
+# ---------------------------------------------------------------- settings helpers
+
+def registry(settings) -> Registry:
+    folder = bpy.path.abspath(settings.models_dir) if settings.models_dir else ""
+    return Registry(folder) if folder else default_registry()
+
+
+def output_folder(settings, name: str) -> Optional[Path]:
+    """Where the passes of ``name`` are saved, or None when they are packed into the .blend."""
+    if settings.pack_images:
+        return None
+    if not settings.output_dir:
+        raise InputError("set an output folder for the passes, or choose to pack them")
+    if settings.output_dir.startswith("//") and not bpy.data.filepath:
+        raise InputError("the output folder is relative (//) but the .blend is not saved yet: "
+                         "save it, pick an absolute folder, or pack the passes")
+    return Path(bpy.path.abspath(settings.output_dir)) / bpy.path.clean_name(name)
+
+
+# ---------------------------------------------------------------- sources
+
+def image_source(image) -> tuple[str, np.ndarray]:
+    """``(name, linear float pixels)`` of a Blender image: from its file when it has one (so
+    EXIF orientation, bit depth and colour are read by Relit's loader), else its pixels."""
+    if image is None:
+        raise InputError("no image selected: open one in the Image Editor or choose a file")
+    name = Path(image.name).stem
+    path = bpy.path.abspath(image.filepath) if image.filepath else ""
+    if path and Path(path).is_file() and image.packed_file is None:
+        return name, imageio.load_image(path)
+    pixels = bridge.read_pixels(image)
+    if not image.is_float and not image.colorspace_settings.is_data:
+        # byte images expose sRGB-encoded values through Image.pixels
+        pixels[..., :3] = imageio.srgb_to_linear(pixels[..., :3])
+    return name, pixels
+
+
+def file_source(path: str) -> tuple[str, np.ndarray]:
+    path = bpy.path.abspath(path)
+    if not path:
+        raise InputError("no source file chosen")
+    return Path(path).stem, imageio.load_image(path)
+
+
+def require_models(settings, names=pipeline.CHAIN) -> None:
+    registry(settings).require(names)
+
+
+def decompose_work(settings, pixels: np.ndarray):
+    """A job body: the decomposition chain with the scene's settings (runs off the UI thread)."""
+    options = {"max_side": settings.max_side, "registry": registry(settings)}
+    return lambda progress, cancel: pipeline.decompose(pixels, options, progress, cancel)
+
+
+def photometric_work(paths: list[str], lights_path: str):
+    def work(progress, cancel):
+        return photometric_passes(paths, bpy.path.abspath(lights_path), progress=progress,
+                                  cancel=cancel)
+    return work
+
+
+def load_passes(path: str) -> tuple[str, Passes]:
+    """``(name, passes)`` from a pass folder, a multi-layer EXR, or any file inside a folder."""
+    from ..inference.relight import is_pass_source
+
+    source = Path(bpy.path.abspath(path))
+    if not source.exists():
+        raise InputError(f"not found: {source}")
+    if source.is_file() and not is_pass_source(source):
+        source = source.parent
+    name = source.name if source.is_dir() else source.parent.name
+    return name or "plate", Passes.load(source)
+
+
+# ---------------------------------------------------------------- passes → Blender
+
+def apply_passes(scene, settings, name: str, passes: Passes, *, build: bool = True):
+    """Keep the passes as Blender images (saved to the output folder, or packed) and, with
+    ``build``, make the plate. ``export_passes`` writes the pipeline's pass folder."""
+    _passes[name] = passes
+    settings.active = name
+    if not build:
+        folder = output_folder(settings, name)
+        return bridge.pass_images(passes, name, folder=None if folder is None else str(folder),
+                                  pack=settings.pack_images)
+    return build_plate(scene, settings, name)
+
+
+def current_passes(name: str) -> Passes:
+    """The passes of ``name``: from this session, or read back from its Blender images."""
+    if name in _passes:
+        return _passes[name]
+    found = {}
+    for image in bpy.data.images:
+        if image.get("relit_source") == name and image.get("relit_pass") in PASS_TABLE:
+            key = image["relit_pass"]
+            found[key] = (bridge.image_normal(image) if key == "normal"
+                          else bridge.read_pixels(image, 1 if key in _SCALAR else 3))
+    if "normal" not in found:
+        raise InputError(f"no passes named '{name}': decompose or import an image first")
+    found.setdefault("rgb", found.get("albedo", np.zeros_like(found["normal"])))
+    found.setdefault("alpha", np.ones(found["normal"].shape[:2], np.float32))
+    plane = plate.find_plane(name)
+    sh = plane.get("relit_sh") if plane is not None else None
+    passes = Passes(**found, sh=None if sh is None else np.asarray(sh, np.float32).reshape(9, 3))
+    _passes[name] = passes.validate()
+    return passes
+
+
+_SCALAR = {"roughness", "reflectivity", "alpha", "height"}
+
+
+def build_plate(scene, settings, name: str):
+    if scene.camera is None:
+        raise ShaderError("the scene has no camera: add one (the plate is fitted to it)")
+    passes = current_passes(name)
+    folder = output_folder(settings, name)
+    made = plate.build_plate(scene, passes, name, folder=None if folder is None else str(folder),
+                             pack=settings.pack_images,
+                             keep_plate=settings.keep_plate,
+                             height_scale=settings.height_scale,
+                             subdivisions=settings.subdivisions)
+    if passes.sh is not None:
+        made.plane["relit_sh"] = np.asarray(passes.sh, np.float32).ravel().tolist()
+    return made
+
+
+def active_plane(scene, settings):
+    plane = plate.find_plane(settings.active, scene) if settings.active else None
+    if plane is None:
+        raise ShaderError("no relight plane yet: decompose or import passes first")
+    return plane
+
+
+# ---------------------------------------------------------------- lighting
+
+def add_light_rig(scene, settings):
+    return lights.light_rig(scene, active_plane(scene, settings), settings.light_preset,
+                            settings.light_strength)
+
+
+def set_hdri(scene, settings):
+    source = settings.hdri if settings.hdri != "FILE" else bpy.path.abspath(settings.hdri_path)
+    if not source:
+        raise InputError("choose an HDRI file")
+    return world.hdri_world(scene, source, settings.hdri_rotation, settings.hdri_strength)
+
+
+def match_lighting(scene, settings, mode: str):
+    plane = active_plane(scene, settings)
+    sh = current_passes(settings.active).sh
+    if sh is None:
+        raise InputError(f"'{settings.active}' has no lighting estimate (photometric-stereo "
+                         "and imported passes without lighting.json have none)")
+    if mode == "WORLD":
+        return world.sh_world(scene, sh)
+    return lights.lights_from_sh(scene, sh, plane)
+
+
+# ---------------------------------------------------------------- refine and export
+
+def render_result_pixels(scene) -> np.ndarray:
+    """The last render as linear float pixels (saved through a temporary EXR)."""
+    import tempfile
+
+    result = bpy.data.images.get("Render Result")
+    if result is None or not result.has_data:
+        raise InputError("no render yet: render the scene (F12) before refining")
+    with tempfile.TemporaryDirectory(prefix="relit-") as tmp:
+        path = str(Path(tmp) / "render.exr")
+        settings = scene.render.image_settings
+        saved = (settings.file_format, settings.color_depth)
+        settings.file_format, settings.color_depth = "OPEN_EXR", "32"
+        try:
+            result.save_render(filepath=path, scene=scene)
+        finally:
+            settings.file_format, settings.color_depth = saved
+        return imageio.to_rgb(imageio.load_image(path))
+
+
+def refine_work(settings, name: str, rendered: np.ndarray):
+    passes = current_passes(name)
+    if rendered.shape[:2] != passes.shape:
+        raise InputError(f"the render is {rendered.shape[1]} x {rendered.shape[0]} but the passes "
+                         f"are {passes.shape[1]} x {passes.shape[0]}: render at 100 % of the "
+                         "plate's resolution")
+    options = {"max_side": settings.max_side, "registry": registry(settings)}
+    return lambda progress, cancel: pipeline.refine(passes, rendered, options, progress, cancel)
+
+
+def refined_image(name: str, pixels: np.ndarray):
+    return bridge.image_from_array(pixels, f"Relit {name} Refined", data=False,
+                                   key=f"{name}/refined")
+
+
+def export_passes(settings, name: str, folder: str, overwrite: bool) -> list[Path]:
+    return current_passes(name).save(bpy.path.abspath(folder), overwrite=overwrite)

@@ -1,0 +1,293 @@
+"""``RELIT_OT_*``: thin operators over ``api`` (inference on a worker thread via ``jobs``)."""
+import sys
+
+import bpy
+from bpy_extras.io_utils import ImportHelper
+
+from ..inference.errors import RelitError
+from . import api, jobs
+
+OPS = {"REGISTER", "UNDO"}
+
+
+def _settings(context):
+    return context.scene.relit
+
+
+def _guard(op, fn, *args, **kwargs):
+    """Run ``fn``; a RelitError becomes an operator error report instead of a traceback."""
+    try:
+        return fn(*args, **kwargs), True
+    except RelitError as exc:
+        op.report({"ERROR"}, str(exc))
+        return None, False
+
+
+def _start(op, context, kind, label, work, on_result):
+    """Run ``work`` as a job; apply ``on_result(scene, result)`` to the scene when it ends."""
+    scene_name = context.scene.name
+
+    def done(result):
+        on_result(bpy.data.scenes[scene_name], result)
+        if not bpy.app.background:
+            try:
+                bpy.ops.ed.undo_push(message=f"Relit: {label}")
+            except RuntimeError:  # no window to push from: the result stays, undo skips it
+                pass
+
+    def fail(message):
+        if bpy.app.background:
+            raise RelitError(message)
+        print(f"relit: {label}: {message}")
+
+    _, ok = _guard(op, jobs.submit, kind, label, work, done, fail)
+    return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+def _passes_done(build):
+    def on_result(scene, passes):
+        for warning in passes.meta.get("warnings", []):
+            print(f"relit: warning: {warning}", file=sys.stderr)
+        name = passes.meta.get("name", "plate")
+        api.apply_passes(scene, scene.relit, name, passes, build=build)
+    return on_result
+
+
+def _named(work, name):
+    def run(progress, cancel):
+        passes = work(progress, cancel)
+        passes.meta["name"] = name
+        return passes
+    return run
+
+
+class RELIT_OT_decompose(bpy.types.Operator):
+    """Decompose the image into normal, albedo, roughness, F0, matte, height and lighting"""
+
+    bl_idname = "relit.decompose"
+    bl_label = "Decompose"
+    bl_options = OPS
+
+    source: bpy.props.EnumProperty(items=[
+        ("ACTIVE", "Active Image", "The image shown in the Image Editor"),
+        ("FILE", "File", "The Source file in the Relit settings")], default="ACTIVE")
+    build_plane: bpy.props.BoolProperty(name="Build Plane", default=True)
+
+    @classmethod
+    def poll(cls, context):
+        try:
+            api.require_models(_settings(context))
+        except RelitError as exc:
+            cls.poll_message_set(str(exc))
+            return False
+        if jobs.running("decompose"):
+            cls.poll_message_set("a decomposition is running")
+            return False
+        return True
+
+    def execute(self, context):
+        settings = _settings(context)
+        if self.source == "ACTIVE":
+            image = getattr(context.space_data, "image", None) or settings.source_image
+            found, ok = _guard(self, api.image_source, image)
+        else:
+            found, ok = _guard(self, api.file_source, settings.source_path)
+        if not ok:
+            return {"CANCELLED"}
+        name, pixels = found
+        return _start(self, context, "decompose", "Decompose",
+                      _named(api.decompose_work(settings, pixels), name),
+                      _passes_done(self.build_plane))
+
+
+class RELIT_OT_import_passes(bpy.types.Operator, ImportHelper):
+    """Import passes made elsewhere: a pass folder (normal, albedo, roughness, reflectivity,
+    alpha, height files) or a multi-layer passes.exr"""
+
+    bl_idname = "relit.import_passes"
+    bl_label = "Import Passes"
+    bl_options = OPS
+
+    filter_glob: bpy.props.StringProperty(default="*.exr;*.png;*.tif;*.tiff;*.jpg",
+                                          options={"HIDDEN"})
+    build_plane: bpy.props.BoolProperty(name="Build Plane", default=True)
+
+    def execute(self, context):
+        found, ok = _guard(self, api.load_passes, self.filepath)
+        if ok:
+            name, passes = found
+            _, ok = _guard(self, api.apply_passes, context.scene, _settings(context), name,
+                           passes, build=self.build_plane)
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+class RELIT_OT_photometric(bpy.types.Operator, ImportHelper):
+    """Photometric stereo: several photos of a still subject, each lit from a known direction
+    (the Lights JSON), measured into normal, albedo and height passes"""
+
+    bl_idname = "relit.photometric"
+    bl_label = "Photometric Stereo"
+    bl_options = OPS
+
+    files: bpy.props.CollectionProperty(type=bpy.types.OperatorFileListElement)
+    directory: bpy.props.StringProperty(subtype="DIR_PATH")
+    filter_glob: bpy.props.StringProperty(default="*.exr;*.png;*.tif;*.tiff;*.jpg;*.jpeg",
+                                          options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        if not _settings(context).lights_path:
+            cls.poll_message_set("choose the Lights JSON first")
+            return False
+        return not jobs.running("photometric")
+
+    def execute(self, context):
+        from pathlib import Path
+
+        paths = [str(Path(self.directory) / f.name) for f in self.files if f.name]
+        name = Path(self.directory.rstrip("/\\")).name or "capture"
+        work = _named(api.photometric_work(paths, _settings(context).lights_path), name)
+        return _start(self, context, "photometric", "Photometric Stereo", work,
+                      _passes_done(True))
+
+
+class RELIT_OT_build_plane(bpy.types.Operator):
+    """Build (or rebuild) the camera-fitted plate plane and its material from the passes"""
+
+    bl_idname = "relit.build_plane"
+    bl_label = "Build Plane"
+    bl_options = OPS
+
+    @classmethod
+    def poll(cls, context):
+        if not _settings(context).active:
+            cls.poll_message_set("decompose or import passes first")
+            return False
+        if context.scene.camera is None:
+            cls.poll_message_set("the scene has no camera")
+            return False
+        return True
+
+    def execute(self, context):
+        _, ok = _guard(self, api.build_plate, context.scene, _settings(context),
+                       _settings(context).active)
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+def _needs_plane(cls, context):
+    if not _settings(context).active:
+        cls.poll_message_set("decompose or import passes first")
+        return False
+    return True
+
+
+class RELIT_OT_add_light_rig(bpy.types.Operator):
+    """Add key, fill and rim area lights aimed at the plate (a preset you can move freely)"""
+
+    bl_idname = "relit.add_light_rig"
+    bl_label = "Add Light Rig"
+    bl_options = OPS
+    poll = classmethod(_needs_plane)
+
+    def execute(self, context):
+        _, ok = _guard(self, api.add_light_rig, context.scene, _settings(context))
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+class RELIT_OT_set_hdri(bpy.types.Operator):
+    """Light the scene with an HDRI world (rotation and strength in the Relit settings)"""
+
+    bl_idname = "relit.set_hdri"
+    bl_label = "Set HDRI World"
+    bl_options = OPS
+
+    def execute(self, context):
+        _, ok = _guard(self, api.set_hdri, context.scene, _settings(context))
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+class RELIT_OT_match_lighting(bpy.types.Operator):
+    """Recreate the plate's original lighting from its estimate"""
+
+    bl_idname = "relit.match_lighting"
+    bl_label = "Match Source Lighting"
+    bl_options = OPS
+    poll = classmethod(_needs_plane)
+
+    mode: bpy.props.EnumProperty(items=[
+        ("WORLD", "World", "A world whose light is the estimated spherical harmonics"),
+        ("KEY", "Key + Ambient", "One key light along the dominant direction, plus ambient")])
+
+    def execute(self, context):
+        _, ok = _guard(self, api.match_lighting, context.scene, _settings(context), self.mode)
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+class RELIT_OT_refine(bpy.types.Operator):
+    """Refine the last render with RenderNet into a new image"""
+
+    bl_idname = "relit.refine"
+    bl_label = "Refine Render"
+    bl_options = OPS
+
+    @classmethod
+    def poll(cls, context):
+        try:
+            api.require_models(_settings(context), [api.pipeline.REFINER])
+        except RelitError as exc:
+            cls.poll_message_set(str(exc))
+            return False
+        return _needs_plane(cls, context) and not jobs.running("refine")
+
+    def execute(self, context):
+        settings = _settings(context)
+        rendered, ok = _guard(self, api.render_result_pixels, context.scene)
+        work, ok2 = _guard(self, api.refine_work, settings, settings.active, rendered) \
+            if ok else (None, False)
+        if not ok2:
+            return {"CANCELLED"}
+        name = settings.active
+        return _start(self, context, "refine", "Refine", work,
+                      lambda scene, pixels: api.refined_image(name, pixels))
+
+
+class RELIT_OT_export_passes(bpy.types.Operator):
+    """Write the passes as a multi-layer EXR, single-pass EXRs, lighting.json and previews"""
+
+    bl_idname = "relit.export_passes"
+    bl_label = "Export Passes"
+    bl_options = {"REGISTER"}
+
+    directory: bpy.props.StringProperty(subtype="DIR_PATH")
+    overwrite: bpy.props.BoolProperty(name="Overwrite", default=False)
+    poll = classmethod(_needs_plane)
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        written, ok = _guard(self, api.export_passes, _settings(context),
+                             _settings(context).active, self.directory, self.overwrite)
+        if ok:
+            self.report({"INFO"}, f"wrote {len(written)} files to {self.directory}")
+        return {"FINISHED"} if ok else {"CANCELLED"}
+
+
+class RELIT_OT_cancel(bpy.types.Operator):
+    """Stop the running Relit job"""
+
+    bl_idname = "relit.cancel"
+    bl_label = "Cancel"
+
+    kind: bpy.props.StringProperty()
+
+    def execute(self, context):
+        if not jobs.cancel(self.kind):
+            self.report({"INFO"}, "nothing to cancel")
+        return {"FINISHED"}
+
+
+classes = (RELIT_OT_decompose, RELIT_OT_import_passes, RELIT_OT_photometric,
+           RELIT_OT_build_plane, RELIT_OT_add_light_rig, RELIT_OT_set_hdri,
+           RELIT_OT_match_lighting, RELIT_OT_refine, RELIT_OT_export_passes, RELIT_OT_cancel)

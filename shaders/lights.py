@@ -1,0 +1,241 @@
+"""Light rigs around the relight plate, and a key light plus ambient matched to SH lighting.
+
+Rigs
+----
+Lights are placed in the plane's frame, which is camera space (x image right, y image up, z
+toward the camera): a light at azimuth ``az`` (degrees, + toward image right) and elevation
+``el`` (+ up) sits at ``r (sin az cos el, sin el, cos az cos el)`` from the plane's centre,
+``r = 2 x`` the plane's long side. Each is an area light with a TRACK_TO constraint aiming its
+-Z at the plane, so moving a light by hand keeps it aimed and the render updates like any
+Blender light. A flat card can only be lit from its front half-space (z > 0): the "rim" is a
+grazing light from the side (az 75-80 degrees), which picks out the edges of the relief.
+
+Power: an area light of power P watts at distance r gives an irradiance of about
+``P / (pi r^2)`` facing it (Blender's normalised area light is a Lambertian emitter of
+radiance P / (pi A)). Each light's power is ``strength x ratio x pi x pi r^2``, so
+``strength = 1`` means the key alone gives irradiance pi W/m^2 facing it: a white diffuse
+surface turned toward the key renders at 1.0.
+
+Lights are named "Relit Key", "Relit Fill", "Relit Rim", tagged ``relit_light = role``, kept
+in the "Relit Lights" collection (inside "Relit") and reused on rerun; roles a new preset does
+not use are removed (only Relit's own lights are ever touched).
+
+Key light plus ambient from SH
+------------------------------
+For SH coefficients ``c_lm`` of incident radiance (lighting.py conventions, camera space), a
+directional light of irradiance ``E`` from unit direction ``d`` has ``c_00 = Y00 E`` and
+``c_1m = 0.488603 E d_m`` (order of the L1 band: y, z, x), and a constant radiance ``L_a``
+has ``c_00 = L_a sqrt(4 pi)`` (Y00 = 0.282095 integrates to sqrt(4 pi) = 3.5449) and no L1.
+So a sun plus an ambient world reproduce the L0 and L1 bands exactly with
+
+    d   = normalise(L1 vector of the luminance), L1 vector = (c_11, c_1-1, c_10) = (x, y, z)
+    E_c = (L1 vector of channel c . d) / 0.488603          (sun irradiance, per channel)
+    L_a = (c_00 - 0.282095 E) / 3.5449                      (ambient radiance, clamped >= 0)
+
+The L2 band (the lighting's elongation) is dropped. A sun's strength in Blender is its
+irradiance in W/m^2; the area-light option places a light at distance r along d with power
+``E pi r^2``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import bpy
+import numpy as np
+from mathutils import Vector
+
+from ..inference import lighting
+from . import COLLECTION, ShaderError, ensure_collection, find_tagged, is_relit, tag
+
+LIGHTS_COLLECTION = "Relit Lights"
+ROLES = ("key", "fill", "rim")
+LUMA = np.array([0.2126, 0.7152, 0.0722])
+Y00 = 0.282095
+Y1 = 0.488603
+
+# preset -> role -> (azimuth deg, elevation deg, irradiance ratio, size / distance)
+PRESETS = {
+    "key": {"key": (-45.0, 30.0, 1.0, 0.35)},
+    "three_point": {"key": (-45.0, 30.0, 1.0, 0.35),
+                    "fill": (50.0, 5.0, 0.3, 0.8),
+                    "rim": (78.0, 35.0, 0.8, 0.2)},
+    "rembrandt": {"key": (-55.0, 40.0, 1.0, 0.3),
+                  "fill": (40.0, 0.0, 0.12, 0.8)},
+    "loop": {"key": (-35.0, 25.0, 1.0, 0.35),
+             "fill": (40.0, 0.0, 0.25, 0.8)},
+    "butterfly": {"key": (0.0, 45.0, 1.0, 0.4),
+                  "fill": (0.0, -25.0, 0.25, 0.6)},
+    "split": {"key": (-80.0, 10.0, 1.0, 0.3)},
+    "rim": {"rim": (-78.0, 30.0, 1.0, 0.2),
+            "fill": (78.0, 30.0, 1.0, 0.2)},
+}
+DISTANCE_FACTOR = 2.0
+
+
+def lights_collection(scene):
+    """Relit's "Relit Lights" collection, inside the scene's "Relit" collection."""
+    return ensure_collection(scene, LIGHTS_COLLECTION, ensure_collection(scene, COLLECTION))
+
+
+def _plane_size(plane) -> float:
+    size = plane.get("relit_plane_size")
+    if size is not None:
+        return float(max(size))
+    dims = plane.dimensions
+    return float(max(dims.x, dims.y, 1e-3))
+
+
+def _plane_frame(scene, plane):
+    """(centre, 3x3 rotation camera-space -> world) of a plane (its local frame, unscaled).
+
+    The view layer is updated first: a camera or plane moved by a script has a stale
+    ``matrix_world`` until the depsgraph is evaluated."""
+    scene.view_layers[0].update()
+    mw = plane.matrix_world
+    return mw.to_translation(), mw.to_3x3().normalized()
+
+
+def direction(azimuth: float, elevation: float) -> Vector:
+    """Unit direction toward a light in the plane's frame (x right, y up, z toward camera)."""
+    az, el = math.radians(azimuth), math.radians(elevation)
+    return Vector((math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)))
+
+
+def find_light(role: str):
+    """Relit's light of ``role`` ("key", "fill", "rim"), or None."""
+    return find_tagged(bpy.data.objects, "relit_light", role)
+
+
+def _ensure_light(scene, role: str, kind: str):
+    obj = find_light(role)
+    if obj is not None and obj.type != "LIGHT":
+        obj = None
+    if obj is None:
+        data = bpy.data.lights.new(f"Relit {role.title()}", kind)
+        obj = tag(bpy.data.objects.new(f"Relit {role.title()}", data), relit_light=role)
+        tag(data, relit_light=role)
+    elif obj.data.type != kind:
+        obj.data.type = kind
+    coll = lights_collection(scene)
+    if coll.objects.get(obj.name) is None:
+        coll.objects.link(obj)
+    obj.visible_camera = False   # never show the emitter itself in the plate render
+    return obj
+
+
+def _aim(obj, plane) -> None:
+    """TRACK_TO constraint: the light's -Z points at the plane's origin, +Y up."""
+    con = next((c for c in obj.constraints if c.type == "TRACK_TO" and c.name == "Relit Aim"),
+               None)
+    if con is None:
+        con = obj.constraints.new("TRACK_TO")
+        con.name = "Relit Aim"
+    con.target = plane
+    con.track_axis = "TRACK_NEGATIVE_Z"
+    con.up_axis = "UP_Y"
+
+
+def _remove_light(obj) -> None:
+    data = obj.data
+    bpy.data.objects.remove(obj)
+    if data is not None and data.users == 0 and is_relit(data):
+        bpy.data.lights.remove(data)
+
+
+def _remove_other_roles(keep: set) -> None:
+    for role in ROLES:
+        obj = find_light(role)
+        if obj is not None and role not in keep:
+            _remove_light(obj)
+
+
+def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, *,
+              distance: Optional[float] = None) -> list:
+    """Area lights of ``preset`` (see ``PRESETS``) aimed at ``plane``; returns the objects.
+
+    ``strength`` scales every light (1: the key gives irradiance pi W/m^2 facing it);
+    ``distance`` overrides the lights' distance from the plane centre (default 2 x the
+    plane's long side). Rerunning reuses the lights and removes roles the preset lacks.
+    """
+    if preset not in PRESETS:
+        raise ShaderError(f"unknown light preset '{preset}'; use one of "
+                          f"{', '.join(sorted(PRESETS))}")
+    if plane is None:
+        raise ShaderError("no relight plane: build the plane before adding lights")
+    if strength < 0:
+        raise ShaderError(f"light strength must be >= 0, got {strength:g}")
+    center, rot = _plane_frame(scene, plane)
+    r = distance or DISTANCE_FACTOR * _plane_size(plane)
+    made = []
+    for role, (az, el, ratio, size) in PRESETS[preset].items():
+        obj = _ensure_light(scene, role, "AREA")
+        light = obj.data
+        light.shape = "SQUARE"
+        light.size = size * r
+        light.energy = strength * ratio * math.pi * math.pi * r * r
+        light.color = (1.0, 1.0, 1.0)
+        obj.location = center + rot @ (direction(az, el) * r)
+        _aim(obj, plane)
+        obj["relit_preset"] = preset
+        made.append(obj)
+    _remove_other_roles({o["relit_light"] for o in made})
+    return made
+
+
+# ------------------------------------------------------------------ SH -> key + ambient
+
+def sh_key_and_ambient(sh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(direction, irradiance, ambient)`` matching the L0 and L1 bands of camera-space SH:
+    the unit camera-space direction toward the key, its RGB irradiance (W/m^2, a sun's
+    strength times colour) and the RGB radiance of a uniform ambient (see the module doc)."""
+    sh = lighting.check_sh(sh)
+    l1 = np.stack([sh[3], sh[1], sh[2]])           # rows x, y, z; columns RGB
+    luma = l1 @ LUMA
+    norm = float(np.linalg.norm(luma))
+    if norm < 1e-9:
+        d = np.array([0.0, 0.0, 1.0])
+        irradiance = np.zeros(3)
+    else:
+        d = luma / norm
+        irradiance = np.maximum(d @ l1, 0.0) / Y1
+    ambient = np.maximum((sh[0] - Y00 * irradiance) / math.sqrt(4.0 * math.pi), 0.0)
+    return d, irradiance, ambient
+
+
+def lights_from_sh(scene, sh, plane, *, kind: str = "SUN", world: bool = True,
+                   distance: Optional[float] = None):
+    """Match SH lighting (camera space, 9 x 3) with one key light and an ambient world.
+
+    The key ("Relit Key", a SUN by default, or AREA at ``distance`` from the plane) comes
+    from the L1 band, the ambient colour from L0 (module doc); camera space is the plane's
+    frame. With ``world`` the ambient becomes the scene's "Relit World" (see
+    ``world.ambient_world``). Other rig lights are removed. Returns ``(key object, world)``.
+    """
+    from . import world as worlds
+
+    if kind not in ("SUN", "AREA"):
+        raise ShaderError(f"key light kind must be SUN or AREA, got {kind}")
+    if plane is None:
+        raise ShaderError("no relight plane: build the plane before matching the lighting")
+    d_cam, irradiance, ambient = sh_key_and_ambient(sh)
+    center, rot = _plane_frame(scene, plane)
+    d_world = rot @ Vector(d_cam.tolist())
+    r = distance or DISTANCE_FACTOR * _plane_size(plane)
+    obj = _ensure_light(scene, "key", kind)
+    light = obj.data
+    peak = float(irradiance.max())
+    light.color = tuple(irradiance / peak) if peak > 0 else (1.0, 1.0, 1.0)
+    if kind == "SUN":
+        light.energy = peak
+        light.angle = math.radians(2.0)
+    else:
+        light.shape = "SQUARE"
+        light.size = 0.3 * r
+        light.energy = peak * math.pi * r * r
+    obj.location = center + d_world * r
+    _aim(obj, plane)
+    obj["relit_preset"] = "sh"
+    _remove_other_roles({"key"})
+    made_world = worlds.ambient_world(scene, ambient) if world else None
+    return obj, made_world

@@ -1,0 +1,165 @@
+"""Relit's world: an HDRI (a built-in studio light or a file), SH lighting, or an ambient colour.
+
+All three build the one world "Relit World" (tagged, reused, its node tree rebuilt), assign it
+to the scene, and leave every other world alone.
+
+HDRI: Texture Coordinate (Generated) -> Mapping (POINT, rotation Z = the rotation in degrees,
+as radians) -> Environment Texture -> Background (strength). With rotation theta the lookup is
+``T(Rz(theta) d)``: the world turns by -theta about Z (inference/lighting.py documents and
+checks this against Cycles; ``inference.render.HdriLight(name, rotation, strength)`` predicts
+the same render).
+
+SH: the 9 x 3 coefficients (incident radiance, camera space) are evaluated on an equirect float
+image in the **world** frame, with Blender's equirect mapping (lighting.py): texel direction
+``d`` (world, Z up) is taken to camera space with the scene camera's rotation (the relight
+scene's Front view gives ``lighting.world_to_camera``), then ``lighting.sh_radiance``. Negative
+radiance (order-2 ringing) is clamped to 0. The image "Relit SH World" is packed into the
+.blend and looked up through the same Mapping node (rotation 0).
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import bpy
+import numpy as np
+
+from ..inference import lighting
+from ..inference.errors import RelitError
+from . import ShaderError, bridge, find_tagged, tag
+
+WORLD_NAME = "Relit World"
+SH_IMAGE = "Relit SH World"
+SH_HEIGHT = 64
+STUDIO_LIGHTS = lighting.STUDIO_LIGHTS
+
+
+def studio_lights_dir() -> Path:
+    """Blender's folder of the built-in studio-light HDRIs."""
+    return Path(bpy.utils.system_resource("DATAFILES", path="studiolights/world"))
+
+
+def resolve_hdri(source: Union[str, os.PathLike]) -> Path:
+    """Path of a built-in HDRI name (``STUDIO_LIGHTS``) or an HDRI file."""
+    try:
+        return lighting.resolve_hdri(source, [studio_lights_dir()])
+    except RelitError as exc:
+        raise ShaderError(str(exc)) from None
+
+
+def find_world():
+    """Relit's world, or None."""
+    return find_tagged(bpy.data.worlds, "relit_world", WORLD_NAME)
+
+
+def _relit_world(scene, mode: str):
+    world = find_world()
+    if world is None:
+        world = tag(bpy.data.worlds.new(WORLD_NAME), relit_world=WORLD_NAME)
+    tree = world.node_tree
+    tree.nodes.clear()
+    world["relit_mode"] = mode
+    scene.world = world
+    return world, tree
+
+
+def _node(tree, kind: str, name: str, location):
+    node = tree.nodes.new(kind)
+    node.name = node.label = name
+    node.location = location
+    return node
+
+
+def _environment(world, tree, image, rotation_deg: float, strength: float):
+    coords = _node(tree, "ShaderNodeTexCoord", "Texture Coordinate", (-800, 0))
+    mapping = _node(tree, "ShaderNodeMapping", "Relit Rotation", (-600, 0))
+    mapping.vector_type = "POINT"
+    env = _node(tree, "ShaderNodeTexEnvironment", "Relit Environment", (-350, 0))
+    env.image = image
+    env.interpolation = "Linear"
+    env.projection = "EQUIRECTANGULAR"
+    background = _node(tree, "ShaderNodeBackground", "Background", (-50, 0))
+    out = _node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
+    tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+    tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    tree.links.new(env.outputs["Color"], background.inputs["Color"])
+    tree.links.new(background.outputs["Background"], out.inputs["Surface"])
+    set_world_rotation(world, rotation_deg)
+    set_world_strength(world, strength)
+
+
+def hdri_world(scene, source: Union[str, os.PathLike] = "forest", rotation_deg: float = 0.0,
+               strength: float = 1.0):
+    """Set "Relit World" to an HDRI: a built-in name (forest, city, courtyard, interior,
+    night, studio, sunrise, sunset) or a file; Mapping Z rotation in degrees; Background
+    strength. Returns the world (also assigned to ``scene.world``)."""
+    path = resolve_hdri(source)
+    try:
+        image = bpy.data.images.load(str(path), check_existing=True)
+    except RuntimeError as exc:
+        raise ShaderError(f"cannot load HDRI {path}: {exc}") from None
+    world, tree = _relit_world(scene, "hdri")
+    _environment(world, tree, image, rotation_deg, strength)
+    world["relit_hdri"] = str(source)
+    return world
+
+
+def set_world_rotation(world, rotation_deg: float) -> None:
+    """Turn Relit's HDRI/SH world: Mapping Z rotation ``rotation_deg`` degrees."""
+    node = world.node_tree.nodes.get("Relit Rotation")
+    if node is None:
+        raise ShaderError(f"world '{world.name}' has no Relit rotation (not an HDRI world)")
+    node.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(rotation_deg))
+    world["relit_rotation"] = float(rotation_deg)
+
+
+def set_world_strength(world, strength: float) -> None:
+    """Background strength of Relit's world."""
+    world.node_tree.nodes["Background"].inputs["Strength"].default_value = float(strength)
+
+
+def _camera_rotation(scene, camera) -> np.ndarray:
+    """3 x 3 camera-space -> world rotation of ``camera`` (default the scene camera), or the
+    relight scene's Front view when there is none."""
+    camera = camera if camera is not None else scene.camera
+    if camera is None:
+        return lighting.WORLD_TO_CAMERA.T.copy()
+    scene.view_layers[0].update()
+    return np.array(camera.matrix_world.to_3x3().normalized())
+
+
+def sh_equirect(sh, height: int = SH_HEIGHT, rotation: Optional[np.ndarray] = None
+                ) -> np.ndarray:
+    """Equirect radiance map (height x 2 height x 3, top row first, world frame) of
+    camera-space SH; ``rotation`` is camera -> world (default the Front view)."""
+    rot = lighting.WORLD_TO_CAMERA.T if rotation is None else np.asarray(rotation)
+    dirs_world = lighting.equirect_directions(height, 2 * height)
+    dirs_cam = dirs_world @ rot          # row vectors: d_cam = R^T d_world
+    return np.maximum(lighting.sh_radiance(sh, dirs_cam), 0.0).astype(np.float32)
+
+
+def sh_world(scene, sh, *, strength: float = 1.0, camera=None, height: int = SH_HEIGHT):
+    """Set "Relit World" to SH lighting (9 x 3, camera space) through the packed equirect
+    image "Relit SH World" (see the module doc)."""
+    try:
+        sh = lighting.check_sh(sh)
+    except RelitError as exc:
+        raise ShaderError(str(exc)) from None
+    pixels = sh_equirect(sh, height, _camera_rotation(scene, camera))
+    image = bridge.image_from_array(pixels, SH_IMAGE, data=False, key=SH_IMAGE, pack=True)
+    world, tree = _relit_world(scene, "sh")
+    _environment(world, tree, image, 0.0, strength)
+    return world
+
+
+def ambient_world(scene, color: Sequence[float], strength: float = 1.0):
+    """Set "Relit World" to a uniform background of linear RGB radiance ``color``."""
+    world, tree = _relit_world(scene, "ambient")
+    background = _node(tree, "ShaderNodeBackground", "Background", (-50, 0))
+    out = _node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
+    background.inputs["Color"].default_value = (*[float(c) for c in color[:3]], 1.0)
+    background.inputs["Strength"].default_value = float(strength)
+    tree.links.new(background.outputs["Background"], out.inputs["Surface"])
+    return world

@@ -1,0 +1,173 @@
+"""The operators as an artist runs them, on the installed extension: passes in, plate built,
+lights and worlds, reruns that reuse, and bad cases that report instead of tracing back."""
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference import images
+from inference.demo import bust
+from inference.passes import Passes
+
+pytestmark = pytest.mark.blender
+
+
+@pytest.fixture
+def scene(relit):
+    import bpy
+
+    scene = bpy.context.scene
+    assert scene.camera is not None  # the default startup scene: Cube, Camera, Light
+    yield scene
+    for obj in [o for o in bpy.data.objects if o.get("relit")]:
+        bpy.data.objects.remove(obj)
+    scene.relit.active = ""
+
+
+def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True) -> Path:
+    gt = bust(res)
+    sh_coeffs = np.zeros((9, 3), np.float32)
+    sh_coeffs[0], sh_coeffs[3] = 0.8, 0.4  # ambient plus light from camera-space +X
+    passes = Passes(rgb=gt["albedo"] * 0.7, alpha=gt["alpha"], normal=gt["normal"],
+                    albedo=gt["albedo"], roughness=gt["roughness"],
+                    reflectivity=gt["reflectivity"], height=gt["height"],
+                    sh=sh_coeffs if sh else None)
+    folder = tmp_path / "face"
+    passes.save(folder)
+    return folder
+
+
+def _counts():
+    import bpy
+
+    return (len(bpy.data.objects), len(bpy.data.materials), len(bpy.data.images),
+            len(bpy.data.meshes), len(bpy.data.node_groups))
+
+
+def test_import_builds_the_plate_and_a_rerun_reuses_it(scene, tmp_path):
+    import bpy
+
+    cube = bpy.data.objects["Cube"]
+    cube_material = cube.active_material.name if cube.active_material else None
+    scene.relit.output_dir = str(tmp_path / "out")
+    folder = _passes_folder(tmp_path)
+    assert bpy.ops.relit.import_passes(filepath=str(folder / "normal.exr")) == {"FINISHED"}
+    assert scene.relit.active == "face"
+    plane = bpy.data.objects["Relit face"]
+    assert plane.parent == scene.camera
+    material = plane.active_material
+    group = material.node_tree.nodes["Relit Plate"]
+    assert group.inputs["Albedo"].is_linked and group.inputs["Normal"].is_linked
+    normal_image = next(i for i in bpy.data.images if i.get("relit_pass") == "normal")
+    assert normal_image.colorspace_settings.is_data
+    albedo_image = next(i for i in bpy.data.images if i.get("relit_pass") == "albedo")
+    assert not albedo_image.colorspace_settings.is_data
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (64, 64)
+    assert any((tmp_path / "out" / "face").glob("*.exr"))  # images saved to the folder
+
+    before = _counts()
+    assert bpy.ops.relit.import_passes(filepath=str(folder)) == {"FINISHED"}
+    assert bpy.ops.relit.build_plane() == {"FINISHED"}
+    assert _counts() == before
+    assert (cube.active_material.name if cube.active_material else None) == cube_material
+    assert bpy.data.objects.get("Cube") is cube
+
+
+def test_lights_worlds_and_match(scene, tmp_path):
+    import bpy
+
+    scene.relit.pack_images = True
+    assert bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path))) == {"FINISHED"}
+    scene.relit.light_preset = "three_point"
+    assert bpy.ops.relit.add_light_rig() == {"FINISHED"}
+    rig = [o for o in bpy.data.objects if o.get("relit_light")]
+    assert {o["relit_light"] for o in rig} == {"key", "fill", "rim"}
+    assert bpy.ops.relit.add_light_rig() == {"FINISHED"}
+    assert len([o for o in bpy.data.objects if o.get("relit_light")]) == 3
+
+    scene.relit.hdri, scene.relit.hdri_rotation = "courtyard", 45.0
+    assert bpy.ops.relit.set_hdri() == {"FINISHED"}
+    assert scene.world.get("relit") and "courtyard" in str(
+        [n.image.filepath for n in scene.world.node_tree.nodes if n.type == "TEX_ENVIRONMENT"])
+
+    assert bpy.ops.relit.match_lighting(mode="KEY") == {"FINISHED"}
+    key = next(o for o in bpy.data.objects if o.get("relit_light") == "key")
+    # SH light from camera +X: the key sits on the camera's right.
+    to_key = key.matrix_world.to_translation() - scene.camera.matrix_world.to_translation()
+    right = scene.camera.matrix_world.to_3x3().col[0]
+    assert to_key.dot(right) > 0 or key.data.type == "SUN"
+    assert bpy.ops.relit.match_lighting(mode="WORLD") == {"FINISHED"}
+    scene.relit.pack_images = False
+
+
+def test_export_writes_the_pass_folder(scene, tmp_path):
+    import bpy
+
+    scene.relit.pack_images = True
+    bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path)))
+    out = tmp_path / "export"
+    assert bpy.ops.relit.export_passes(directory=str(out)) == {"FINISHED"}
+    assert {"ViewLayer.Normal.X", "ViewLayer.Albedo.R"} <= set(
+        images.read_exr_channels(out / "passes.exr"))
+    with pytest.raises(RuntimeError, match="exists"):
+        bpy.ops.relit.export_passes(directory=str(out))
+    scene.relit.pack_images = False
+
+
+def test_bad_cases_report_clearly(scene, tmp_path):
+    import bpy
+
+    scene.relit.output_dir = str(tmp_path / "out")
+    with pytest.raises(RuntimeError, match="model not installed: normal_net"):
+        bpy.ops.relit.decompose(source="FILE")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuntimeError, match="missing passes"):
+        bpy.ops.relit.import_passes(filepath=str(tmp_path / "empty") + "/")
+    folder = _passes_folder(tmp_path, sh=False)
+    images.save_exr(folder / "albedo.exr", np.ones((32, 32, 3), np.float32))
+    (folder / "passes.exr").unlink()
+    with pytest.raises(RuntimeError, match="differ in size.*albedo 32×32"):
+        bpy.ops.relit.import_passes(filepath=str(folder) + "/")
+    with pytest.raises(RuntimeError, match="decompose or import passes first"):
+        bpy.ops.relit.add_light_rig()
+    camera, scene.camera = scene.camera, None
+    try:
+        scene.relit.active = "face"
+        with pytest.raises(RuntimeError, match="no camera"):
+            bpy.ops.relit.build_plane()
+    finally:
+        scene.camera = camera
+
+
+def test_decompose_with_a_face_free_image_warns_and_builds(scene, tmp_path, relit, capfd):
+    """With stand-in models the whole chain runs from the operator; no face is a warning."""
+    import bpy
+    from onnx_graphs import install_chain
+
+    install_chain(tmp_path / "models")
+    scene.relit.models_dir = str(tmp_path / "models")
+    scene.relit.output_dir = str(tmp_path / "out")
+    plate = tmp_path / "plate.png"
+    y, x = np.mgrid[0:48, 0:64] / 64.0
+    images.save_png(plate, np.dstack([x, y, 0.5 + 0 * x]).astype(np.float32))
+    scene.relit.source_path = str(plate)
+    try:
+        with pytest.raises(RuntimeError, match="no image selected"):
+            bpy.ops.relit.decompose(source="ACTIVE")
+        assert bpy.ops.relit.decompose(source="FILE") == {"FINISHED"}
+        assert "no face" in capfd.readouterr().err
+        assert bpy.data.objects.get("Relit plate") is not None
+    finally:
+        scene.relit.models_dir = ""
+
+
+def test_batch_command_runs_the_cli(relit, tmp_path):
+    batch = importlib.import_module(relit + ".operators.batch")
+    folder = _passes_folder(tmp_path)
+    out = tmp_path / "relit.png"
+    assert batch.run(["--quiet", "relight", str(folder), "--hdri", "forest",
+                      "--out", str(out)]) == 0
+    assert images.load_image(out).shape == (64, 64, 4)
+    assert batch.run(["--quiet", "relight", str(tmp_path / "nope"), "--hdri", "forest",
+                      "--out", str(out)]) == 2
