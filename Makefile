@@ -100,7 +100,7 @@ bench: venv
 	$(PY) bench/run.py --out bench/results.json
 
 batch: venv
-	$(PY) -m inference $(ARGS)
+	$(PY) tools/batch.py $(ARGS)
 
 clean:
 	rm -rf dist wheels .pytest_cache demo_out

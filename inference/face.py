@@ -23,9 +23,12 @@ mediapipe), never an exception.
 """
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import warnings
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from types import SimpleNamespace
@@ -72,7 +75,6 @@ _REGIONS = (
     ("lips", "ring", ("FACEMESH_LIPS",)),
     ("nose", "hull", ("FACEMESH_NOSE",)),
 )
-_RASTER_CHUNK = 1 << 21  # candidate pixels per vectorised rasterisation batch
 _LOCK = threading.Lock()  # guards the graph cache and every call into a MediaPipe graph
 _GRAPHS: dict[tuple, object] = {}
 
@@ -156,7 +158,8 @@ def _options(options) -> FaceOptions:
         if unknown:
             raise InputError(f"unknown face options: {', '.join(sorted(unknown))}")
         return FaceOptions(**options)
-    raise InputError(f"face options must be a FaceOptions or a mapping, not {type(options).__name__}")
+    raise InputError("face options must be a FaceOptions or a mapping, "
+                     f"not {type(options).__name__}")
 
 
 # ---------------------------------------------------------------- MediaPipe access
@@ -179,8 +182,27 @@ def _graph(key: tuple, make: Callable[[], object]) -> object:
 
 def _run(key: tuple, make: Callable[[], object], image: np.ndarray):
     """Process ``image`` (uint8 sRGB RGB) with the cached graph, serialised by the lock."""
-    with _LOCK:
+    with _LOCK, _native_stderr_silenced():
         return _graph(key, make).process(image)
+
+
+@contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ (absl, TFLite) logs info lines straight to file descriptor 2, and no
+    setting turns them off: point fd 2 at /dev/null while a graph is built or run."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def close() -> None:
@@ -209,7 +231,15 @@ def _mediapipe_input(rgb: np.ndarray, max_side: int) -> np.ndarray:
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(np.round(linear_to_srgb(rgb) * 255.0).astype(np.uint8))
+    index = (np.clip(rgb, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+    return np.ascontiguousarray(_srgb8_table()[index])
+
+
+@lru_cache(maxsize=1)
+def _srgb8_table() -> np.ndarray:
+    """uint8 sRGB codes of the 65536 linear levels k/65535 (finer than any 8-bit sRGB step)."""
+    levels = np.arange(65536, dtype=np.float32) / 65535.0
+    return np.round(linear_to_srgb(levels) * 255.0).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- landmarks
@@ -224,31 +254,32 @@ def detect_landmarks(rgb_linear: np.ndarray, max_faces: int = 4,
     Warns (RelitWarning) when no face is found, when several are (the largest is the one used)
     and when mediapipe is unavailable (then the result is empty and ``available`` is False).
     """
-    notes: list[str] = []
-    return _detect(_prepare(rgb_linear), max_faces, min_detection_confidence, refine_landmarks,
-                   max_side, notes)
+    rgb = _prepare(rgb_linear)
+    return _detect(_mediapipe_input(rgb, max_side), rgb.shape[:2], max_faces,
+                   min_detection_confidence, refine_landmarks, [])
 
 
-def _detect(rgb: np.ndarray, max_faces: int, confidence: float, refine: bool, max_side: int,
-            notes: list) -> FaceResult:
-    """``detect_landmarks`` on a prepared image, warnings collected in ``notes``."""
-    shape = rgb.shape[:2]
+def _detect(pixels: np.ndarray, shape: tuple[int, int], max_faces: int, confidence: float,
+            refine: bool, notes: list) -> FaceResult:
+    """``detect_landmarks`` on uint8 sRGB ``pixels`` of an image of ``shape``; notes collected."""
+    if int(max_faces) < 1:
+        raise InputError(f"max_faces must be at least 1, got {max_faces}")
     try:
         mp = _mediapipe()
         key = ("face_mesh", int(max_faces), float(confidence), bool(refine))
         make = lambda: mp.face_mesh.FaceMesh(  # noqa: E731
             static_image_mode=True, max_num_faces=int(max_faces), refine_landmarks=bool(refine),
             min_detection_confidence=float(confidence))
-        found = _run(key, make, _mediapipe_input(rgb, max_side)).multi_face_landmarks or []
+        found = _run(key, make, pixels).multi_face_landmarks or []
     except (ImportError, OSError, RuntimeError) as exc:  # missing or broken installation
         _warn(notes, f"mediapipe is unavailable ({exc}); no face landmarks")
-        return FaceResult([], shape, notes, available=False)
+        return FaceResult([], shape, list(notes), available=False)
     faces = sorted((_face_from(lms, shape) for lms in found), key=lambda f: f.size, reverse=True)
     if not faces:
         _warn(notes, "no face found; landmark channels and the face prior are empty")
     elif len(faces) > 1:
         _warn(notes, f"{len(faces)} faces found; using the largest")
-    return FaceResult(faces, shape, notes)
+    return FaceResult(faces, shape, list(notes))
 
 
 def _face_from(landmark_list, shape: tuple[int, int]) -> Face:
@@ -262,35 +293,32 @@ def _face_from(landmark_list, shape: tuple[int, int]) -> Face:
 
 def landmark_channels(face: Optional[Face], shape: tuple[int, int],
                       splat_sigma: Optional[float] = None) -> np.ndarray:
-    """Render ``LANDMARK_CHANNELS`` for ``face`` as float32 H×W×C in [0, 1] (zeros for None)."""
-    h, w = shape
-    out = np.zeros((h, w, len(LANDMARK_CHANNELS)), np.float32)
+    """Render ``LANDMARK_CHANNELS`` for ``face`` as float32 H×W×C in [0, 1] (zeros for None).
+
+    Everything is drawn inside the face's box (plus the splats' reach) and pasted in place.
+    """
+    out = np.zeros((*shape, len(LANDMARK_CHANNELS)), np.float32)
     if face is None:
         return out
-    sigma = splat_sigma if splat_sigma else max(1.0, 0.012 * face.size)
-    out[..., 0] = _splats(face.points[:, :2], shape, float(sigma))
-    polygons = _region_chains()
+    sigma = float(splat_sigma) if splat_sigma else max(1.0, 0.012 * face.size)
+    x0, y0, x1, y1 = _box(face.points[:, :2], shape, pad=4.0 * sigma + 2.0)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    xy, crop = face.points[:, :2] - (x0, y0), out[y0:y1, x0:x1]
+    crop[..., 0] = _splats(xy, crop.shape[:2], sigma)
+    chains = _region_chains()
     for index, (name, mode, _) in enumerate(_REGIONS, start=1):
-        out[..., index] = _region_mask(face.points[:, :2], polygons[name], mode, shape)
+        crop[..., index] = _region_mask(xy, chains[name], mode, crop.shape[:2])
     return out
 
 
 def _splats(xy: np.ndarray, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Gaussian splats of peak ~1 at the points: bilinear impulses blurred inside their box."""
-    h, w = shape
-    pad = int(np.ceil(4 * sigma)) + 1
-    x0, y0 = (np.floor(xy.min(axis=0)) - pad).astype(int)
-    x1, y1 = (np.ceil(xy.max(axis=0)) + pad).astype(int)
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-    canvas = np.zeros((h, w), np.float32)
-    if x1 <= x0 or y1 <= y0:
-        return canvas
-    crop = np.zeros((y1 - y0, x1 - x0), np.float32)
-    _add_bilinear(crop, xy - 0.5 - np.array([x0, y0], np.float32))
-    blurred = cv2.GaussianBlur(crop, (0, 0), sigmaX=sigma, sigmaY=sigma,
+    """Gaussian splats of peak ~1 at the points: bilinear impulses, blurred, times 2πσ²."""
+    canvas = np.zeros(shape, np.float32)
+    _add_bilinear(canvas, xy - 0.5)
+    blurred = cv2.GaussianBlur(canvas, (0, 0), sigmaX=sigma, sigmaY=sigma,
                                borderType=cv2.BORDER_CONSTANT)
-    canvas[y0:y1, x0:x1] = np.clip(blurred * (2.0 * np.pi * sigma * sigma), 0.0, 1.0)
-    return canvas
+    return np.clip(blurred * (2.0 * np.pi * sigma * sigma), 0.0, 1.0)
 
 
 def _add_bilinear(canvas: np.ndarray, xy: np.ndarray) -> None:
@@ -306,10 +334,11 @@ def _add_bilinear(canvas: np.ndarray, xy: np.ndarray) -> None:
 
 
 @lru_cache(maxsize=1)
-def _region_chains() -> dict[str, tuple[tuple[int, ...], ...]]:
-    """For each region, the ordered vertex chains (loops or paths) of its connection sets."""
+def _region_chains() -> dict[str, tuple[list[tuple[int, ...]], ...]]:
+    """For each region and each of its connection sets, the ordered vertex chains (loops or
+    paths) of that set."""
     connections = _mediapipe().connections
-    return {name: tuple(chain for attr in sources for chain in _chains(getattr(connections, attr)))
+    return {name: tuple(_chains(getattr(connections, attr)) for attr in sources)
             for name, _, sources in _REGIONS}
 
 
@@ -335,12 +364,17 @@ def _chains(edges) -> list[tuple[int, ...]]:
     return chains
 
 
-def _region_mask(xy: np.ndarray, chains, mode: str, shape: tuple[int, int]) -> np.ndarray:
-    """Fill one region from its chains: 'fill' loops, 'strip' path pairs, 'ring', or 'hull'."""
-    polygons = [xy[list(chain)] for chain in chains]
+def _region_mask(xy: np.ndarray, groups, mode: str, shape: tuple[int, int]) -> np.ndarray:
+    """Fill one region from its chains, grouped per connection set.
+
+    Modes: 'fill' every loop; 'strip' joins the two paths of each set (a brow's upper and lower
+    lines) into one polygon; 'ring' fills the largest loop minus the others; 'hull' fills the
+    convex hull of all points.
+    """
+    polygons = [xy[list(chain)] for chains in groups for chain in chains]
     holes: list[np.ndarray] = []
     if mode == "strip":
-        polygons = [_join_paths(polygons[i], polygons[i + 1]) for i in range(0, len(polygons), 2)]
+        polygons = [_join_paths(xy[list(a)], xy[list(b)]) for a, b in groups]
     elif mode == "ring":
         polygons.sort(key=lambda p: abs(cv2.contourArea(p.astype(np.float32))), reverse=True)
         polygons, holes = polygons[:1], polygons[1:]
@@ -393,7 +427,8 @@ def _clique_triangles(edges: set[tuple[int, int]]) -> list[tuple[int, int, int]]
     for a, b in edges:
         adjacency[a].add(b)
         adjacency[b].add(a)
-    cliques = sorted({tuple(sorted((a, b, c))) for a, b in edges for c in adjacency[a] & adjacency[b]})
+    cliques = sorted({tuple(sorted((a, b, c)))
+                      for a, b in edges for c in adjacency[a] & adjacency[b]})
     uses: dict[tuple[int, int], int] = defaultdict(int)
     for a, b, c in cliques:
         for e in ((a, b), (b, c), (a, c)):
@@ -445,8 +480,8 @@ def face_prior(face: Optional[Face], shape: tuple[int, int],
 
     Vertices are (x, -y, -z·depth_scale) in pixels (camera space, +Z toward the viewer); vertex
     normals are area-weighted triangle normals, oriented away from the landmarks' centroid, and
-    are interpolated barycentrically and renormalised; a z-buffer keeps the nearest surface.
-    Outside the face both outputs are zero.
+    are interpolated barycentrically and renormalised. Triangles are painted far to near, so
+    the nearest surface wins where the mesh overlaps itself. Outside the face both are zero.
     """
     h, w = shape
     normal, mask = np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32)
@@ -454,16 +489,29 @@ def face_prior(face: Optional[Face], shape: tuple[int, int],
         return normal, mask
     triangles, holes = _mesh_topology()
     verts = _mesh_vertices(face.points, holes, depth_scale)
-    tri_ids, bary = _rasterise(verts[:, :2] * np.array([1.0, -1.0]), verts[:, 2], triangles,
-                               shape)
-    covered = tri_ids >= 0
-    vertex_normals = _vertex_normals(verts, triangles)
-    corners = vertex_normals[triangles[tri_ids[covered]]]  # (P, 3 corners, 3)
-    n = np.einsum("pc,pcd->pd", bary[covered], corners)
+    xy = verts[:, :2] * np.array([1.0, -1.0])  # back to image pixels, y down
+    x0, y0, x1, y1 = _box(xy, shape, pad=1)
+    if x1 <= x0 or y1 <= y0:
+        return normal, mask
+    ids = _paint_triangles(xy - (x0, y0), verts[triangles, 2].mean(axis=1), triangles,
+                           (y1 - y0, x1 - x0))
+    rows, cols = np.nonzero(ids >= 0)
+    corners = triangles[ids[rows, cols]]  # (P, 3) vertex indices
+    local = (xy - (x0 - 0.5, y0 - 0.5)).astype(np.float32)  # pixel centres at integers
+    lam = _barycentric(local[corners], cols.astype(np.float32), rows.astype(np.float32))
+    n = np.einsum("pc,pcd->pd", lam, _vertex_normals(verts, triangles).astype(np.float32)[corners])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    normal[covered] = n
-    mask[covered] = 1.0
+    normal[y0:y1, x0:x1][rows, cols] = n
+    mask[y0:y1, x0:x1][rows, cols] = 1.0
     return normal, mask
+
+
+def _box(xy: np.ndarray, shape: tuple[int, int], pad: float) -> tuple[int, int, int, int]:
+    """Pixel box (x0, y0, x1, y1), end exclusive, around the points plus ``pad``, clipped."""
+    h, w = shape
+    x0, y0 = np.floor(xy.min(axis=0) - pad).astype(int)
+    x1, y1 = np.ceil(xy.max(axis=0) + pad).astype(int)
+    return max(int(x0), 0), max(int(y0), 0), min(int(x1), w), min(int(y1), h)
 
 
 def _mesh_vertices(points: np.ndarray, holes, depth_scale: float) -> np.ndarray:
@@ -485,67 +533,35 @@ def _vertex_normals(verts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-12)
 
 
-def _rasterise(xy: np.ndarray, depth: np.ndarray, triangles: np.ndarray,
-               shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Z-buffered triangle rasterisation at pixel centres, vectorised in batches of pixels.
+def _paint_triangles(xy: np.ndarray, depth: np.ndarray, triangles: np.ndarray,
+                     shape: tuple[int, int]) -> np.ndarray:
+    """Triangle index per pixel (H×W int32, -1 where empty), painted far to near.
 
-    ``xy`` are image pixels (x right, y down), ``depth`` grows toward the viewer. Returns the
-    front triangle per pixel (H×W int, -1 where empty) and its barycentric weights (H×W×3).
+    ``xy`` are pixels (x right, y down; pixel centres at +0.5), ``depth`` per triangle grows
+    toward the viewer. cv2.fillConvexPoly at 1/16 px precision does the scan conversion.
     """
-    h, w = shape
-    zbuf, tri_ids, bary = np.full(h * w, -np.inf), np.full(h * w, -1, np.int64), np.zeros((h * w, 3))
-    coeffs, valid = _barycentric_coefficients(xy[triangles])
-    lo = np.ceil(xy[triangles].min(axis=1) - 0.5).astype(np.int64).clip(0, [w, h])
-    hi = np.floor(xy[triangles].max(axis=1) - 0.5).astype(np.int64).clip(-1, [w - 1, h - 1])
-    size = np.maximum(hi - lo + 1, 0)
-    counts = size[:, 0] * size[:, 1] * valid
-    for batch in _batches(counts):
-        pix, t, lam = _candidates(batch, counts, lo, size[:, 0], coeffs, w)
-        z = np.einsum("pc,pc->p", lam, depth[triangles[t]])
-        order = np.lexsort((-z, pix))  # per pixel, nearest first
-        pix, t, lam, z = pix[order], t[order], lam[order], z[order]
-        first = np.ones(len(pix), bool)
-        first[1:] = pix[1:] != pix[:-1]
-        win = first & (z > zbuf[pix])
-        zbuf[pix[win]], tri_ids[pix[win]], bary[pix[win]] = z[win], t[win], lam[win]
-    return tri_ids.reshape(h, w), bary.reshape(h, w, 3)
+    ids = np.full(shape, -1, np.int32)
+    corners = np.round((xy[triangles] - 0.5) * 16).astype(np.int32)
+    for t in np.argsort(depth, kind="stable"):
+        cv2.fillConvexPoly(ids, corners[t], int(t), lineType=cv2.LINE_8, shift=4)
+    return ids
 
 
-def _barycentric_coefficients(corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per triangle (T, 2, 3) rows (a, b, c) with weight_k = a·x + b·y + c for corners 0 and 1."""
+def _barycentric(corners: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Barycentric weights (P, 3) of points (x, y) in triangles ``corners`` (P, 3, 2).
+
+    Scan conversion covers pixels up to half a pixel outside a triangle, so the weights are
+    clamped to the triangle; degenerate triangles get equal weights.
+    """
     (x0, y0), (x1, y1), (x2, y2) = np.moveaxis(corners, (1, 2), (0, 1))
     den = (y1 - y2) * (x0 - x2) + (x2 - x1) * (y0 - y2)
-    valid = np.abs(den) > 1e-9
-    den = np.where(valid, den, 1.0)
-    a = np.stack([(y1 - y2) / den, (y2 - y0) / den], axis=1)
-    b = np.stack([(x2 - x1) / den, (x0 - x2) / den], axis=1)
-    c = -(a * x2[:, None] + b * y2[:, None])
-    return np.stack([a, b, c], axis=2), valid
-
-
-def _batches(counts: np.ndarray) -> list[np.ndarray]:
-    """Split the triangles with pixels into groups of about ``_RASTER_CHUNK`` candidate pixels."""
-    nonempty = np.flatnonzero(counts > 0)
-    starts = np.cumsum(counts[nonempty]) - counts[nonempty]
-    groups = starts // _RASTER_CHUNK
-    return np.split(nonempty, np.flatnonzero(np.diff(groups)) + 1) if len(nonempty) else []
-
-
-def _candidates(batch, counts, lo, widths, coeffs, w):
-    """Pixels of the batch's bounding boxes that lie inside their triangle.
-
-    Returns flat pixel indices, triangle ids and barycentric weights (P, 3).
-    """
-    n = counts[batch]
-    t = np.repeat(batch, n)
-    offset = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    px = lo[t, 0] + offset % widths[t]
-    py = lo[t, 1] + offset // widths[t]
-    k = coeffs[t]  # (P, 2, 3)
-    l01 = k[:, :, 0] * (px + 0.5)[:, None] + k[:, :, 1] * (py + 0.5)[:, None] + k[:, :, 2]
-    lam = np.concatenate([l01, 1.0 - l01.sum(axis=1, keepdims=True)], axis=1)
-    inside = (lam >= -1e-7).all(axis=1)
-    return (py * w + px)[inside], t[inside], lam[inside]
+    flat = np.abs(den) < 1e-9
+    den = np.where(flat, 1.0, den)
+    l0 = ((y1 - y2) * (x - x2) + (x2 - x1) * (y - y2)) / den
+    l1 = ((y2 - y0) * (x - x2) + (x0 - x2) * (y - y2)) / den
+    lam = np.clip(np.stack([l0, l1, 1.0 - l0 - l1], axis=1), 0.0, None)
+    lam[flat] = 1.0
+    return lam / lam.sum(axis=1, keepdims=True)
 
 
 # ---------------------------------------------------------------- matte
@@ -557,18 +573,20 @@ def matte(rgb_linear: np.ndarray, model_selection: int = MATTE_MODEL,
     The mask is computed on the image shrunk to ``max_side`` at most and resized bilinearly to
     the full H×W. Without mediapipe it warns and returns an all-ones matte.
     """
-    return _matte(_prepare(rgb_linear), model_selection, max_side, None)
+    rgb = _prepare(rgb_linear)
+    return _matte(_mediapipe_input(rgb, max_side), rgb.shape[:2], model_selection, None)
 
 
-def _matte(rgb: np.ndarray, model_selection: int, max_side: int, notes: Optional[list]):
-    """``matte`` on a prepared image, warnings collected in ``notes``."""
-    h, w = rgb.shape[:2]
+def _matte(pixels: np.ndarray, shape: tuple[int, int], model_selection: int,
+           notes: Optional[list]) -> np.ndarray:
+    """``matte`` on uint8 sRGB ``pixels`` of an image of ``shape``; warnings kept in ``notes``."""
+    h, w = shape
     try:
         mp = _mediapipe()
         key = ("selfie_segmentation", int(model_selection))
         make = lambda: mp.selfie_segmentation.SelfieSegmentation(  # noqa: E731
             model_selection=int(model_selection))
-        mask = _run(key, make, _mediapipe_input(rgb, max_side)).segmentation_mask
+        mask = _run(key, make, pixels).segmentation_mask
     except (ImportError, OSError, RuntimeError) as exc:
         _warn(notes, f"mediapipe is unavailable ({exc}); the matte is all ones")
         return np.ones((h, w), np.float32)
@@ -591,17 +609,17 @@ def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn]
     """
     opts = _options(options)
     rgb = _prepare(rgb_linear)
-    shape, notes = rgb.shape[:2], []
+    shape, notes, pixels = rgb.shape[:2], [], _mediapipe_input(rgb, opts.max_side)
     steps = Steps(progress, {"face landmarks": 3, "landmark channels": 1, "face prior": 2,
                              "matte": 2}, cancel)
     steps.stage("face landmarks")
-    found = _detect(rgb, opts.max_faces, opts.min_detection_confidence, opts.refine_landmarks,
-                    opts.max_side, notes)
+    found = _detect(pixels, shape, opts.max_faces, opts.min_detection_confidence,
+                    opts.refine_landmarks, notes)
     steps.stage("landmark channels")
     channels = landmark_channels(found.primary, shape, opts.splat_sigma)
     steps.stage("face prior")
     normal, mask = face_prior(found.primary, shape, opts.depth_scale)
     steps.stage("matte")
-    alpha = _matte(rgb, opts.matte_model, opts.max_side, notes)
+    alpha = _matte(pixels, shape, opts.matte_model, notes)
     steps.done("face analysis done")
     return FaceAnalysis(found, channels, normal, mask, alpha, notes)

@@ -220,3 +220,72 @@ def refined_image(name: str, pixels: np.ndarray):
 
 def export_passes(settings, name: str, folder: str, overwrite: bool) -> list[Path]:
     return current_passes(name).save(bpy.path.abspath(folder), overwrite=overwrite)
+
+
+# ---------------------------------------------------------------- batch rendering
+
+BATCH_SCENE = "Relit Batch"
+
+
+def batch_scene():
+    """A scene of Relit's own for batch renders: camera along +Y (the relight scene), Cycles
+    CPU, Standard view transform, transparent film. Reused; the user's scenes are untouched."""
+    import math
+
+    scene = bpy.data.scenes.get(BATCH_SCENE)
+    if scene is None:
+        scene = bpy.data.scenes.new(BATCH_SCENE)
+        scene["relit"] = 1
+        cam = bpy.data.objects.new("Relit Batch Camera", bpy.data.cameras.new("Relit Batch"))
+        cam.rotation_euler = (math.pi / 2, 0.0, 0.0)  # looks along +Y, Z up
+        scene.collection.objects.link(cam)
+        scene.camera = cam
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.render.film_transparent = True
+    scene.relit.pack_images = True
+    return scene
+
+
+def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
+                  strength: float = 1.0, samples: int = 32, displace: bool = False,
+                  refine: bool = False) -> Path:
+    """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
+    lit by an HDRI, rendered by Cycles and written atomically to ``out``."""
+    import dataclasses
+    import tempfile
+
+    from ..inference.relight import load_or_decompose
+
+    if samples < 1:
+        raise InputError(f"samples must be at least 1, got {samples}")
+    if refine:
+        pipeline.require_refiner(registry(scene.relit))
+    passes = load_or_decompose(source)
+    if not displace:
+        passes = dataclasses.replace(passes, height=None)
+    name = Path(str(source).rstrip("/")).stem or "plate"
+    apply_passes(scene, scene.relit, name, passes)
+    for obj in scene.collection.all_objects:  # one plate per render
+        if obj.get("relit_source") and obj.get("relit_source") != name:
+            obj.hide_render = True
+    plate.find_plane(name, scene).hide_render = False
+    world.hdri_world(scene, hdri, rotation, strength)
+    scene.cycles.samples = samples
+    bpy.ops.render.render(scene=scene.name)
+    with tempfile.TemporaryDirectory(prefix="relit-") as tmp:
+        raw = str(Path(tmp) / "render.exr")
+        settings = scene.render.image_settings
+        settings.file_format, settings.color_depth = "OPEN_EXR", "32"
+        bpy.data.images["Render Result"].save_render(filepath=raw, scene=scene)
+        rgba = imageio.load_image(raw)
+    if refine:
+        rgb = pipeline.refine(passes, rgba[..., :3], {"registry": registry(scene.relit)})
+        rgba = np.dstack([rgb * rgba[..., 3:4], rgba[..., 3]])
+    if out.suffix.lower() != ".exr":
+        from ..inference.relight import unpremultiply
+
+        rgba = unpremultiply(rgba)
+    return imageio.save_image(out, rgba, overwrite=True)

@@ -1,7 +1,77 @@
-"""``blender --background --command relit …``: the same CLI as ``python -m inference``."""
+"""``blender --background --command relit …``: Relit's command line inside Blender.
+
+``relight`` renders with Cycles on the plate plane (lights, HDRI, real displacement); every other
+command is the ``python -m inference`` command of the same name. ``make batch`` runs this same
+entry point with Blender as a Python module.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..inference import cli
+from ..inference.errors import InputError, RelitError
+
+BLENDER_COMMANDS = ("relight",)
 
 
-def run(argv: list[str]) -> int:
-    from ..inference import cli
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Relit in Blender: passes → plate → "
+                                     "Cycles render. Other commands: " + ", ".join(
+                                         c for c in cli.COMMANDS if c not in BLENDER_COMMANDS))
+    parser.add_argument("--quiet", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("relight", help="render pass folders or images on the plate in Cycles")
+    p.add_argument("sources", nargs="+", metavar="IMAGE|PASSES")
+    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--samples", type=int, default=32)
+    p.add_argument("--displace", action="store_true", help="displace the plane by the height")
+    p.add_argument("--refine", action="store_true", help="refine the render with render_net")
+    p.add_argument("--out", required=True, metavar="FILE|DIR",
+                   help="a file for one source; a folder for several (<stem>.png)")
+    p.add_argument("--overwrite", action="store_true")
+    return parser
 
-    return cli.main(list(argv), prog="blender --command relit")
+
+def run(argv: list[str], prog: str = "blender --command relit") -> int:
+    argv = list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command not in BLENDER_COMMANDS:
+        return cli.main(argv, prog=prog)
+    args = build_parser(prog).parse_args(argv)
+    try:
+        return relight(args)
+    except RelitError as exc:
+        print(f"relit: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _outputs(args) -> list[Path]:
+    out = Path(args.out)
+    if len(args.sources) == 1 and out.suffix:
+        return [out]
+    if out.suffix:
+        raise InputError(f"{len(args.sources)} sources need an output folder, not {out}")
+    return [out / f"{Path(s.rstrip('/')).stem}.png" for s in args.sources]
+
+
+def relight(args) -> int:
+    from . import api
+
+    outputs = _outputs(args)
+    for path in outputs:
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{path} exists; pass --overwrite to replace it")
+    scene = api.batch_scene()
+    for i, (source, out) in enumerate(zip(args.sources, outputs)):
+        if not args.quiet:
+            print(f"[relit] relight {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
+        api.render_source(scene, source, out, hdri=args.hdri, rotation=args.rotation,
+                          strength=args.strength, samples=args.samples,
+                          displace=args.displace, refine=args.refine)
+        if not args.quiet:
+            print(f"[relit] wrote {out}", file=sys.stderr)
+    return 0

@@ -169,5 +169,18 @@ def test_batch_command_runs_the_cli(relit, tmp_path):
     assert batch.run(["--quiet", "relight", str(folder), "--hdri", "forest",
                       "--out", str(out)]) == 0
     assert images.load_image(out).shape == (64, 64, 4)
-    assert batch.run(["--quiet", "relight", str(tmp_path / "nope"), "--hdri", "forest",
-                      "--out", str(out)]) == 2
+    assert batch.run(["--quiet", "relight", str(tmp_path / "nope.png"), "--hdri", "forest",
+                      "--out", str(tmp_path / "other.png")]) == 2
+
+
+def test_batch_relight_renders_in_cycles(relit, tmp_path):
+    batch = importlib.import_module(relit + ".operators.batch")
+    folder = _passes_folder(tmp_path, res=48)
+    out = tmp_path / "cycles.png"
+    assert batch.run(["relight", str(folder), "--hdri", "studio", "--samples", "4",
+                      "--displace", "--out", str(out)]) == 0
+    rgba = images.load_image(out)
+    assert rgba.shape == (48, 48, 4)
+    inside = bust(48)["alpha"] > 0.5
+    assert rgba[..., 3][inside].mean() > 0.95 and rgba[..., :3][inside].mean() > 0.02
+    assert batch.run(["relight", str(folder), "--hdri", "studio", "--out", str(out)]) == 2
