@@ -66,6 +66,18 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return image[..., :3]
 
 
+def as_mask(mask, shape: tuple[int, int], what: str = "the image") -> np.ndarray:
+    """H×W or H×W×1 matte → bool H×W (values > 0.5 are inside); None → everything inside."""
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.ndim == 3 and mask.shape[-1] == 1:
+        mask = mask[..., 0]
+    if mask.shape != tuple(shape):
+        raise InputError(f"mask shape {mask.shape} does not match {what} {tuple(shape)}")
+    return mask.copy() if mask.dtype == bool else mask > 0.5
+
+
 def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """Return (RGB, alpha or None); grey+alpha (2 channels) counts as RGBA."""
     image = np.asarray(image, dtype=np.float32)

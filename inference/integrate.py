@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError
+from .images import as_mask
 from .progress import check_cancel
 
 METHODS = ("poisson", "fc")
@@ -46,18 +47,6 @@ def _as_normal(normal: np.ndarray) -> np.ndarray:
         raise InputError(f"normal map must hold float vectors in [-1, 1] (decode 8/16-bit "
                          f"files first), got dtype {normal.dtype}")
     return normal[..., :3].astype(np.float64)
-
-
-def _as_mask(mask: Optional[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """H×W (or H×W×1) mask → bool H×W; values > 0.5 count as inside. None → all inside."""
-    if mask is None:
-        return np.ones(shape, dtype=bool)
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.shape != shape:
-        raise InputError(f"mask shape {mask.shape} does not match the image {shape}")
-    return mask > 0.5 if mask.dtype != bool else mask.copy()
 
 
 def normals_to_gradients(normal: np.ndarray, min_nz: float = DEFAULT_MIN_NZ
@@ -247,7 +236,7 @@ def integrate(normal: np.ndarray, mask: Optional[np.ndarray] = None, method: str
         raise InputError(f"min_nz must lie in (0, 1], got {min_nz}")
     gu, gv, ok = normals_to_gradients(normal, min_nz)
     h, w = gu.shape
-    mask = _as_mask(mask, (h, w)) & ok
+    mask = as_mask(mask, (h, w), "the image") & ok
     height = np.zeros((h, w), dtype=np.float32)
     if not mask.any():
         return height

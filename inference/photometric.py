@@ -46,7 +46,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from .errors import InputError
-from .images import load_image
+from .images import as_mask, load_image
 from .progress import check_cancel
 
 DEFAULT_OPTIONS = {
@@ -122,17 +122,6 @@ def _check_options(options: Optional[dict]) -> dict:
     if int(opts["chunk"]) < 1 or int(opts["irls_iterations"]) < 0:
         raise InputError("chunk must be positive and irls_iterations non-negative")
     return opts
-
-
-def _pixel_mask(mask, shape: tuple[int, int]) -> np.ndarray:
-    if mask is None:
-        return np.ones(shape, dtype=bool)
-    mask = np.asarray(mask)
-    if mask.ndim == 3 and mask.shape[-1] == 1:
-        mask = mask[..., 0]
-    if mask.shape != shape:
-        raise InputError(f"mask shape {mask.shape} does not match the images {shape}")
-    return mask if mask.dtype == bool else mask > 0.5
 
 
 # ---------------------------------------------------------------- per-pixel fitting (N × P blocks)
@@ -253,7 +242,7 @@ def photometric_stereo(images, lights, mask=None, options: Optional[dict] = None
     n_img, h, w_img, channels = stack.shape
     lights = _check_lights(lights, n_img)
     opts = _check_options(options)
-    pix = _pixel_mask(mask, (h, w_img)).ravel()
+    pix = as_mask(mask, (h, w_img), "the images").ravel()
     flat = stack.reshape(n_img, h * w_img, channels)
     out = _empty_result(h * w_img, channels)
     todo = np.flatnonzero(pix)

@@ -23,6 +23,12 @@ def _guard(op, fn, *args, **kwargs):
         return None, False
 
 
+def _status(op, fn, *args, **kwargs) -> set:
+    """Run a synchronous step; the operator's return value."""
+    _, ok = _guard(op, fn, *args, **kwargs)
+    return {"FINISHED"} if ok else {"CANCELLED"}
+
+
 def _start(op, context, kind, label, work, on_result):
     """Run ``work`` as a job; apply ``on_result(scene, result)`` to the scene when it ends."""
     scene_name = context.scene.name
@@ -169,9 +175,8 @@ class RELIT_OT_build_plane(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        _, ok = _guard(self, api.build_plate, context.scene, _settings(context),
+        return _status(self, api.build_plate, context.scene, _settings(context),
                        _settings(context).active)
-        return {"FINISHED"} if ok else {"CANCELLED"}
 
 
 def _needs_plane(cls, context):
@@ -190,8 +195,7 @@ class RELIT_OT_add_light_rig(bpy.types.Operator):
     poll = classmethod(_needs_plane)
 
     def execute(self, context):
-        _, ok = _guard(self, api.add_light_rig, context.scene, _settings(context))
-        return {"FINISHED"} if ok else {"CANCELLED"}
+        return _status(self, api.add_light_rig, context.scene, _settings(context))
 
 
 class RELIT_OT_set_hdri(bpy.types.Operator):
@@ -202,8 +206,7 @@ class RELIT_OT_set_hdri(bpy.types.Operator):
     bl_options = OPS
 
     def execute(self, context):
-        _, ok = _guard(self, api.set_hdri, context.scene, _settings(context))
-        return {"FINISHED"} if ok else {"CANCELLED"}
+        return _status(self, api.set_hdri, context.scene, _settings(context))
 
 
 class RELIT_OT_match_lighting(bpy.types.Operator):
@@ -219,8 +222,7 @@ class RELIT_OT_match_lighting(bpy.types.Operator):
         ("KEY", "Key + Ambient", "One key light along the dominant direction, plus ambient")])
 
     def execute(self, context):
-        _, ok = _guard(self, api.match_lighting, context.scene, _settings(context), self.mode)
-        return {"FINISHED"} if ok else {"CANCELLED"}
+        return _status(self, api.match_lighting, context.scene, _settings(context), self.mode)
 
 
 class RELIT_OT_refine(bpy.types.Operator):
