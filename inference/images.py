@@ -220,13 +220,23 @@ def _open_exr(path: Path):
 
 
 def read_exr_channels(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All channels of an EXR's first part, by full name, as float32 H×W arrays."""
+    """All channels of an EXR, by full name, as float32 H×W arrays.
+
+    Multi-part files (Blender 5.0's File Output writes one part per layer) are merged; a
+    channel named without its layer inside a named part gets the part name as its prefix.
+    """
     path = Path(path)
     _check_readable(path)
     with _open_exr(path) as exr:
         try:
-            return {name: np.asarray(ch.pixels, dtype=np.float32)
-                    for name, ch in exr.channels().items()}
+            out = {}
+            for part in exr.parts:
+                prefix = part.name() if len(exr.parts) > 1 else ""
+                for name, ch in part.channels.items():
+                    if prefix and not name.startswith(prefix + "."):
+                        name = f"{prefix}.{name}"
+                    out[name] = np.asarray(ch.pixels, dtype=np.float32)
+            return out
         except Exception as exc:  # noqa: BLE001
             raise InputError(f"cannot read EXR pixels: {path}: {exc}") from None
 

@@ -289,3 +289,19 @@ def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float =
 
         rgba = unpremultiply(rgba)
     return imageio.save_image(out, rgba, overwrite=True)
+
+
+# ---------------------------------------------------------------- compositing
+
+def build_compositor(scene, settings, *, edge: float = 0.0, directory: str = ""):
+    """The Relit compositor for the active passes; AOVs to ``directory`` when one is given."""
+    from ..shaders import compositor
+
+    name = settings.active
+    if not name:
+        raise InputError("decompose or import passes first")
+    folder = output_folder(settings, name)
+    images = bridge.pass_images(current_passes(name), name, pack=settings.pack_images,
+                                folder=None if folder is None else str(folder))
+    return compositor.build_compositor(scene, images, edge=edge,
+                                       directory=bpy.path.abspath(directory) or None)

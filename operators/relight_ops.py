@@ -276,6 +276,26 @@ class RELIT_OT_export_passes(bpy.types.Operator):
         return {"FINISHED"} if ok else {"CANCELLED"}
 
 
+class RELIT_OT_build_compositor(bpy.types.Operator):
+    """Composite the relit plate over the original background through the matte, and write
+    the AOVs (composite, relit render, light passes and Relit's passes) as a multi-layer EXR"""
+
+    bl_idname = "relit.build_compositor"
+    bl_label = "Build Compositor"
+    bl_options = OPS
+    poll = classmethod(_needs_plane)
+
+    edge: bpy.props.FloatProperty(name="Edge", default=0.0, min=0.0, soft_max=8.0,
+                                  description="Erode and feather the matte edge (pixels)")
+    directory: bpy.props.StringProperty(name="AOV Folder", subtype="DIR_PATH", default="",
+                                        description="Where the File Output writes the AOVs "
+                                        "(empty: no file output)")
+
+    def execute(self, context):
+        return _status(self, api.build_compositor, context.scene, _settings(context),
+                       edge=self.edge, directory=self.directory)
+
+
 class RELIT_OT_cancel(bpy.types.Operator):
     """Stop the running Relit job"""
 
@@ -292,4 +312,5 @@ class RELIT_OT_cancel(bpy.types.Operator):
 
 classes = (RELIT_OT_decompose, RELIT_OT_import_passes, RELIT_OT_photometric,
            RELIT_OT_build_plane, RELIT_OT_add_light_rig, RELIT_OT_set_hdri,
-           RELIT_OT_match_lighting, RELIT_OT_refine, RELIT_OT_export_passes, RELIT_OT_cancel)
+           RELIT_OT_match_lighting, RELIT_OT_refine, RELIT_OT_export_passes,
+           RELIT_OT_build_compositor, RELIT_OT_cancel)

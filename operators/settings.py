@@ -28,8 +28,16 @@ def _height_scale_changed(self, context):
 
 
 def _world_changed(self, context):
-    world = context.scene.world
-    if world is not None and world.get("relit") and self.hdri != "FILE":
+    """Live HDRI edits: turn or dim Relit's world in place; a new HDRI rebuilds it."""
+    from ..shaders import world as worlds
+
+    current = context.scene.world
+    if current is None or not current.get("relit") or self.hdri == "FILE":
+        return
+    if current.get("relit_hdri") == self.hdri:
+        worlds.set_world_rotation(current, self.hdri_rotation)
+        worlds.set_world_strength(current, self.hdri_strength)
+    else:
         from . import api
 
         api.set_hdri(context.scene, self)

@@ -128,7 +128,9 @@ class RELIT_PT_export(_Relit, bpy.types.Panel):
     bl_options = {"DEFAULT_CLOSED"}
 
     def draw(self, context):
-        self.layout.operator("relit.export_passes", icon="EXPORT")
+        col = self.layout.column()
+        col.operator("relit.export_passes", icon="EXPORT")
+        col.operator("relit.build_compositor", icon="NODE_COMPOSITING")
 
 
 class RELIT_PT_models(_Relit, bpy.types.Panel):

@@ -151,12 +151,22 @@ def image_from_array(array: np.ndarray, name: str, *, data: bool, key: Optional[
     if image is None:
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=True, is_data=data)
         tag(image, relit_image=key)
-    elif tuple(image.size) != (w, h):
+    elif image.source == "FILE" and folder is None:
+        # new pixels that will not be saved: back to an in-memory image (packed, or lost on
+        # reload, like any new image), rather than a file that no longer matches them
         if image.packed_file is not None:
             image.unpack(method="REMOVE")
-        image.scale(w, h)
+        image.source = "GENERATED"
+        image.filepath = ""
     image.alpha_mode = "STRAIGHT"
-    set_colorspace(image, data)
+    set_colorspace(image, data)   # (a generated image regenerates its buffer here)
+    if image.source == "GENERATED":
+        image.use_generated_float = True
+        image.generated_color = (0.0, 0.0, 0.0, 1.0)
+        if (image.generated_width, image.generated_height) != (w, h):
+            image.generated_width, image.generated_height = w, h
+    elif tuple(image.size) != (w, h):
+        image.scale(w, h)
     write_pixels(image, rgba)
     if folder is not None:
         save_image(image, folder, half=half, pixels=rgba)

@@ -35,6 +35,11 @@ modifier "Relit Height" (node group "Relit Displace"): each vertex moves along l
 Cycles, EEVEE and Workbench alike and shows in the viewport while lights are moved; editing or
 repainting the height image updates it live. ``Scale`` (default 1 = the true relief) is the
 artist's control: a modifier input (``set_height_scale``/``height_scale``).
+
+Keep the height on: a flat card blocks every ray that leaves it toward the back half-space, so
+under an HDRI a normal tilted away from the camera loses the light arriving from behind the
+card. On the demo bust under "courtyard" that makes the flat card 14 % darker than the true
+relief (21.8 dB against inference.render's ground truth; displaced: 36 dB).
 """
 from __future__ import annotations
 
@@ -86,8 +91,10 @@ DISPLACE_OUTPUTS = (("Geometry", "NodeSocketGeometry"),)
 # ------------------------------------------------------------------ node-tree helpers
 
 def _interface_signature(tree) -> list:
-    return [(item.in_out, item.name, item.socket_type) for item in tree.interface.items_tree
-            if item.item_type == "SOCKET"]
+    """Sockets of a group interface as (in/out, name, type), inputs first, in order."""
+    items = [item for item in tree.interface.items_tree if item.item_type == "SOCKET"]
+    return ([(i.in_out, i.name, i.socket_type) for i in items if i.in_out == "INPUT"]
+            + [(i.in_out, i.name, i.socket_type) for i in items if i.in_out == "OUTPUT"])
 
 
 def _wanted_signature(inputs, outputs) -> list:
@@ -95,21 +102,40 @@ def _wanted_signature(inputs, outputs) -> list:
             + [("OUTPUT", name, kind) for name, kind in outputs])
 
 
-def _build_interface(tree, inputs, outputs) -> None:
-    tree.interface.clear()
+def _sync_interface(tree, inputs, outputs) -> None:
+    """Make the interface exactly ``inputs`` + ``outputs`` while keeping every socket that
+    already matches (same side, name and type), so links to it in materials survive."""
+    interface = tree.interface
+    wanted = [("INPUT", name, kind) for name, kind, *_ in inputs] + \
+             [("OUTPUT", name, kind) for name, kind in outputs]
+    kept = {}
+    for item in list(interface.items_tree):
+        key = (getattr(item, "in_out", None), item.name, getattr(item, "socket_type", None))
+        if item.item_type != "SOCKET" or key not in wanted or key in kept:
+            interface.remove(item)
+        else:
+            kept[key] = item
+    for in_out, name, kind in wanted:
+        if (in_out, name, kind) not in kept:
+            kept[(in_out, name, kind)] = interface.new_socket(name, in_out=in_out,
+                                                              socket_type=kind)
+    # order as wanted; the flattened interface lists the outputs first, then the inputs
+    order = [k for k in wanted if k[0] == "OUTPUT"] + [k for k in wanted if k[0] == "INPUT"]
+    for position, key in enumerate(order):
+        if interface.items_tree[position] != kept[key]:
+            interface.move(kept[key], position)
     for name, kind, default, lo, hi in inputs:
-        sock = tree.interface.new_socket(name, in_out="INPUT", socket_type=kind)
+        sock = kept[("INPUT", name, kind)]
         if default is not None:
             sock.default_value = default
         if lo is not None:
             sock.min_value, sock.max_value = lo, hi
-    for name, kind in outputs:
-        tree.interface.new_socket(name, in_out="OUTPUT", socket_type=kind)
 
 
 def _ensure_group(name: str, tree_type: str, version: int, inputs, outputs, build):
     """Relit's node group ``name``: reused when current, rebuilt in place when its interface
-    or version is stale (users of it stay linked), created when missing."""
+    or version is stale (its users keep their links to the sockets that stay), created when
+    missing."""
     group = find_tagged(bpy.data.node_groups, "relit_group", name)
     if group is not None and group.bl_idname != tree_type:
         group = None
@@ -119,7 +145,7 @@ def _ensure_group(name: str, tree_type: str, version: int, inputs, outputs, buil
           and _interface_signature(group) == _wanted_signature(inputs, outputs)):
         return group
     group.nodes.clear()
-    _build_interface(group, inputs, outputs)
+    _sync_interface(group, inputs, outputs)
     build(group)
     group["relit_version"] = version
     return group
@@ -217,6 +243,8 @@ def plate_material(source: str, images: Mapping[str, Any], *, keep_plate: bool =
     mat = find_material(source)
     if mat is None:
         mat = tag(bpy.data.materials.new(f"Relit {source}"), relit_source=source)
+    if bpy.app.version < (5, 0, 0) and not mat.use_nodes:   # 4.x: nodes are opt-in
+        mat.use_nodes = True
     tree = mat.node_tree
     tree.nodes.clear()
     out = _node(tree, "ShaderNodeOutputMaterial", "Material Output", (500, 0))
@@ -369,7 +397,7 @@ def find_plane(source: str, scene=None):
     found = [o for o in bpy.data.objects if o.type == "MESH" and is_relit(o, "relit_source",
                                                                           source)]
     if scene is not None:
-        in_scene = [o for o in found if scene.objects.get(o.name) is o]
+        in_scene = [o for o in found if scene.objects.get(o.name) == o]
         found = in_scene or found
     return found[0] if found else None
 
@@ -393,6 +421,7 @@ def build_plane(scene, camera, image_size, name: str, *, distance: Optional[floa
     """
     camera = _camera_object(scene, camera)
     width, height = _image_size(image_size)
+    scene.view_layers[0].update()          # a camera moved by a script has a stale matrix
     if fit_resolution:
         scene.render.resolution_x, scene.render.resolution_y = width, height
         scene.render.resolution_percentage = 100

@@ -43,6 +43,8 @@ def studio_lights_dir() -> Path:
 
 def resolve_hdri(source: Union[str, os.PathLike]) -> Path:
     """Path of a built-in HDRI name (``STUDIO_LIGHTS``) or an HDRI file."""
+    if isinstance(source, str) and source.startswith("//"):   # relative to the .blend
+        source = bpy.path.abspath(source)
     try:
         return lighting.resolve_hdri(source, [studio_lights_dir()])
     except RelitError as exc:
@@ -58,6 +60,8 @@ def _relit_world(scene, mode: str):
     world = find_world()
     if world is None:
         world = tag(bpy.data.worlds.new(WORLD_NAME), relit_world=WORLD_NAME)
+    if bpy.app.version < (5, 0, 0) and not world.use_nodes:   # 4.x: nodes are opt-in
+        world.use_nodes = True
     tree = world.node_tree
     tree.nodes.clear()
     world["relit_mode"] = mode
