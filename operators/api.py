@@ -185,11 +185,11 @@ def match_lighting(scene, settings, mode: str):
 # ---------------------------------------------------------------- refine and export
 
 def render_result_pixels(scene) -> np.ndarray:
-    """The last render as linear float pixels (saved through a temporary EXR)."""
+    """The last render as linear float RGBA (saved through a temporary EXR)."""
     import tempfile
 
     result = bpy.data.images.get("Render Result")
-    if result is None or not result.has_data:
+    if result is None:
         raise InputError("no render yet: render the scene (F12) before refining")
     with tempfile.TemporaryDirectory(prefix="relit-") as tmp:
         path = str(Path(tmp) / "render.exr")
@@ -198,9 +198,13 @@ def render_result_pixels(scene) -> np.ndarray:
         settings.file_format, settings.color_depth = "OPEN_EXR", "32"
         try:
             result.save_render(filepath=path, scene=scene)
+        except RuntimeError:
+            raise InputError("no render yet: render the scene (F12) before refining") from None
         finally:
             settings.file_format, settings.color_depth = saved
-        return imageio.to_rgb(imageio.load_image(path))
+        rgba = imageio.load_image(path)
+    return rgba if rgba.shape[-1] == 4 else np.dstack([imageio.to_rgb(rgba),
+                                                       np.ones(rgba.shape[:2], np.float32)])
 
 
 def refine_work(settings, name: str, rendered: np.ndarray):
@@ -255,7 +259,6 @@ def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float =
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
     lit by an HDRI, rendered by Cycles and written atomically to ``out``."""
     import dataclasses
-    import tempfile
 
     from ..inference.relight import load_or_decompose
 
@@ -275,12 +278,7 @@ def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float =
     world.hdri_world(scene, hdri, rotation, strength)
     scene.cycles.samples = samples
     bpy.ops.render.render(scene=scene.name)
-    with tempfile.TemporaryDirectory(prefix="relit-") as tmp:
-        raw = str(Path(tmp) / "render.exr")
-        settings = scene.render.image_settings
-        settings.file_format, settings.color_depth = "OPEN_EXR", "32"
-        bpy.data.images["Render Result"].save_render(filepath=raw, scene=scene)
-        rgba = imageio.load_image(raw)
+    rgba = render_result_pixels(scene)
     if refine:
         rgb = pipeline.refine(passes, rgba[..., :3], {"registry": registry(scene.relit)})
         rgba = np.dstack([rgb * rgba[..., 3:4], rgba[..., 3]])

@@ -244,8 +244,8 @@ class RELIT_OT_refine(bpy.types.Operator):
     def execute(self, context):
         settings = _settings(context)
         rendered, ok = _guard(self, api.render_result_pixels, context.scene)
-        work, ok2 = _guard(self, api.refine_work, settings, settings.active, rendered) \
-            if ok else (None, False)
+        work, ok2 = _guard(self, api.refine_work, settings, settings.active,
+                           rendered[..., :3]) if ok else (None, False)
         if not ok2:
             return {"CANCELLED"}
         name = settings.active

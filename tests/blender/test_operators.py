@@ -184,3 +184,26 @@ def test_batch_relight_renders_in_cycles(relit, tmp_path):
     inside = bust(48)["alpha"] > 0.5
     assert rgba[..., 3][inside].mean() > 0.95 and rgba[..., :3][inside].mean() > 0.02
     assert batch.run(["relight", str(folder), "--hdri", "studio", "--out", str(out)]) == 2
+
+
+def test_refine_the_last_render_with_stand_in_render_net(scene, tmp_path):
+    """RenderNet's plumbing: the last render → refine → a new image (stand-in model)."""
+    import bpy
+    from onnx_graphs import install_chain
+
+    install_chain(tmp_path / "models")
+    scene.relit.pack_images = True
+    assert bpy.ops.relit.refine.poll() is False  # shipped models: render_net missing
+    scene.relit.models_dir = str(tmp_path / "models")
+    try:
+        bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path, res=32)))
+        with pytest.raises(RuntimeError, match="no render yet"):
+            bpy.ops.relit.refine()
+        scene.render.engine, scene.cycles.samples = "CYCLES", 2
+        bpy.ops.render.render(scene=scene.name)
+        assert bpy.ops.relit.refine() == {"FINISHED"}
+        refined = next(i for i in bpy.data.images if i.get("relit_image") == "face/refined")
+        assert tuple(refined.size) == (32, 32)
+    finally:
+        scene.relit.models_dir = ""
+        scene.relit.pack_images = False
