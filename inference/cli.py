@@ -27,12 +27,17 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("decompose", help="image(s) → passes (needs the models)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE",
+                   help="files, folders, or sequences such as plate.####.exr")
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<stem>/")
     p.add_argument("--max-side", type=int, default=512, help="internal network resolution")
     p.add_argument("--no-previews", dest="previews", action="store_false")
-    p.add_argument("--keep-going", action="store_true",
-                   help="report a failing image and go on with the rest")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="on a bad input: stop (default), or report it and go on")
+    p.add_argument("--keep-going", dest="on_error", action="store_const", const="skip",
+                   help="same as --on-error skip")
+    p.add_argument("--stabilise", type=float, default=0.0, metavar="STRENGTH",
+                   help="temporal stabilisation of a sequence, 0 (off) to 0.95")
     _add_common(p)
 
     p = sub.add_parser("relight", help="relight an image or a pass folder with Cook-Torrance")
@@ -101,24 +106,45 @@ def _say(args, message: str) -> None:
 
 
 def cmd_decompose(args, progress) -> int:
-    from . import images, pipeline
+    from . import images, pipeline, sequence
 
-    out = Path(args.out)
-    failures = 0
-    for i, name in enumerate(args.images):
-        _say(args, f"decompose {i + 1}/{len(args.images)}: {name}")
+    frames = sequence.expand_inputs(args.images)
+    stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
+        if args.stabilise > 0 else None
+    out, failures, size = Path(args.out), 0, None
+    for i, path in enumerate(frames):
+        _say(args, f"decompose {i + 1}/{len(frames)}: {path}")
         try:
-            image = images.load_image(name)
+            image = images.load_image(path)
+            if size is not None and image.shape[:2] != size:
+                warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
+                              f"frames {size[1]}×{size[0]}: stabilisation restarts here")
+            size = image.shape[:2]
             passes = pipeline.decompose(image, {"max_side": args.max_side}, progress)
-            passes.meta["source"] = str(name)
-            passes.save(out / Path(name).stem, half=args.half, previews=args.previews,
+            if stabiliser is not None:
+                _stabilise(stabiliser, passes)
+            passes.meta["source"] = str(path)
+            passes.save(out / path.stem, half=args.half, previews=args.previews,
                         overwrite=args.overwrite)
         except RelitError as exc:
-            if not args.keep_going:
+            if args.on_error == "stop":
                 raise
             failures += 1
-            print(f"relit: error: {name}: {exc}", file=sys.stderr)
+            print(f"relit: error: {path}: {exc} (skipped)", file=sys.stderr)
+    if failures:
+        print(f"relit: {failures} of {len(frames)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha")
+
+
+def _stabilise(stabiliser, passes) -> None:
+    """Blend this frame's passes with the previous frame's along the plate's optical flow."""
+    smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
+    for key, value in smoothed.items():
+        setattr(passes, key, value)
+    passes.meta["stabilised"] = stabiliser.opts.strength
 
 
 def cmd_relight(args, progress) -> int:

@@ -207,3 +207,46 @@ def test_ps_bad_lights(tmp_path, capsys):
 def test_models_command(with_chain, capsys):
     assert cli.main(["models"]) == 0
     assert "normal_net" in capsys.readouterr().out
+
+
+def _sequence(tmp_path, count=4, size=(36, 48)):
+    frames = []
+    for f in range(1, count + 1):
+        path = tmp_path / f"plate.{f:04d}.png"
+        images.save_png(path, gradient(*size) * (0.9 + 0.02 * f))
+        frames.append(path)
+    return frames
+
+
+def test_sequence_with_a_bad_frame_stops_or_skips(with_chain, tmp_path, capsys):
+    frames = _sequence(tmp_path)
+    frames[2].write_bytes(frames[2].read_bytes()[:100])  # frame 3 is cut short
+    pattern = str(tmp_path / "plate.####.png")
+    code, err = run(["decompose", pattern, "--out", str(tmp_path / "stop")], capsys)
+    assert code == 2 and "plate.0003.png" in err
+    assert (tmp_path / "stop" / "plate.0002" / "passes.exr").exists()  # earlier frames kept
+    assert not (tmp_path / "stop" / "plate.0004").exists()
+    code, err = run(["decompose", pattern, "--out", str(tmp_path / "skip"), "--on-error",
+                     "skip"], capsys)
+    assert code == 1 and "1 of 4 inputs failed" in err
+    assert (tmp_path / "skip" / "plate.0004" / "passes.exr").exists()
+
+
+def test_stabilised_sequence_and_mixed_sizes(with_chain, tmp_path, capsys):
+    _sequence(tmp_path, count=3)
+    images.save_png(tmp_path / "plate.0004.png", gradient(30, 30))
+    code, err = run(["decompose", str(tmp_path / "plate.%04d.png"), "--out",
+                     str(tmp_path / "o"), "--stabilise", "0.6"], capsys)
+    assert code == 0, err
+    assert "stabilisation restarts" in err
+    meta = json.loads((tmp_path / "o" / "plate.0002" / "lighting.json").read_text())["meta"]
+    assert meta["stabilised"] == 0.6
+
+
+def test_unwritable_output_keeps_what_exists(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "a.png", gradient(20, 20))
+    blocker = tmp_path / "out"
+    blocker.write_text("a file where the output folder should be")
+    code, err = run(["decompose", str(tmp_path / "a.png"), "--out", str(blocker)], capsys)
+    assert code == 4 and "cannot write" in err
+    assert blocker.read_text().startswith("a file")
