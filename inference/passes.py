@@ -22,14 +22,14 @@ LAYER = "ViewLayer"
 PASS_TABLE = {
     "rgb": ("Combined", "RGB", True, "source"),
     "normal": ("Normal", "XYZ", False, "normal"),
-    "albedo": ("Albedo", "RGB", True, "albedo"),
+    "albedo": ("Diffuse Color", "RGB", True, "albedo"),
     "roughness": ("Roughness", "X", False, "roughness"),
     "reflectivity": ("Reflectivity", "X", False, "reflectivity"),
     "alpha": ("Alpha", "X", False, "alpha"),
     "height": ("Height", "X", False, "height"),
-    "diffuse_shading": ("DiffuseShading", "RGB", True, "diffuse_shading"),
-    "diffuse": ("Diffuse", "RGB", True, "diffuse"),
-    "specular": ("Specular", "RGB", True, "specular"),
+    "diffuse_shading": ("Diffuse Shading", "RGB", True, "diffuse_shading"),
+    "diffuse": ("Diffuse Direct", "RGB", True, "diffuse"),
+    "specular": ("Glossy Direct", "RGB", True, "specular"),
 }
 # The single-pass EXRs the CLI always writes (others are written when present).
 SINGLE_FILES = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")

@@ -43,8 +43,8 @@ def test_compositor_renders_and_writes_aovs(relit, tmp_path):
         written = sorted(tmp_path.glob("*.exr"))
         assert written, list(tmp_path.iterdir())
         layers = images.read_exr_layers(written[0])
-        assert {"Composite", "Relit", "Normal", "Albedo", "Roughness", "Alpha",
-                "GlossyDirect", "DiffuseDirect"} <= set(layers)
+        assert {"Composite", "Relit", "Normal", "Diffuse Color", "Roughness", "Alpha",
+                "Glossy Direct", "Diffuse Direct"} <= set(layers)
         inside = gt["alpha"] > 0.5
         assert np.abs(layers["Normal"][inside] - gt["normal"][inside]).max() < 2e-3
         assert np.allclose(layers["Roughness"][..., 0][inside], 0.45, atol=2e-3)

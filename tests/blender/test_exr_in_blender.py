@@ -24,7 +24,7 @@ def test_blender_reads_passes_exr(tmp_path):
         node.image = image  # loads the file
         assert image.type == "MULTILAYER"
         outputs = {o.name for o in node.outputs if o.enabled}
-        assert {"Normal", "Albedo", "Roughness", "Reflectivity", "Alpha", "Height"} <= outputs
+        assert {"Normal", "Diffuse Color", "Roughness", "Reflectivity", "Alpha", "Height"} <= outputs
     finally:
         bpy.data.node_groups.remove(tree)
         bpy.data.images.remove(image)

@@ -108,7 +108,7 @@ def test_export_writes_the_pass_folder(scene, tmp_path):
     bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path)))
     out = tmp_path / "export"
     assert bpy.ops.relit.export_passes(directory=str(out)) == {"FINISHED"}
-    assert {"ViewLayer.Normal.X", "ViewLayer.Albedo.R"} <= set(
+    assert {"ViewLayer.Normal.X", "ViewLayer.Diffuse Color.R"} <= set(
         images.read_exr_channels(out / "passes.exr"))
     with pytest.raises(RuntimeError, match="exists"):
         bpy.ops.relit.export_passes(directory=str(out))

@@ -78,7 +78,7 @@ def test_decompose_writes_every_file(with_chain, tmp_path, capsys):
     assert set(images.read_exr_channels(folder / "normal.exr")) == {"R", "G", "B"}
     assert set(images.read_exr_channels(folder / "height.exr")) == {"Y"}
     chans = images.read_exr_channels(folder / "passes.exr")
-    assert {"ViewLayer.Normal.X", "ViewLayer.Albedo.R", "ViewLayer.Combined.A",
+    assert {"ViewLayer.Normal.X", "ViewLayer.Diffuse Color.R", "ViewLayer.Combined.A",
             "ViewLayer.Roughness.X"} <= set(chans)
     assert len(json.loads((folder / "lighting.json").read_text())["sh"]) == 9
     # A second run refuses to overwrite, and keeps what is there.
