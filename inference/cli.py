@@ -53,6 +53,16 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg")
     _add_common(p)
 
+    p = sub.add_parser("export", help="relight and write the AOVs as a multi-layer EXR")
+    p.add_argument("source", metavar="IMAGE|PASSES")
+    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--out", required=True, metavar="FILE.exr")
+    p.add_argument("--single", action="store_true", help="also one EXR per pass")
+    p.add_argument("--previews", action="store_true", help="also PNG previews")
+    _add_common(p)
+
     p = sub.add_parser("ps", help="photometric stereo: images + light directions → passes")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--lights", required=True, metavar="LIGHTS.json",
@@ -160,6 +170,19 @@ def cmd_relight(args, progress) -> int:
     return 0
 
 
+def cmd_export(args, progress) -> int:
+    from . import render
+    from .relight import export_aovs, load_or_decompose, relight_passes
+
+    passes = load_or_decompose(args.source, progress)
+    relit = relight_passes(passes, render.HdriLight(args.hdri, rotation=args.rotation,
+                                                    strength=args.strength), progress=progress)
+    written = export_aovs(passes, relit, args.out, half=args.half, single=args.single,
+                          previews=args.previews, overwrite=args.overwrite)
+    _say(args, f"wrote {len(written)} files: {args.out}")
+    return 0
+
+
 def cmd_ps(args, progress) -> int:
     from .relight import photometric_passes
 
@@ -209,6 +232,6 @@ def cmd_demo(args, progress) -> int:
 
 
 COMMANDS: dict[str, Callable] = {
-    "decompose": cmd_decompose, "relight": cmd_relight, "ps": cmd_ps,
+    "decompose": cmd_decompose, "relight": cmd_relight, "export": cmd_export, "ps": cmd_ps,
     "integrate": cmd_integrate, "models": cmd_models, "demo": cmd_demo,
 }

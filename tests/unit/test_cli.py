@@ -250,3 +250,32 @@ def test_unwritable_output_keeps_what_exists(with_chain, tmp_path, capsys):
     code, err = run(["decompose", str(tmp_path / "a.png"), "--out", str(blocker)], capsys)
     assert code == 4 and "cannot write" in err
     assert blocker.read_text().startswith("a file")
+
+
+def test_export_aovs(tmp_path, capsys):
+    from inference import demo
+
+    gt = demo.bust(40)
+    Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
+           roughness=gt["roughness"], reflectivity=gt["reflectivity"],
+           height=gt["height"]).save(tmp_path / "p")
+    out = tmp_path / "shot.exr"
+    code, err = run(["export", str(tmp_path / "p"), "--hdri", "city", "--out", str(out),
+                     "--single", "--previews"], capsys)
+    assert code == 0, err
+    layers = images.read_exr_layers(out)
+    for name in ("Combined", "Diffuse Direct", "Glossy Direct", "Plate", "Normal",
+                 "Diffuse Color", "Roughness", "Reflectivity", "Alpha", "Height"):
+        assert f"ViewLayer.{name}" in layers, name
+    combined = layers["ViewLayer.Combined"]
+    light = layers["ViewLayer.Diffuse Direct"] + layers["ViewLayer.Glossy Direct"]
+    assert np.allclose(combined[..., :3], light, atol=2e-3)  # beauty = diffuse + glossy
+    assert (tmp_path / "shot.Glossy_Direct.exr").exists()
+    assert (tmp_path / "shot.Normal.png").exists()
+    code, err = run(["export", str(tmp_path / "p"), "--hdri", "city", "--out", str(out)],
+                    capsys)
+    assert code == 4 and "--overwrite" in err
+    code, _ = run(["export", str(tmp_path / "p"), "--hdri", "city", "--out", str(out),
+                   "--float", "--overwrite"], capsys)
+    assert code == 0
+    assert images.read_exr_channels(out)["ViewLayer.Combined.R"].dtype == np.float32
