@@ -65,12 +65,14 @@ def any_running() -> bool:
 
 
 def submit(kind: str, label: str, work: Work, done: Done,
-           fail: Optional[Callable[[str], None]] = None) -> Job:
-    """Start a job (or, in background mode, run it now). Raises RelitError if one is running."""
+           fail: Optional[Callable[[str], None]] = None, *,
+           synchronous: Optional[bool] = None) -> Job:
+    """Start a job on a thread, or run it now when ``synchronous`` (default: in background
+    mode). Raises RelitError if a job of the same kind is running."""
     if kind in _jobs:
         raise RelitError(f"{_jobs[kind].label} is still running")
     job = Job(kind, label, work, done, fail)
-    if bpy.app.background:
+    if bpy.app.background if synchronous is None else synchronous:
         job.progress = StderrProgress(prefix=f"relit {kind}")  # type: ignore[method-assign]
         job.run()
         _finish(job)
