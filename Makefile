@@ -25,7 +25,7 @@ EXT_TOOL = $(PY) $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['pur
 
 help:
 	@echo "make demo        create the environment and run the main job on a bundled example"
-	@echo "make test        unit tests and Blender tests (builds the extension first)"
+	@echo "make test        unit, Blender and training tests (builds the extension first)"
 	@echo "make bench       benchmarks into bench/results.json"
 	@echo "make extension   build $(ZIP) with Blender's extension tool"
 	@echo "make venv-train  the training environment (.venv-train: PyTorch, ONNX)"
@@ -87,8 +87,9 @@ extension: wheels
 	rm -rf dist/.build
 	echo "built $(ZIP)"
 
-test: venv extension
-	RELIT_EXTENSION_ZIP="$(CURDIR)/$(ZIP)" $(PY) -m pytest tests $(PYTEST_ARGS)
+test: venv venv-train extension
+	RELIT_EXTENSION_ZIP="$(CURDIR)/$(ZIP)" $(PY) -m pytest tests --ignore=tests/training $(PYTEST_ARGS)
+	$(TPY) -m pytest tests/training $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

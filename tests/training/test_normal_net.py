@@ -1,0 +1,58 @@
+"""NormalNet: data → resumable training → ONNX export (ORT vs torch ≤ 1e-3) → the pipeline."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training environment (make venv-train)")
+
+from inference import pipeline  # noqa: E402
+from inference.demo import bust  # noqa: E402
+from inference.models import Registry  # noqa: E402
+from onnx_graphs import install_chain  # noqa: E402
+from training import data, export, train  # noqa: E402
+
+
+@pytest.fixture
+def shards(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    folder = tmp_path / "synth" / "shard_00000"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        gt = bust(64, seed=i)
+        np.savez(folder / f"{i:07d}.npz", rgb=(gt["albedo"] * 0.6).astype(np.float16),
+                 normal=gt["normal"].astype(np.float16), alpha=gt["alpha"].astype(np.float16),
+                 albedo=gt["albedo"].astype(np.float16), meta=json.dumps({"seed": i}))
+    return tmp_path / "synth"
+
+
+def test_batches_flip_negates_normal_x(shards):
+    maps = data.normal_net_maps(data.sample_paths([shards])[0])
+    flipped = data._flip(maps)
+    assert np.allclose(flipped["normal"][:, ::-1, 0], -maps["normal"][..., 0])
+    assert np.allclose(flipped["normal"][:, ::-1, 1], maps["normal"][..., 1])
+    x, y, m = next(data.batches(data.sample_paths([shards]), 2, 48, seed=0))
+    assert x.shape == (2, 3 + 11, 48, 48) and y.shape == (2, 3, 48, 48) and m.shape == (2, 48, 48)
+    assert len(data.NORMAL_INPUTS) == 14
+
+
+def test_train_resume_export_and_run(shards, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    args = ["normal", "--data", str(shards), "--steps", "2", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--ckpt", str(ckpt), "--every", "1", "--log-every", "1"]
+    assert train.main(args) == 0
+    args[args.index("--steps") + 1] = "3"
+    assert train.main(args) == 0  # resumes at step 2
+    assert torch.load(ckpt / "last.pt", weights_only=False)["step"] == 3
+
+    models = tmp_path / "models"
+    install_chain(models)  # stand-ins for the nets not trained here
+    entry = export.export_normal(ckpt / "last.pt", models)
+    assert entry["ort_vs_torch_max_abs"] <= 1e-3
+    manifest = json.loads((models / "manifest.json").read_text())["models"]["normal_net"]
+    assert manifest["inputs"][0]["normalisation"] == "srgb" and manifest["stride"] == 2
+    image = (bust(80)["albedo"] * 0.6).astype(np.float32)
+    passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 64})
+    assert passes.normal.shape == (80, 80, 3)
+    assert np.allclose(np.linalg.norm(passes.normal, axis=-1), 1.0, atol=1e-3)

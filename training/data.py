@@ -1,0 +1,207 @@
+"""Training data from the factory's shards: samples, cached face features, augmentation.
+
+A factory folder holds ``shard_*/NNNNNNN.npz`` samples (see ``training/synth``). Networks see the
+same inputs as ``inference.pipeline`` builds at run time, assembled by channel name
+(``pipeline.FEATURES``), so the face features (landmark channels, face-mesh prior, selfie matte)
+come from ``inference.face`` on each sample's own RGB. They cost ~20 ms a sample and are cached
+beside the shards' cache folder (``~/.cache/relit/features/<dataset>/``).
+
+Augmentation bridges synthetic to real, and never touches the evaluation sets:
+- photometric, on the RGB only: exposure, white balance, Gaussian blur, sensor noise, JPEG;
+- geometric, on every map alike: random crop and scale, and a horizontal flip that negates the
+  X of normals and of the face prior (as the normal-map paper does);
+- random occluders (flat grey or textured blobs) pasted over the RGB, with the ground truth kept:
+  the nets learn to look past them.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from inference import face, images, pipeline
+
+FEATURE_VERSION = 1
+CACHE = Path(os.environ.get("RELIT_CACHE", Path.home() / ".cache" / "relit"))
+
+
+def sample_paths(folders: Sequence[str | Path]) -> list[Path]:
+    """Every ``.npz`` sample under the factory folders, in a stable order."""
+    paths: list[Path] = []
+    for folder in folders:
+        folder = Path(folder).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(f"no dataset folder {folder}")
+        paths.extend(sorted(folder.glob("shard_*/*.npz")))
+    if not paths:
+        raise FileNotFoundError(f"no samples (shard_*/*.npz) under {list(map(str, folders))}")
+    return paths
+
+
+def load_sample(path: Path) -> dict[str, np.ndarray]:
+    """A factory sample as float32 arrays (``meta`` kept as a string)."""
+    with np.load(path) as data:
+        out = {k: (data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k])
+               for k in data.files}
+    for key in ("alpha", "roughness", "reflectivity", "depth"):
+        if key in out and out[key].ndim == 3:
+            out[key] = out[key][..., 0]
+    return out
+
+
+def _feature_path(path: Path) -> Path:
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return CACHE / "features" / f"v{FEATURE_VERSION}" / digest[:2] / f"{digest}.npz"
+
+
+def face_features(path: Path, rgb: np.ndarray) -> dict[str, np.ndarray]:
+    """Landmark channels, prior (normal + mask) and matte of a sample, computed once, cached."""
+    cache = _feature_path(path)
+    if cache.exists():
+        with np.load(cache) as data:
+            return {k: data[k].astype(np.float32) for k in data.files}
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fa = face.analyse(rgb)
+    feats = {"landmarks": fa.landmark_channels.astype(np.float16),
+             "prior": np.dstack([fa.prior_normal, fa.prior_mask]).astype(np.float16),
+             "matte": fa.matte.astype(np.float16)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **feats)
+    os.replace(tmp, cache)
+    return {k: v.astype(np.float32) for k, v in feats.items()}
+
+
+# ---------------------------------------------------------------- augmentation
+
+@dataclass
+class Augment:
+    crop: float = 0.8          # smallest crop side, as a share of the image
+    flip: float = 0.5
+    exposure: float = 0.5      # stops, ±
+    white_balance: float = 0.12
+    blur: float = 0.3          # probability of a blur of sigma up to 1.5 px
+    noise: float = 0.02        # largest noise sigma (linear)
+    jpeg: float = 0.5          # probability of JPEG compression at quality 40–95
+    occluder: float = 0.2      # probability of one occluder
+
+
+def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
+    h, w = next(iter(maps.values())).shape[:2]
+    side = int(min(h, w) * rng.uniform(aug.crop, 1.0))
+    y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    out = {}
+    for key, value in maps.items():
+        crop = value[y0:y0 + side, x0:x0 + side]
+        out[key] = _resize(crop, size, nearest=key == "alpha")
+    return out
+
+
+def _resize(a: np.ndarray, size: int, nearest: bool) -> np.ndarray:
+    """Square resize of H×W or H×W×C (any C: OpenCV takes at most 4 channels a call)."""
+    interp = cv2.INTER_NEAREST if nearest else (
+        cv2.INTER_AREA if a.shape[0] > size else cv2.INTER_LINEAR)
+    if a.ndim == 2:
+        return cv2.resize(np.ascontiguousarray(a), (size, size), interpolation=interp)
+    parts = [cv2.resize(np.ascontiguousarray(a[..., i:i + 4]), (size, size),
+                        interpolation=interp).reshape(size, size, -1)
+             for i in range(0, a.shape[-1], 4)]
+    return np.concatenate(parts, axis=-1)
+
+
+def _flip(maps: dict) -> dict:
+    out = {k: np.ascontiguousarray(v[:, ::-1]) for k, v in maps.items()}
+    for key in ("normal", "prior"):
+        if key in out:
+            out[key] = out[key].copy()
+            out[key][..., 0] *= -1.0
+    return out
+
+
+def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
+    rgb = rgb * 2.0 ** rng.uniform(-aug.exposure, aug.exposure)
+    rgb = rgb * (1.0 + rng.uniform(-aug.white_balance, aug.white_balance, 3)).astype(np.float32)
+    if rng.random() < aug.blur:
+        rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.3, 1.5))
+    rgb = rgb + rng.normal(0.0, rng.uniform(0, aug.noise), rgb.shape).astype(np.float32)
+    rgb = np.clip(rgb, 0.0, None)
+    if rng.random() < aug.jpeg:
+        enc = (images.linear_to_srgb(np.clip(rgb, 0, 1)) * 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", enc, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
+        rgb = images.srgb_to_linear(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) / 255.0)
+    return rgb.astype(np.float32)
+
+
+def _occlude(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+    axes = (int(rng.integers(w // 12, w // 4)), int(rng.integers(h // 12, h // 4)))
+    cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    colour = rng.uniform(0.02, 0.6, 3).astype(np.float32)
+    texture = 0.7 + 0.3 * images.resize(rng.random((4, 4, 1)).astype(np.float32), (h, w))
+    return np.where(mask[..., None] > 0, colour * texture, rgb).astype(np.float32)
+
+
+def augment(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
+    """Apply crop/scale, flip and photometric augmentation to a sample's maps (``rgb`` first)."""
+    maps = _crop_scale(maps, rng, size, aug)
+    if rng.random() < aug.flip:
+        maps = _flip(maps)
+    maps["rgb"] = _photometric(maps["rgb"], rng, aug)
+    if rng.random() < aug.occluder:
+        maps["rgb"] = _occlude(maps["rgb"], rng)
+    return maps
+
+
+# ---------------------------------------------------------------- network inputs
+
+def normal_net_maps(path: Path) -> dict[str, np.ndarray]:
+    """Everything NormalNet's input and target need, at the sample's resolution."""
+    sample = load_sample(path)
+    feats = face_features(path, sample["rgb"])
+    return {"rgb": sample["rgb"], "landmarks": feats["landmarks"], "prior": feats["prior"],
+            "matte": feats["matte"], "normal": sample["normal"], "alpha": sample["alpha"]}
+
+
+NORMAL_INPUTS = (*pipeline.FEATURES["rgb"], *pipeline.FEATURES["landmarks"],
+                 *pipeline.FEATURES["prior"], *pipeline.FEATURES["alpha"])
+
+
+def normal_net_arrays(maps: dict, landmarks: bool = True) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """(input C×H×W, target normal 3×H×W, loss mask H×W) with channels in ``NORMAL_INPUTS``
+    order; the matte input is MediaPipe's (as at run time), the loss mask the true alpha.
+    ``landmarks=False`` zeroes the landmark channels (the paper's ablation)."""
+    lm = maps["landmarks"] if landmarks else np.zeros_like(maps["landmarks"])
+    x = np.dstack([images.linear_to_srgb(maps["rgb"]), lm, maps["prior"], maps["matte"]])
+    return (x.transpose(2, 0, 1).astype(np.float32),
+            maps["normal"].transpose(2, 0, 1).astype(np.float32),
+            (maps["alpha"] > 0.5).astype(np.float32))
+
+
+def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
+            aug: Optional[Augment] = Augment(), landmarks: bool = True
+            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Endless shuffled NormalNet batches (deterministic for a seed)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(paths))
+        for start in range(0, len(order) - batch + 1, batch):
+            xs, ys, ms = [], [], []
+            for i in order[start:start + batch]:
+                maps = normal_net_maps(paths[i])
+                maps = augment(maps, rng, size, aug) if aug else _crop_scale(
+                    maps, rng, size, Augment(crop=1.0))
+                x, y, m = normal_net_arrays(maps, landmarks)
+                xs.append(x), ys.append(y), ms.append(m)
+            yield np.stack(xs), np.stack(ys), np.stack(ms)

@@ -1,0 +1,105 @@
+"""Relit's networks (PyTorch, for training and ONNX export only).
+
+``LightUNet`` is a U-Net in the spirit of the normal-map paper, built from depthwise-separable
+blocks so that a 512² run stays within the CPU budget of ../shared/DESIGN.md (see ``flops``).
+``NormalNet`` wraps it with the run-time contract: inputs ``rgb`` (sRGB-encoded) and ``aux``
+(landmark channels, face-mesh prior and mask, matte), output unit camera-space normals. The
+prior is added to the prediction as a residual inside its mask, so the net learns what the
+coarse landmark mesh gets wrong rather than the whole normal.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class SepConv(nn.Module):
+    """Depthwise 3×3 + pointwise 1×1, batch norm, ReLU6."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__()
+        self.depthwise = nn.Conv2d(c_in, c_in, 3, padding=1, groups=c_in, bias=False)
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.norm = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        return F.relu6(self.norm(self.pointwise(self.depthwise(x))))
+
+
+class Block(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(SepConv(c_in, c_out), SepConv(c_out, c_out))
+
+
+class LightUNet(nn.Module):
+    """Encoder-decoder with skips; ``stride`` = 2 ** (len(widths) - 1)."""
+
+    def __init__(self, c_in: int, c_out: int, widths=(16, 32, 64, 128, 128)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(widths[0]), nn.ReLU6())
+        self.down = nn.ModuleList(Block(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.up = nn.ModuleList(Block(b + a, a) for a, b in zip(widths[:-1], widths[1:]))
+        self.head = nn.Conv2d(widths[0], c_out, 1)
+        self.stride = 2 ** (len(widths) - 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        skips = []
+        for block in self.down:
+            skips.append(x)
+            x = block(F.max_pool2d(x, 2))
+        for block, skip in zip(reversed(self.up), reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+class NormalNet(nn.Module):
+    """(rgb 3ch sRGB, aux: 6 landmark channels + prior xyz + prior mask + matte) → unit normal."""
+
+    AUX = 11
+
+    def __init__(self, widths=(16, 32, 64, 128, 128)):
+        super().__init__()
+        self.unet = LightUNet(3 + self.AUX, 3, widths)
+        self.stride = self.unet.stride
+
+    def forward(self, rgb, aux):
+        prior, prior_mask = aux[:, 6:9], aux[:, 9:10]
+        base = prior * prior_mask + torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1) * (
+            1.0 - prior_mask)
+        n = base + self.unet(torch.cat([rgb, aux], dim=1))
+        return n / torch.clamp(torch.linalg.vector_norm(n, dim=1, keepdim=True), min=1e-6)
+
+
+def angular_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean (1 − cos) inside ``mask`` (N×H×W), plus a small L1 for well-behaved gradients."""
+    cos = (pred * target).sum(dim=1)
+    weight = mask / torch.clamp(mask.sum(), min=1.0)
+    l1 = (pred - target).abs().sum(dim=1)
+    return ((1.0 - cos) * weight).sum() + 0.1 * (l1 * weight).sum()
+
+
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops(model: nn.Module, *inputs: torch.Tensor) -> float:
+    """Multiply-adds × 2 of the convolutions for the given inputs (the budget DESIGN.md sets)."""
+    total = 0.0
+
+    def hook(module, args, output):
+        nonlocal total
+        k = module.kernel_size[0] * module.kernel_size[1]
+        total += 2.0 * output.numel() * k * module.in_channels / module.groups
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        model.eval()
+        model(*inputs)
+    for h in handles:
+        h.remove()
+    return total

@@ -1,0 +1,115 @@
+"""``python -m training.train normal --data DIR [DIR…] --steps N``: resumable training.
+
+Checkpoints (model, optimiser, step, data seed) go to ``--ckpt`` (default
+``~/.cache/relit/ckpt/<net>``) every ``--every`` steps and at the end, written atomically; a rerun
+with the same folder resumes where it stopped. Run it in the background with nohup and a log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data, nets
+
+CKPT_ROOT = data.CACHE / "ckpt"
+
+
+def build(net: str, widths=None) -> nets.NormalNet:
+    if net != "normal":
+        raise SystemExit(f"unknown network '{net}' (available: normal)")
+    return nets.NormalNet(**({"widths": tuple(widths)} if widths else {}))
+
+
+def save_checkpoint(folder: Path, model, opt, step: int, config: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path, tmp = folder / "last.pt", folder / "last.pt.tmp"
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                "config": config}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(folder: Path):
+    path = folder / "last.pt"
+    return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
+
+
+def train(args) -> Path:
+    folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
+    config = {"net": args.net, "landmarks": args.landmarks, "size": args.size,
+              "batch": args.batch, "lr": args.lr, "widths": args.widths,
+              "data": [str(Path(d).expanduser()) for d in args.data]}
+    torch.manual_seed(args.seed)
+    model = build(args.net, args.widths)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    state = load_checkpoint(folder)
+    step = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
+    paths = data.sample_paths(args.data)
+    stream = data.batches(paths, args.batch, args.size, seed=args.seed + step,
+                          landmarks=args.landmarks)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
+                                                last_epoch=step - 1 if step else -1)
+    model.train()
+    t0, losses = time.perf_counter(), []
+    while step < args.steps:
+        x, y, m = (torch.from_numpy(a) for a in next(stream))
+        pred = model(x[:, :3], x[:, 3:])
+        loss = nets.angular_loss(pred, y, m)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(float(loss))
+        if step % args.log_every == 0 or step == args.steps:
+            rate = args.log_every / max(time.perf_counter() - t0, 1e-9)
+            print(json.dumps({"step": step, "loss": float(np.mean(losses)),
+                              "steps_per_s": round(rate, 3)}), flush=True)
+            t0, losses = time.perf_counter(), []
+        if step % args.every == 0 or step == args.steps:
+            save_checkpoint(folder, model, opt, step, config)
+    return folder / "last.pt"
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
+    p.add_argument("net", choices=("normal",))
+    p.add_argument("--data", nargs="+", required=True, help="factory folders (train split)")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--widths", type=int, nargs="+")
+    p.add_argument("--no-landmarks", dest="landmarks", action="store_false",
+                   help="zero the landmark channels (the paper's ablation)")
+    p.add_argument("--ckpt", help="checkpoint folder")
+    p.add_argument("--every", type=int, default=200)
+    p.add_argument("--log-every", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = train(args)
+    print(f"[train] checkpoint {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
