@@ -77,21 +77,25 @@ def bench_decompose(sizes) -> dict:
     return out
 
 
-def bench_relight(size: int = 512) -> dict:
-    n = np.zeros((size, size, 3), np.float32)
-    y, x = (np.mgrid[0:size, 0:size] + 0.5) / size * 2 - 1
+def bench_relight(size: int = 512, width: int | None = None) -> dict:
+    """Cook-Torrance relight of a sphere's passes under an HDRI, ``width`` × ``size`` pixels."""
+    width = width or size
+    n = np.zeros((size, width, 3), np.float32)
+    y, x = (np.mgrid[0:size, 0:width] + 0.5) / size * 2 - 1
+    x = x - (width / size - 1)
     r2 = x ** 2 + y ** 2
     inside = r2 < 1
     n[..., 0], n[..., 1] = x, -y
     n[..., 2] = np.sqrt(np.clip(1 - r2, 0, 1))
-    passes = {"normal": n, "albedo": np.full((size, size, 3), 0.5, np.float32),
-              "roughness": np.full((size, size), 0.4, np.float32),
-              "reflectivity": np.full((size, size), 0.04, np.float32),
+    passes = {"normal": n, "albedo": np.full((size, width, 3), 0.5, np.float32),
+              "roughness": np.full((size, width), 0.4, np.float32),
+              "reflectivity": np.full((size, width), 0.04, np.float32),
               "alpha": inside.astype(np.float32)}
     env = lighting.prefiltered_hdri("forest")
     light = render.HdriLight(env, rotation=30.0)
     render.relight(passes, light)  # warm-up
-    return {"size": size, "seconds": best_of(lambda: render.relight(passes, light), 3)}
+    seconds = best_of(lambda: render.relight(passes, light), 3)
+    return {"size": [width, size], "seconds": seconds, "fps": 1.0 / seconds}
 
 
 def bench_tiling(size: int = 2048) -> dict:
@@ -173,6 +177,7 @@ def main(argv=None) -> int:
     results = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
                            "matmul": matmul_gflops()}}
     sections = {"decompose": lambda: bench_decompose(args.sizes), "relight_preview": bench_relight,
+                "relight_1080p": lambda: bench_relight(1080, 1920),
                 "tiling": bench_tiling, "photometric": bench_photometric,
                 "plane_render": bench_plane_render}
     for name, fn in sections.items():
