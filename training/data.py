@@ -37,7 +37,8 @@ def sample_paths(folders: Sequence[str | Path]) -> list[Path]:
         folder = Path(folder).expanduser()
         if not folder.is_dir():
             raise FileNotFoundError(f"no dataset folder {folder}")
-        paths.extend(sorted(folder.glob("shard_*/*.npz")))
+        paths.extend(sorted(p for p in folder.glob("shard_*/*.npz")
+                            if not p.name.startswith(".")))  # skip files being written
     if not paths:
         raise FileNotFoundError(f"no samples (shard_*/*.npz) under {list(map(str, folders))}")
     return paths
