@@ -12,16 +12,8 @@ import pytest
 from inference import cli, images
 from inference.passes import Passes
 
-from onnx_graphs import install_chain
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def chain_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("chain")
-    install_chain(path)
-    return path
 
 
 @pytest.fixture

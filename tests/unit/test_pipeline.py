@@ -10,13 +10,6 @@ from inference.passes import Passes
 from onnx_graphs import install_chain
 
 
-@pytest.fixture(scope="module")
-def chain_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("models")
-    install_chain(path)
-    return path
-
-
 @pytest.fixture
 def options(chain_dir):
     return {"registry": Registry(chain_dir, threads=1), "max_side": 96}
