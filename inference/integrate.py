@@ -271,3 +271,17 @@ def apply(normal: np.ndarray, options: Optional[dict] = None,
     mask = options.pop("mask", None)
     method = options.pop("method", "poisson")
     return integrate(normal, mask, method, progress, cancel, **options)
+
+
+def extend_outside(height: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``height`` with every pixel outside ``mask`` set to the height of the nearest pixel
+    inside it, so a displaced plate has no cliff at the matte's edge (the matte hides what
+    lies outside; the cliff would still shade and shadow the edge)."""
+    inside = as_mask(mask, height.shape[:2])
+    if inside.all() or not inside.any():
+        return np.asarray(height, np.float32)
+    _, labels = cv2.distanceTransformWithLabels((~inside).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    values = np.zeros(labels.max() + 1, np.float32)
+    values[labels[inside]] = height[inside]  # each inside pixel is its own label
+    return np.where(inside, height, values[labels]).astype(np.float32)

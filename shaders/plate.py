@@ -51,6 +51,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from ..inference.integrate import extend_outside
 from . import COLLECTION, ShaderError, bridge, ensure_collection, find_tagged, is_relit, tag
 
 GROUP_NAME = "Relit Plate"
@@ -578,7 +579,10 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
     camera = _camera_object(scene, camera)          # fail before making anything
     arrays = bridge.pass_arrays(passes)
     h, w = arrays["normal"].shape[:2]
-    images = bridge.pass_images(passes, name, folder=folder, pack=pack)
+    if "height" in arrays and "alpha" in arrays:  # no cliff where the matte ends
+        arrays["height"] = extend_outside(arrays["height"][..., 0] if arrays["height"].ndim == 3
+                                          else arrays["height"], arrays["alpha"] > 0.5)
+    images = bridge.pass_images(arrays, name, folder=folder, pack=pack)
     plane = build_plane(scene, camera, (w, h), name, distance=distance,
                         subdivisions=subdivisions, fit_resolution=fit_resolution)
     material = plate_material(name, images, keep_plate=keep_plate, interpolation=interpolation)

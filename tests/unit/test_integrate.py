@@ -188,3 +188,16 @@ def test_apply_wrapper_matches_integrate():
     mask = disc(40, 48)
     expected = integrate(n, mask, "fc")
     assert np.array_equal(apply(n, {"mask": mask, "method": "fc"}), expected)
+
+
+def test_extend_outside_copies_the_nearest_inside_height():
+    from inference.integrate import extend_outside
+
+    h = np.zeros((5, 7), np.float32)
+    m = np.zeros((5, 7), bool)
+    m[1:4, 2:5] = True
+    h[m] = np.arange(9, dtype=np.float32)
+    out = extend_outside(h, m)
+    assert np.array_equal(out[m], h[m])
+    assert out[0, 0] == h[1, 2] and out[4, 6] == h[3, 4] and out[2, 0] == h[2, 2]
+    assert np.array_equal(extend_outside(h, np.ones_like(m)), h)
