@@ -253,30 +253,39 @@ def batch_scene():
     return scene
 
 
-def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
-                  strength: float = 1.0, samples: int = 32, displace: bool = False,
-                  refine: bool = False) -> Path:
+def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
+                 strength: float = 1.0, samples: int = 32, displace: bool = False):
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
-    lit by an HDRI, rendered by Cycles and written atomically to ``out``."""
+    lit by an HDRI, ready for a Cycles render; returns ``(name, passes, plate)``."""
     import dataclasses
 
     from ..inference.relight import load_or_decompose
 
     if samples < 1:
         raise InputError(f"samples must be at least 1, got {samples}")
-    if refine:
-        pipeline.require_refiner(registry(scene.relit))
     passes = load_or_decompose(source)
     if not displace:
         passes = dataclasses.replace(passes, height=None)
     name = Path(str(source).rstrip("/")).stem or "plate"
-    apply_passes(scene, scene.relit, name, passes)
+    made = apply_passes(scene, scene.relit, name, passes)
     for obj in scene.collection.all_objects:  # one plate per render
         if obj.get("relit_source") and obj.get("relit_source") != name:
             obj.hide_render = True
-    plate.find_plane(name, scene).hide_render = False
+    made.plane.hide_render = False
     world.hdri_world(scene, hdri, rotation, strength)
     scene.cycles.samples = samples
+    return name, passes, made
+
+
+def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
+                  strength: float = 1.0, samples: int = 32, displace: bool = False,
+                  refine: bool = False) -> Path:
+    """``stage_source``, then a Cycles render written atomically to ``out``."""
+    if refine:
+        pipeline.require_refiner(registry(scene.relit))
+    _, passes, _ = stage_source(scene, source, hdri=hdri, rotation=rotation,
+                                strength=strength, samples=samples, displace=displace)
+    scene.compositing_node_group = None  # the plain render, whatever an export left
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
     if refine:
@@ -303,3 +312,27 @@ def build_compositor(scene, settings, *, edge: float = 0.0, directory: str = "")
                                 folder=None if folder is None else str(folder))
     return compositor.build_compositor(scene, images, edge=edge,
                                        directory=bpy.path.abspath(directory) or None)
+
+
+def export_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
+                  strength: float = 1.0, samples: int = 32, displace: bool = False,
+                  edge: float = 0.0, half: bool = True) -> Path:
+    """Render ``source`` on the plate with the Relit compositor and move its multi-layer EXR
+    of AOVs to ``out`` (atomically: written beside it, then renamed)."""
+    import os
+    import tempfile
+
+    from ..shaders import compositor
+
+    _, _, made = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
+                              samples=samples, displace=displace)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".relit-", dir=out.parent) as tmp:
+        compositor.build_compositor(scene, made.images, edge=edge, directory=tmp,
+                                    file_name="aovs", half=half)
+        bpy.ops.render.render(scene=scene.name)
+        written = sorted(Path(tmp).glob("aovs*.exr"))
+        if not written:
+            raise InputError("the compositor wrote no AOV file")
+        os.replace(written[0], out)
+    return out

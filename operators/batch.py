@@ -13,7 +13,7 @@ from pathlib import Path
 from ..inference import cli
 from ..inference.errors import InputError, RelitError
 
-BLENDER_COMMANDS = ("relight",)
+BLENDER_COMMANDS = ("relight", "export")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -33,6 +33,18 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE|DIR",
                    help="a file for one source; a folder for several (<stem>.png)")
     p.add_argument("--overwrite", action="store_true")
+
+    p = sub.add_parser("export", help="Cycles render + compositor → multi-layer EXR of AOVs")
+    p.add_argument("source", metavar="IMAGE|PASSES")
+    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--samples", type=int, default=32)
+    p.add_argument("--displace", action="store_true")
+    p.add_argument("--edge", type=float, default=0.0, help="matte edge feather, pixels")
+    p.add_argument("--float", dest="half", action="store_false")
+    p.add_argument("--out", required=True, metavar="FILE.exr")
+    p.add_argument("--overwrite", action="store_true")
     return parser
 
 
@@ -43,7 +55,7 @@ def run(argv: list[str], prog: str = "blender --command relit") -> int:
         return cli.main(argv, prog=prog)
     args = build_parser(prog).parse_args(argv)
     try:
-        return relight(args)
+        return relight(args) if args.command == "relight" else export(args)
     except RelitError as exc:
         print(f"relit: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -74,4 +86,20 @@ def relight(args) -> int:
                           displace=args.displace, refine=args.refine)
         if not args.quiet:
             print(f"[relit] wrote {out}", file=sys.stderr)
+    return 0
+
+
+def export(args) -> int:
+    from . import api
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".exr":
+        raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    api.export_source(api.batch_scene(), args.source, out, hdri=args.hdri,
+                      rotation=args.rotation, strength=args.strength, samples=args.samples,
+                      displace=args.displace, edge=args.edge, half=args.half)
+    if not args.quiet:
+        print(f"[relit] wrote {out}", file=sys.stderr)
     return 0

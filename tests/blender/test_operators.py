@@ -207,3 +207,17 @@ def test_refine_the_last_render_with_stand_in_render_net(scene, tmp_path):
     finally:
         scene.relit.models_dir = ""
         scene.relit.pack_images = False
+
+
+def test_batch_export_writes_blender_aovs(relit, tmp_path):
+    batch = importlib.import_module(relit + ".operators.batch")
+    folder = _passes_folder(tmp_path, res=32)
+    out = tmp_path / "shot.exr"
+    assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--samples", "2",
+                      "--out", str(out)]) == 0
+    layers = images.read_exr_layers(out)
+    assert {"Composite", "Relit", "Diffuse Direct", "Glossy Direct", "Normal",
+            "Diffuse Color", "Roughness", "Alpha"} <= set(layers)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".relit-")] == []
+    assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--out",
+                      str(out)]) == 2
