@@ -246,6 +246,9 @@ def batch_scene():
         scene.camera = cam
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
+    # A plate lit by an HDRI and a few lights: the light tree and deep bounces buy nothing.
+    scene.cycles.use_light_tree = False
+    scene.cycles.max_bounces = 4
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.render.film_transparent = True
@@ -254,7 +257,8 @@ def batch_scene():
 
 
 def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
-                 strength: float = 1.0, samples: int = 32, displace: bool = False):
+                 strength: float = 1.0, samples: int = 32, displace: bool = False,
+                 denoise: bool = False):
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
     lit by an HDRI, ready for a Cycles render; returns ``(name, passes, plate)``."""
     import dataclasses
@@ -274,17 +278,19 @@ def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
     made.plane.hide_render = False
     world.hdri_world(scene, hdri, rotation, strength)
     scene.cycles.samples = samples
+    scene.cycles.use_denoising = denoise
     return name, passes, made
 
 
 def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
                   strength: float = 1.0, samples: int = 32, displace: bool = False,
-                  refine: bool = False) -> Path:
+                  refine: bool = False, denoise: bool = False) -> Path:
     """``stage_source``, then a Cycles render written atomically to ``out``."""
     if refine:
         pipeline.require_refiner(registry(scene.relit))
     _, passes, _ = stage_source(scene, source, hdri=hdri, rotation=rotation,
-                                strength=strength, samples=samples, displace=displace)
+                                strength=strength, samples=samples, displace=displace,
+                                denoise=denoise)
     scene.compositing_node_group = None  # the plain render, whatever an export left
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
@@ -316,7 +322,7 @@ def build_compositor(scene, settings, *, edge: float = 0.0, directory: str = "")
 
 def export_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
                   strength: float = 1.0, samples: int = 32, displace: bool = False,
-                  edge: float = 0.0, half: bool = True) -> Path:
+                  edge: float = 0.0, half: bool = True, denoise: bool = False) -> Path:
     """Render ``source`` on the plate with the Relit compositor and move its multi-layer EXR
     of AOVs to ``out`` (atomically: written beside it, then renamed)."""
     import os
@@ -325,7 +331,7 @@ def export_source(scene, source: str, out: Path, *, hdri: str, rotation: float =
     from ..shaders import compositor
 
     _, _, made = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
-                              samples=samples, displace=displace)
+                              samples=samples, displace=displace, denoise=denoise)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".relit-", dir=out.parent) as tmp:
         compositor.build_compositor(scene, made.images, edge=edge, directory=tmp,

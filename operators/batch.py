@@ -29,6 +29,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--displace", action="store_true", help="displace the plane by the height")
+    p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
     p.add_argument("--refine", action="store_true", help="refine the render with render_net")
     p.add_argument("--out", required=True, metavar="FILE|DIR",
                    help="a file for one source; a folder for several (<stem>.png)")
@@ -41,6 +42,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--displace", action="store_true")
+    p.add_argument("--denoise", action="store_true")
     p.add_argument("--edge", type=float, default=0.0, help="matte edge feather, pixels")
     p.add_argument("--float", dest="half", action="store_false")
     p.add_argument("--out", required=True, metavar="FILE.exr")
@@ -83,7 +85,7 @@ def relight(args) -> int:
             print(f"[relit] relight {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
         api.render_source(scene, source, out, hdri=args.hdri, rotation=args.rotation,
                           strength=args.strength, samples=args.samples,
-                          displace=args.displace, refine=args.refine)
+                          displace=args.displace, refine=args.refine, denoise=args.denoise)
         if not args.quiet:
             print(f"[relit] wrote {out}", file=sys.stderr)
     return 0
@@ -99,7 +101,8 @@ def export(args) -> int:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     api.export_source(api.batch_scene(), args.source, out, hdri=args.hdri,
                       rotation=args.rotation, strength=args.strength, samples=args.samples,
-                      displace=args.displace, edge=args.edge, half=args.half)
+                      displace=args.displace, edge=args.edge, half=args.half,
+                      denoise=args.denoise)
     if not args.quiet:
         print(f"[relit] wrote {out}", file=sys.stderr)
     return 0
