@@ -56,3 +56,23 @@ def test_train_resume_export_and_run(shards, tmp_path):
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 64})
     assert passes.normal.shape == (80, 80, 3)
     assert np.allclose(np.linalg.norm(passes.normal, axis=-1), 1.0, atol=1e-3)
+
+
+def test_relight_baseline_on_samples(shards):
+    from inference import demo  # noqa: F401 - shards hold bust passes
+    from training import evaluate
+
+    folder = shards / "shard_00000"
+    for path in folder.glob("*.npz"):  # give the bust samples the keys the factory writes
+        d = dict(np.load(path))
+        sh = np.zeros((9, 3), np.float32)
+        sh[0] = 1.0
+        from inference import render
+
+        passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
+        d["rgb_b"] = render.relight(passes, render.ShLight(sh)).rgb.astype(np.float16)
+        d["sh_b"], d["roughness"] = sh, np.full(d["alpha"].shape, 0.5, np.float16)
+        d["reflectivity"] = np.full(d["alpha"].shape, 0.04, np.float16)
+        np.savez(path, **d)
+    row = evaluate.relight_baseline(shards, 4)
+    assert row["samples"] == 4 and row["psnr_mean_db"] > 40 and row["ssim_mean"] > 0.99
