@@ -69,10 +69,12 @@ def passes_from_stack(stack: np.ndarray, lights: np.ndarray, *, mask=None,
 
 
 def is_pass_source(path: str | Path) -> bool:
-    """True for a pass folder or a multi-layer EXR holding ``ViewLayer.Normal``."""
+    """True for a pass folder (passes.exr or a normal map inside) or a multi-layer EXR holding
+    ``ViewLayer.Normal``; a folder of plain images is a sequence, not passes."""
     path = Path(path)
     if path.is_dir():
-        return True
+        return any((path / name).exists() for name in
+                   ("passes.exr", "normal.exr", "normal.png", "normal.tif", "normal.tiff"))
     if path.suffix.lower() == ".exr" and path.exists():
         return any(name.endswith(".Normal.X") for name in images.read_exr_channels(path))
     return False

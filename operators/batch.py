@@ -63,6 +63,18 @@ def run(argv: list[str], prog: str = "blender --command relit") -> int:
         return exc.exit_code
 
 
+def expand_sources(sources: list[str]) -> list[str]:
+    """Pass folders and passes.exr files as given; images, image folders and frame patterns
+    (``plate.####.exr``) expanded to their frames, in order."""
+    from ..inference.relight import is_pass_source
+    from ..inference.sequence import expand_inputs
+
+    out: list[str] = []
+    for source in sources:
+        out.extend([source] if is_pass_source(source) else map(str, expand_inputs([source])))
+    return out
+
+
 def _outputs(args) -> list[Path]:
     out = Path(args.out)
     if len(args.sources) == 1 and out.suffix:
@@ -75,6 +87,7 @@ def _outputs(args) -> list[Path]:
 def relight(args) -> int:
     from . import api
 
+    args.sources = expand_sources(args.sources)
     outputs = _outputs(args)
     for path in outputs:
         if path.exists() and not args.overwrite:

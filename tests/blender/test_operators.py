@@ -221,3 +221,16 @@ def test_batch_export_writes_blender_aovs(relit, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".relit-")] == []
     assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--out",
                       str(out)]) == 2
+
+
+def test_batch_relight_expands_pass_folders_and_frames(relit, tmp_path):
+    batch = importlib.import_module(relit + ".operators.batch")
+    folder = _passes_folder(tmp_path, res=24)
+    assert batch.expand_sources([str(folder)]) == [str(folder)]
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for f in (2, 1):
+        images.save_png(frames / f"plate.{f:04d}.png", np.full((8, 8, 3), 0.5, np.float32))
+    assert [Path(p).name for p in batch.expand_sources([str(frames / "plate.####.png")])] == [
+        "plate.0001.png", "plate.0002.png"]
+    assert len(batch.expand_sources([str(frames)])) == 2
