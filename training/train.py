@@ -72,7 +72,7 @@ def train(args) -> Path:
         opt.step()
         sched.step()
         step += 1
-        losses.append(float(loss))
+        losses.append(loss.item())
         if step % args.log_every == 0 or step == args.steps:
             rate = args.log_every / max(time.perf_counter() - t0, 1e-9)
             print(json.dumps({"step": step, "loss": float(np.mean(losses)),
