@@ -5,6 +5,11 @@
   SSIM. This is the baseline RenderNet must beat.
 - ``yale [--subjects …]``: photometric-stereo agreement with each Yale B subject's reference (a
   check of the measuring tool itself, not of a network).
+- ``yale-prior [--subjects …]``: the face-mesh normal prior alone on the frontal and two side-lit
+  images (A ±50°) of each subject: the baseline NormalNet must beat. Scored inside the reference
+  mask where the prior covers the face; the coverage is reported too.
+
+Yale B05 and B07 are acceptance subjects: the defaults score the development subjects only.
 
 Results print as JSON lines, so they can be pasted into the model card as they are.
 """
@@ -69,19 +74,54 @@ def yale_photometric(subjects) -> list[dict]:
     return out
 
 
+YALE_VIEWS = ("P00A+000E+00", "P00A+050E+00", "P00A-050E+00")
+
+
+def yale_image(folder: Path, view: str) -> np.ndarray:
+    """A Yale B capture as linear RGB (the PGMs hold linear camera values), ambient removed."""
+    from inference import images
+
+    raw = images.load_image(next(folder.glob(f"*_{view}.pgm")), data=True)[..., 0]
+    ambient = next(folder.glob("*_Ambient.pgm"), None)
+    if ambient is not None:
+        raw = np.maximum(raw - images.load_image(ambient, data=True)[..., 0], 0.0)
+    return np.repeat(raw[..., None], 3, axis=-1)
+
+
+def yale_prior(subjects) -> list[dict]:
+    from inference import face
+
+    out = []
+    for subject in subjects:
+        folder = SHARED / "eval" / "yaleb" / subject
+        ref = np.load(folder / "reference.npz")
+        for view in YALE_VIEWS:
+            fa = face.analyse(yale_image(folder, view))
+            scored = ref["mask"] & (fa.prior_mask > 0.5)
+            row = {"metric": "face_mesh_prior_vs_reference", "subject": subject, "view": view,
+                   "coverage": float(scored.sum() / max(ref["mask"].sum(), 1))}
+            if scored.any():
+                row.update(metrics.normal_metrics(fa.prior_normal, ref["normal"], scored))
+            out.append(row)
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("relight")
     r.add_argument("folder")
     r.add_argument("--count", type=int, default=100)
-    y = sub.add_parser("yale")
-    y.add_argument("--subjects", nargs="+", default=["yaleB01", "yaleB02"])
+    for name in ("yale", "yale-prior"):
+        y = sub.add_parser(name)
+        y.add_argument("--subjects", nargs="+", default=["yaleB01", "yaleB02"])
     args = p.parse_args(argv)
     if args.command == "relight":
         rows = [relight_baseline(Path(args.folder).expanduser(), args.count)]
-    else:
+    elif args.command == "yale":
         rows = yale_photometric(args.subjects)
+    else:
+        rows = yale_prior(args.subjects)
     for row in rows:
         print(json.dumps(row))
     return 0
