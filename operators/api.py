@@ -25,9 +25,18 @@ _passes: dict[str, Passes] = {}  # the session's passes by name (images hold the
 
 # ---------------------------------------------------------------- settings helpers
 
+_registries: dict[str, Registry] = {}
+
+
 def registry(settings) -> Registry:
+    """The scene's models folder's registry (kept, so checksums are not redone per redraw),
+    or the extension's own."""
     folder = bpy.path.abspath(settings.models_dir) if settings.models_dir else ""
-    return Registry(folder) if folder else default_registry()
+    if not folder:
+        return default_registry()
+    if folder not in _registries:
+        _registries[folder] = Registry(folder)
+    return _registries[folder]
 
 
 def output_folder(settings, name: str) -> Optional[Path]:

@@ -1,13 +1,7 @@
 """Model status: which networks are installed, and a refresh operator."""
 import bpy
 
-from ..inference import models
-
-
-def registry_for(context) -> models.Registry:
-    """The registry of the scene's models folder, or the extension's own."""
-    folder = bpy.path.abspath(context.scene.relit.models_dir) if context.scene else ""
-    return models.Registry(folder) if folder else models.default_registry()
+from . import api
 
 
 class RELIT_OT_check_models(bpy.types.Operator):
@@ -18,7 +12,7 @@ class RELIT_OT_check_models(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context):
-        reg = registry_for(context)
+        reg = api.registry(context.scene.relit)
         reg.clear()
         status = reg.status()
         bad = {name: why for name, why in status.items() if why != "ok"}

@@ -22,7 +22,8 @@ def scene(relit):
     yield scene
     for obj in [o for o in bpy.data.objects if o.get("relit")]:
         bpy.data.objects.remove(obj)
-    scene.relit.active = ""
+    for prop in ("active", "output_dir", "pack_images", "models_dir", "source_path"):
+        scene.relit.property_unset(prop)  # back to the defaults for the next test
 
 
 def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True) -> Path:
