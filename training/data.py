@@ -128,9 +128,15 @@ def _flip(maps: dict) -> dict:
     return out
 
 
-def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
-    rgb = rgb * 2.0 ** rng.uniform(-aug.exposure, aug.exposure)
-    rgb = rgb * (1.0 + rng.uniform(-aug.white_balance, aug.white_balance, 3)).astype(np.float32)
+def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment,
+                 gains: list | None = None) -> np.ndarray:
+    """Exposure, white balance, blur, noise and JPEG; the per-channel colour gain applied is
+    appended to ``gains`` (lighting targets scale with it)."""
+    gain = (2.0 ** rng.uniform(-aug.exposure, aug.exposure)
+            * (1.0 + rng.uniform(-aug.white_balance, aug.white_balance, 3))).astype(np.float32)
+    if gains is not None:
+        gains.append(gain)
+    rgb = rgb * gain
     if rng.random() < aug.blur:
         rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.3, 1.5))
     rgb = rgb + rng.normal(0.0, rng.uniform(0, aug.noise), rgb.shape).astype(np.float32)
@@ -154,14 +160,27 @@ def _occlude(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def augment(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
-    """Apply crop/scale, flip and photometric augmentation to a sample's maps (``rgb`` first)."""
+    """Apply crop/scale, flip and photometric augmentation to a sample's maps (``rgb`` first).
+    ``sh`` (camera-space lighting), when present, follows the flip and the colour gain."""
+    sh = maps.pop("sh", None)
     maps = _crop_scale(maps, rng, size, aug)
-    if rng.random() < aug.flip:
+    flipped = rng.random() < aug.flip
+    if flipped:
         maps = _flip(maps)
-    maps["rgb"] = _photometric(maps["rgb"], rng, aug)
+    gains: list = []
+    maps["rgb"] = _photometric(maps["rgb"], rng, aug, gains)
+    if sh is not None:
+        maps["sh"] = flip_sh(sh) * gains[0] if flipped else sh * gains[0]
     if rng.random() < aug.occluder:
         maps["rgb"] = _occlude(maps["rgb"], rng)
     return maps
+
+
+def flip_sh(sh: np.ndarray) -> np.ndarray:
+    """SH of the mirrored lighting (x → −x): the bands odd in x (x, xy, xz) change sign."""
+    out = np.array(sh, np.float32, copy=True)
+    out[[3, 4, 7]] *= -1.0
+    return out
 
 
 # ---------------------------------------------------------------- network inputs
@@ -206,3 +225,25 @@ def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
                 x, y, m = normal_net_arrays(maps, landmarks)
                 xs.append(x), ys.append(y), ms.append(m)
             yield np.stack(xs), np.stack(ys), np.stack(ms)
+
+
+def illum_batches(paths: Sequence[Path], batch: int, size: int, seed: int,
+                  aug: Optional[Augment] = Augment()
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Endless IllumNet batches: (sRGB N×3×H×W, true normal N×3×H×W, SH N×27)."""
+    rng = np.random.default_rng(seed)
+    no_aug = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0,
+                     noise=0.0, jpeg=0.0, occluder=0.0)
+    while True:
+        order = rng.permutation(len(paths))
+        for start in range(0, len(order) - batch + 1, batch):
+            rgbs, normals, shs = [], [], []
+            for i in order[start:start + batch]:
+                sample = load_sample(paths[i])
+                maps = augment({"rgb": sample["rgb"], "normal": sample["normal"],
+                                "sh": sample["sh"]}, rng, size, aug or no_aug)
+                rgbs.append(images.linear_to_srgb(maps["rgb"]).transpose(2, 0, 1))
+                normals.append(maps["normal"].transpose(2, 0, 1))
+                shs.append(maps["sh"].reshape(-1))
+            yield (np.stack(rgbs).astype(np.float32), np.stack(normals).astype(np.float32),
+                   np.stack(shs).astype(np.float32))

@@ -1,4 +1,4 @@
-"""``python -m training.export normal --ckpt FILE [--models DIR]``: ONNX export and manifest entry.
+"""``python -m training.export normal|illum --ckpt FILE [--models DIR]``: ONNX export, manifest.
 
 Opset 17, dynamic H and W. The exported graph is checked against PyTorch on a random input of an
 odd size (max abs difference ≤ 1e-3) before it is written, atomically, with its manifest entry
@@ -65,6 +65,45 @@ def check_against_torch(model, blob: bytes, inputs: dict) -> float:
     return float(np.abs(ours - ref).max())
 
 
+def illum_net_entry(model: nets.IllumNet, file: str, config: dict) -> dict:
+    return {
+        "name": "illum_net", "version": config.get("version", "0.1.0"), "file": file,
+        "stride": model.stride,
+        "inputs": [
+            {"name": "rgb", "layout": "NCHW", "channels": list(pipeline.FEATURES["rgb"]),
+             "normalisation": "srgb"},
+            {"name": "normal", "layout": "NCHW",
+             "channels": list(pipeline.FEATURES["normal"]), "normalisation": "none"}],
+        "outputs": [{"name": "sh", "layout": "NC", "channels": [f"sh{i}" for i in range(27)],
+                     "normalisation": "camera-space SH of incident radiance, index k*3+c"}],
+        "training_data": {"datasets": config.get("data", []), "steps": config.get("step")},
+        "parameters": nets.parameters(model),
+    }
+
+
+def export_illum(ckpt: Path, models_dir: Path = MODELS) -> dict:
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    config = {**state["config"], "step": state["step"]}
+    model = train.build("illum", config.get("widths"))
+    model.load_state_dict(state["model"])
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    h, w = 3 * model.stride, 5 * model.stride
+    inputs = {"rgb": torch.rand(1, 3, h, w, generator=gen),
+              "normal": torch.rand(1, 3, h, w, generator=gen) * 2 - 1}
+    buf = io.BytesIO()
+    torch.onnx.export(model, tuple(inputs.values()), buf, opset_version=OPSET,
+                      input_names=list(inputs), output_names=["sh"],
+                      dynamic_axes={n: {2: "H", 3: "W"} for n in inputs}, dynamo=False)
+    blob = buf.getvalue()
+    diff = check_against_torch(model, blob, inputs)
+    if diff > TOLERANCE:
+        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    entry = illum_net_entry(model, "illum_net.onnx", config)
+    write_model(models_dir, entry, blob)
+    return {**entry, "ort_vs_torch_max_abs": diff}
+
+
 def export_normal(ckpt: Path, models_dir: Path = MODELS) -> dict:
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     config = {**state["config"], "step": state["step"]}
@@ -106,11 +145,12 @@ def write_model(models_dir: Path, entry: dict, blob: bytes) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    p.add_argument("net", choices=("normal",))
+    p.add_argument("net", choices=("normal", "illum"))
     p.add_argument("--ckpt", required=True)
     p.add_argument("--models", default=str(MODELS))
     args = p.parse_args(argv)
-    entry = export_normal(Path(args.ckpt), Path(args.models))
+    exporter = export_normal if args.net == "normal" else export_illum
+    entry = exporter(Path(args.ckpt), Path(args.models))
     print(json.dumps({k: entry[k] for k in ("file", "size", "sha256",
                                             "ort_vs_torch_max_abs")}, indent=2))
     return 0

@@ -103,3 +103,32 @@ def flops(model: nn.Module, *inputs: torch.Tensor) -> float:
     for h in handles:
         h.remove()
     return total
+
+
+class IllumNet(nn.Module):
+    """(rgb 3ch sRGB, normal 3ch camera space) → SH 9×3 of the source lighting (27 values,
+    coefficient-major: index ``k * 3 + c``). A strided separable encoder, global average
+    pooling and a linear head: the lighting is one estimate for the whole image."""
+
+    def __init__(self, widths=(16, 32, 64, 96)):
+        super().__init__()
+        layers, c = [nn.Conv2d(6, widths[0], 3, stride=2, padding=1), nn.ReLU6()], widths[0]
+        for w in widths[1:]:
+            layers += [SepConv(c, w), nn.MaxPool2d(2)]
+            c = w
+        self.encoder = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(c, 64), nn.ReLU6(), nn.Linear(64, 27))
+        self.stride = 2 ** len(widths)
+
+    def forward(self, rgb, normal):
+        features = self.encoder(torch.cat([rgb, normal], dim=1)).mean(dim=(2, 3))
+        return self.head(features)
+
+
+def sh_irradiance_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative error of the irradiance the SH predict over a sphere of normals, which weighs
+    the bands as shading sees them (band 2 counts less than band 0)."""
+    band_gain = torch.tensor([3.141593, *[2.094395] * 3, *[0.785398] * 5]).repeat_interleave(3)
+    diff = (pred - target) * band_gain
+    scale = (target * band_gain).pow(2).sum(dim=1).clamp(min=1e-6)
+    return (diff.pow(2).sum(dim=1) / scale).mean()

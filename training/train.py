@@ -1,4 +1,4 @@
-"""``python -m training.train normal --data DIR [DIR…] --steps N``: resumable training.
+"""``python -m training.train normal|illum --data DIR [DIR…] --steps N``: resumable training.
 
 Checkpoints (model, optimiser, step, data seed) go to ``--ckpt`` (default
 ``~/.cache/relit/ckpt/<net>``) every ``--every`` steps and at the end, written atomically; a rerun
@@ -21,10 +21,26 @@ from . import data, nets
 CKPT_ROOT = data.CACHE / "ckpt"
 
 
-def build(net: str, widths=None) -> nets.NormalNet:
-    if net != "normal":
-        raise SystemExit(f"unknown network '{net}' (available: normal)")
-    return nets.NormalNet(**({"widths": tuple(widths)} if widths else {}))
+NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet}
+
+
+def build(net: str, widths=None):
+    if net not in NETS:
+        raise SystemExit(f"unknown network '{net}' (available: {', '.join(NETS)})")
+    return NETS[net](**({"widths": tuple(widths)} if widths else {}))
+
+
+def stream(args, paths, seed: int):
+    if args.net == "normal":
+        return data.batches(paths, args.batch, args.size, seed=seed, landmarks=args.landmarks)
+    return data.illum_batches(paths, args.batch, args.size, seed=seed)
+
+
+def loss_of(net: str, model, batch) -> torch.Tensor:
+    a, b, c = (torch.from_numpy(x) for x in batch)
+    if net == "normal":
+        return nets.angular_loss(model(a[:, :3], a[:, 3:]), b, c)
+    return nets.sh_irradiance_loss(model(a, b), c)
 
 
 def save_checkpoint(folder: Path, model, opt, step: int, config: dict) -> Path:
@@ -57,16 +73,13 @@ def train(args) -> Path:
         step = state["step"]
         print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
     paths = data.sample_paths(args.data)
-    stream = data.batches(paths, args.batch, args.size, seed=args.seed + step,
-                          landmarks=args.landmarks)
+    batches = stream(args, paths, args.seed + step)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
                                                 last_epoch=step - 1 if step else -1)
     model.train()
     t0, losses = time.perf_counter(), []
     while step < args.steps:
-        x, y, m = (torch.from_numpy(a) for a in next(stream))
-        pred = model(x[:, :3], x[:, 3:])
-        loss = nets.angular_loss(pred, y, m)
+        loss = loss_of(args.net, model, next(batches))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -85,7 +98,7 @@ def train(args) -> Path:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__)
-    p.add_argument("net", choices=("normal",))
+    p.add_argument("net", choices=tuple(NETS))
     p.add_argument("--data", nargs="+", required=True, help="factory folders (train split)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=8)

@@ -76,3 +76,24 @@ def test_relight_baseline_on_samples(shards):
         np.savez(path, **d)
     row = evaluate.relight_baseline(shards, 4)
     assert row["samples"] == 4 and row["psnr_mean_db"] > 40 and row["ssim_mean"] > 0.99
+
+
+def test_illum_net_trains_exports_and_feeds_the_pipeline(shards, tmp_path):
+    folder = shards / "shard_00000"
+    rng = np.random.default_rng(0)
+    for path in folder.glob("*.npz"):
+        d = dict(np.load(path))
+        d["sh"] = rng.normal(0.5, 0.2, (9, 3)).astype(np.float32)
+        np.savez(path, **d)
+    _, _, sh = next(data.illum_batches(data.sample_paths([shards]), 2, 32, seed=0))
+    assert sh.shape == (2, 27)
+    ckpt = tmp_path / "illum"
+    assert train.main(["illum", "--data", str(shards), "--steps", "2", "--batch", "2",
+                       "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
+    models = tmp_path / "models"
+    install_chain(models)
+    entry = export.export_illum(ckpt / "last.pt", models)
+    assert entry["ort_vs_torch_max_abs"] <= 1e-3
+    image = (bust(48)["albedo"] * 0.6).astype(np.float32)
+    passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
+    assert passes.sh.shape == (9, 3) and np.isfinite(passes.sh).all()
