@@ -96,6 +96,10 @@ class Augment:
     occluder: float = 0.2      # probability of one occluder
 
 
+NO_AUG = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0, noise=0.0,
+                 jpeg=0.0, occluder=0.0)
+
+
 def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
     h, w = next(iter(maps.values())).shape[:2]
     side = int(min(h, w) * rng.uniform(aug.crop, 1.0))
@@ -232,8 +236,6 @@ def illum_batches(paths: Sequence[Path], batch: int, size: int, seed: int,
                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Endless IllumNet batches: (sRGB N×3×H×W, true normal N×3×H×W, SH N×27)."""
     rng = np.random.default_rng(seed)
-    no_aug = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0,
-                     noise=0.0, jpeg=0.0, occluder=0.0)
     while True:
         order = rng.permutation(len(paths))
         for start in range(0, len(order) - batch + 1, batch):
@@ -241,9 +243,43 @@ def illum_batches(paths: Sequence[Path], batch: int, size: int, seed: int,
             for i in order[start:start + batch]:
                 sample = load_sample(paths[i])
                 maps = augment({"rgb": sample["rgb"], "normal": sample["normal"],
-                                "sh": sample["sh"]}, rng, size, aug or no_aug)
+                                "sh": sample["sh"]}, rng, size, aug or NO_AUG)
                 rgbs.append(images.linear_to_srgb(maps["rgb"]).transpose(2, 0, 1))
                 normals.append(maps["normal"].transpose(2, 0, 1))
                 shs.append(maps["sh"].reshape(-1))
             yield (np.stack(rgbs).astype(np.float32), np.stack(normals).astype(np.float32),
                    np.stack(shs).astype(np.float32))
+
+
+def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: int,
+                aug: Optional[Augment] = Augment()) -> Iterator[tuple]:
+    """Endless DiffuseNet / SpecularNet batches: (input groups…, target, mask).
+
+    DiffuseNet sees the RGB and the shading E(n)/π of the sample's own SH on its true normals
+    (what ``pipeline`` computes at run time); its target is albedo × that shading, so that
+    render / shading gives the albedo back. SpecularNet sees RGB, normal and albedo, and learns
+    roughness and F0.
+    """
+    from inference.pipeline import lighting_shading
+
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(paths))
+        for start in range(0, len(order) - batch + 1, batch):
+            rows = []
+            for i in order[start:start + batch]:
+                s = load_sample(paths[i])
+                maps = {"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
+                        "spec": np.dstack([s["roughness"], s["reflectivity"]]),
+                        "alpha": s["alpha"], "sh": s["sh"]}
+                maps = augment(maps, rng, size, aug or NO_AUG)
+                rgb = images.linear_to_srgb(maps["rgb"])
+                mask = (maps["alpha"] > 0.5).astype(np.float32)
+                if net == "diffuse":
+                    # the colour gain of augmentation scales the lighting, so the SH follow it
+                    shading = lighting_shading(maps["normal"], maps["sh"].reshape(9, 3))
+                    row = (rgb, shading, maps["albedo"] * shading)
+                else:
+                    row = (rgb, maps["normal"], maps["albedo"], maps["spec"])
+                rows.append([a.transpose(2, 0, 1).astype(np.float32) for a in row] + [mask])
+            yield tuple(np.stack(col) for col in zip(*rows))

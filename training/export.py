@@ -1,4 +1,4 @@
-"""``python -m training.export normal|illum --ckpt FILE [--models DIR]``: ONNX export, manifest.
+"""``python -m training.export normal|illum|diffuse|specular --ckpt FILE [--models DIR]``: ONNX export, manifest.
 
 Opset 17, dynamic H and W. The exported graph is checked against PyTorch on a random input of an
 odd size (max abs difference ≤ 1e-3) before it is written, atomically, with its manifest entry
@@ -104,6 +104,44 @@ def export_illum(ckpt: Path, models_dir: Path = MODELS) -> dict:
     return {**entry, "ort_vs_torch_max_abs": diff}
 
 
+MAP_NETS = {
+    "diffuse": ("diffuse_net", [("rgb", "rgb", "srgb"), ("shading", "shading", "none")],
+                ("diffuse", "diffuse")),
+    "specular": ("specular_net", [("rgb", "rgb", "srgb"), ("normal", "normal", "none"),
+                                  ("albedo", "albedo", "none")], ("specular", "specular")),
+}
+
+
+def export_map(net: str, ckpt: Path, models_dir: Path = MODELS) -> dict:
+    """DiffuseNet or SpecularNet: named input groups, one map output (see ``MAP_NETS``)."""
+    name, groups, (out_name, out_group) = MAP_NETS[net]
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    config = {**state["config"], "step": state["step"]}
+    model = train.build(net, config.get("widths"))
+    model.load_state_dict(state["model"])
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    h, w = 3 * model.stride, 5 * model.stride
+    inputs = {g: torch.rand(1, len(pipeline.FEATURES[f]), h, w, generator=gen)
+              for g, f, _ in groups}
+    blob = to_onnx(model, tuple(inputs.values()), inputs, [out_name])
+    diff = check_against_torch(model, blob, inputs)
+    if diff > TOLERANCE:
+        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    entry = {
+        "name": name, "version": config.get("version", "0.1.0"), "file": f"{name}.onnx",
+        "stride": model.stride,
+        "inputs": [{"name": g, "layout": "NCHW", "channels": list(pipeline.FEATURES[f]),
+                    "normalisation": norm} for g, f, norm in groups],
+        "outputs": [{"name": out_name, "layout": "NCHW",
+                     "channels": list(pipeline.FEATURES[out_group]), "normalisation": "none"}],
+        "training_data": {"datasets": config.get("data", []), "steps": config.get("step")},
+        "parameters": nets.parameters(model),
+    }
+    write_model(models_dir, entry, blob)
+    return {**entry, "ort_vs_torch_max_abs": diff}
+
+
 def export_normal(ckpt: Path, models_dir: Path = MODELS) -> dict:
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     config = {**state["config"], "step": state["step"]}
@@ -145,12 +183,15 @@ def write_model(models_dir: Path, entry: dict, blob: bytes) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    p.add_argument("net", choices=("normal", "illum"))
+    p.add_argument("net", choices=("normal", "illum", *MAP_NETS))
     p.add_argument("--ckpt", required=True)
     p.add_argument("--models", default=str(MODELS))
     args = p.parse_args(argv)
-    exporter = export_normal if args.net == "normal" else export_illum
-    entry = exporter(Path(args.ckpt), Path(args.models))
+    if args.net in MAP_NETS:
+        entry = export_map(args.net, Path(args.ckpt), Path(args.models))
+    else:
+        exporter = export_normal if args.net == "normal" else export_illum
+        entry = exporter(Path(args.ckpt), Path(args.models))
     print(json.dumps({k: entry[k] for k in ("file", "size", "sha256",
                                             "ort_vs_torch_max_abs")}, indent=2))
     return 0

@@ -132,3 +132,36 @@ def sh_irradiance_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     diff = (pred - target) * band_gain
     scale = (target * band_gain).pow(2).sum(dim=1).clamp(min=1e-6)
     return (diff.pow(2).sum(dim=1) / scale).mean()
+
+
+class MapNet(nn.Module):
+    """A ``LightUNet`` over named input groups, with a bounded head: DiffuseNet (softplus, the
+    diffuse render) and SpecularNet (sigmoid, roughness and F0 scaled to their ranges)."""
+
+    def __init__(self, in_channels: int, out_channels: int, head: str,
+                 scale=(1.0,), widths=(16, 32, 64, 96)):
+        super().__init__()
+        self.unet = LightUNet(in_channels, out_channels, widths)
+        self.stride = self.unet.stride
+        self.head = head
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, *groups):
+        y = self.unet(torch.cat(groups, dim=1))
+        y = F.softplus(y) if self.head == "softplus" else torch.sigmoid(y)
+        return y * self.scale
+
+
+def diffuse_net(widths=(16, 32, 64, 96)) -> MapNet:
+    """(rgb sRGB, diffuse shading E/π) → diffuse render; albedo = render / shading."""
+    return MapNet(6, 3, "softplus", widths=widths)
+
+
+def specular_net(widths=(16, 32, 64, 96)) -> MapNet:
+    """(rgb sRGB, normal, albedo) → roughness in [0, 1], F0 in [0, 0.16]."""
+    return MapNet(9, 2, "sigmoid", scale=(1.0, 0.16), widths=widths)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weight = mask.unsqueeze(1) / torch.clamp(mask.sum() * pred.shape[1], min=1.0)
+    return ((pred - target).abs() * weight).sum()

@@ -1,4 +1,4 @@
-"""``python -m training.train normal|illum --data DIR [DIR…] --steps N``: resumable training.
+"""``python -m training.train normal|illum|diffuse|specular --data DIR [DIR…] --steps N``: resumable training.
 
 Checkpoints (model, optimiser, step, data seed) go to ``--ckpt`` (default
 ``~/.cache/relit/ckpt/<net>``) every ``--every`` steps and at the end, written atomically; a rerun
@@ -21,7 +21,8 @@ from . import data, nets
 CKPT_ROOT = data.CACHE / "ckpt"
 
 
-NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet}
+NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet, "diffuse": nets.diffuse_net,
+        "specular": nets.specular_net}
 
 
 def build(net: str, widths=None):
@@ -33,14 +34,21 @@ def build(net: str, widths=None):
 def stream(args, paths, seed: int):
     if args.net == "normal":
         return data.batches(paths, args.batch, args.size, seed=seed, landmarks=args.landmarks)
-    return data.illum_batches(paths, args.batch, args.size, seed=seed)
+    if args.net == "illum":
+        return data.illum_batches(paths, args.batch, args.size, seed=seed)
+    return data.map_batches(args.net, paths, args.batch, args.size, seed=seed)
 
 
 def loss_of(net: str, model, batch) -> torch.Tensor:
-    a, b, c = (torch.from_numpy(x) for x in batch)
+    tensors = [torch.from_numpy(x) for x in batch]
     if net == "normal":
+        a, b, c = tensors
         return nets.angular_loss(model(a[:, :3], a[:, 3:]), b, c)
-    return nets.sh_irradiance_loss(model(a, b), c)
+    if net == "illum":
+        a, b, c = tensors
+        return nets.sh_irradiance_loss(model(a, b), c)
+    *inputs, target, mask = tensors
+    return nets.masked_l1(model(*inputs), target, mask)
 
 
 def save_checkpoint(folder: Path, model, opt, step: int, config: dict) -> Path:
