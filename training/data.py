@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
@@ -66,12 +67,9 @@ def face_features(path: Path, rgb: np.ndarray) -> dict[str, np.ndarray]:
     if cache.exists():
         with np.load(cache) as data:
             return {k: data[k].astype(np.float32) for k in data.files}
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fa = face.analyse(rgb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no face" is expected on back views and occlusions
+        fa = face.analyse(rgb)
     feats = {"landmarks": fa.landmark_channels.astype(np.float16),
              "prior": np.dstack([fa.prior_normal, fa.prior_mask]).astype(np.float16),
              "matte": fa.matte.astype(np.float16)}
