@@ -38,6 +38,7 @@ FEATURES = {
     "diffuse": ("diffuse_r", "diffuse_g", "diffuse_b"),
     "specular": ("roughness", "reflectivity"),
     "render": ("render_r", "render_g", "render_b"),
+    "refined": ("refined_r", "refined_g", "refined_b"),
 }
 """Channel names a model's manifest may list as inputs or outputs."""
 

@@ -281,3 +281,35 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
                     row = (rgb, maps["normal"], maps["albedo"], maps["spec"])
                 rows.append([a.transpose(2, 0, 1).astype(np.float32) for a in row] + [mask])
             yield tuple(np.stack(col) for col in zip(*rows))
+
+
+def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> Iterator[tuple]:
+    """Endless RenderNet batches: (CT render, normal, albedo, roughness+F0, alpha, source sRGB,
+    target ``rgb_b``, specular weight, mask). The Cook-Torrance render is made on the crop from
+    the true passes under lighting B's SH, as ``inference.render`` makes it at run time."""
+    from inference import render
+
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(paths))
+        for start in range(0, len(order) - batch + 1, batch):
+            rows = []
+            for i in order[start:start + batch]:
+                s = load_sample(paths[i])
+                maps = _crop_scale({"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
+                                    "spec": np.dstack([s["roughness"], s["reflectivity"]]),
+                                    "alpha": s["alpha"], "rgb_b": s["rgb_b"]}, rng, size,
+                                   Augment(crop=0.6))
+                passes = {"normal": maps["normal"], "albedo": maps["albedo"],
+                          "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
+                          "alpha": maps["alpha"]}
+                relit = render.relight(passes, render.ShLight(s["sh_b"]))
+                glossy = images.luminance(relit.specular)
+                weight = glossy / max(float(glossy.max()), 1e-6)
+                rgb = _photometric(maps["rgb"], rng, Augment())  # the source only: a cue
+                row = [relit.rgb, maps["normal"], maps["albedo"], maps["spec"],
+                       maps["alpha"][..., None], images.linear_to_srgb(rgb), maps["rgb_b"],
+                       weight[..., None]]
+                rows.append([a.transpose(2, 0, 1).astype(np.float32) for a in row]
+                            + [(maps["alpha"] > 0.5).astype(np.float32)])
+            yield tuple(np.stack(col) for col in zip(*rows))

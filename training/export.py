@@ -1,4 +1,4 @@
-"""``python -m training.export normal|illum|diffuse|specular --ckpt FILE [--models DIR]``: ONNX export, manifest.
+"""``python -m training.export normal|illum|diffuse|specular|render --ckpt FILE [--models DIR]``: ONNX export, manifest.
 
 Opset 17, dynamic H and W. The exported graph is checked against PyTorch on a random input of an
 odd size (max abs difference ≤ 1e-3) before it is written, atomically, with its manifest entry
@@ -109,6 +109,10 @@ MAP_NETS = {
                 ("diffuse", "diffuse")),
     "specular": ("specular_net", [("rgb", "rgb", "srgb"), ("normal", "normal", "none"),
                                   ("albedo", "albedo", "none")], ("specular", "specular")),
+    "render": ("render_net", [("render", "render", "none"), ("normal", "normal", "none"),
+                              ("albedo", "albedo", "none"), ("specular", "specular", "none"),
+                              ("alpha", "alpha", "none"), ("rgb", "rgb", "srgb")],
+               ("refined", "refined")),
 }
 
 

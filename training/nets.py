@@ -165,3 +165,72 @@ def specular_net(widths=(16, 32, 64, 96)) -> MapNet:
 def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     weight = mask.unsqueeze(1) / torch.clamp(mask.sum() * pred.shape[1], min=1.0)
     return ((pred - target).abs() * weight).sum()
+
+
+class RenderNet(nn.Module):
+    """(Cook-Torrance render, normal, albedo, roughness+F0, matte, source sRGB) → refined relit
+    linear RGB. The net predicts a correction in log space on top of the render, so an untrained
+    net starts from Cook-Torrance, and the output stays positive."""
+
+    IN = 3 + 3 + 3 + 2 + 1 + 3
+
+    def __init__(self, widths=(16, 32, 64, 96)):
+        super().__init__()
+        self.unet = LightUNet(self.IN, 3, widths)
+        self.stride = self.unet.stride
+
+    def forward(self, render, normal, albedo, specular, alpha, rgb):
+        log_render = torch.log(render.clamp(min=0) + 1.0)
+        x = torch.cat([log_render, normal, albedo, specular, alpha, rgb], 1)
+        # exp(.) - 1 rather than expm1: ONNX opset 17 has no expm1
+        return (torch.exp(log_render + self.unet(x)) - 1.0).clamp(min=0)
+
+
+class PatchDiscriminator(nn.Module):
+    """A small PatchGAN on log-radiance: is this 16×16-ish patch a Cycles render?"""
+
+    def __init__(self, widths=(16, 32, 64)):
+        super().__init__()
+        layers, c = [], 3
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            c = w
+        layers.append(nn.Conv2d(c, 1, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, rgb):
+        return self.net(torch.log1p(rgb.clamp(min=0)))
+
+
+def _grad(x):
+    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+
+
+def ssim_loss(pred, target, mask):
+    """1 − SSIM on log radiance (3×3 box windows), inside the mask."""
+    a, b = torch.log1p(pred.clamp(min=0)), torch.log1p(target.clamp(min=0))
+    mu_a, mu_b = F.avg_pool2d(a, 3, 1, 1), F.avg_pool2d(b, 3, 1, 1)
+    var_a = F.avg_pool2d(a * a, 3, 1, 1) - mu_a ** 2
+    var_b = F.avg_pool2d(b * b, 3, 1, 1) - mu_b ** 2
+    cov = F.avg_pool2d(a * b, 3, 1, 1) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) *
+                                                     (var_a + var_b + c2))
+    w = mask.unsqueeze(1)
+    return ((1 - s) * w).sum() / torch.clamp(w.sum() * 3, min=1.0)
+
+
+def render_losses(pred, target, specular_weight, mask, fake_logits=None) -> dict:
+    """The patent's terms: reconstruction (L1), perceptual (SSIM + gradient L1 on log radiance:
+    no pretrained VGG can be downloaded, and these two see structure and edges the way a
+    feature loss would), specular-weighted L1, and adversarial (hinge, generator side)."""
+    w = mask.unsqueeze(1)
+    norm = torch.clamp(w.sum() * 3, min=1.0)
+    l1 = ((pred - target).abs() * w).sum() / norm
+    grad = sum(((ga - gb).abs()).mean() for ga, gb in zip(_grad(torch.log1p(pred.clamp(min=0))),
+                                                        _grad(torch.log1p(target))))
+    spec = ((pred - target).abs() * w * (1 + 4 * specular_weight)).sum() / norm
+    out = {"l1": l1, "perceptual": ssim_loss(pred, target, mask) + grad, "specular": spec}
+    if fake_logits is not None:
+        out["adversarial"] = -fake_logits.mean()
+    return out

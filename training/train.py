@@ -1,4 +1,4 @@
-"""``python -m training.train normal|illum|diffuse|specular --data DIR [DIR…] --steps N``: resumable training.
+"""``python -m training.train normal|illum|diffuse|specular|render --data DIR [DIR…] --steps N``: resumable training.
 
 Checkpoints (model, optimiser, step, data seed) go to ``--ckpt`` (default
 ``~/.cache/relit/ckpt/<net>``) every ``--every`` steps and at the end, written atomically; a rerun
@@ -22,7 +22,8 @@ CKPT_ROOT = data.CACHE / "ckpt"
 
 
 NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet, "diffuse": nets.diffuse_net,
-        "specular": nets.specular_net}
+        "specular": nets.specular_net, "render": nets.RenderNet}
+ADVERSARIAL_WEIGHT = 0.05
 
 
 def build(net: str, widths=None):
@@ -36,6 +37,8 @@ def stream(args, paths, seed: int):
         return data.batches(paths, args.batch, args.size, seed=seed, landmarks=args.landmarks)
     if args.net == "illum":
         return data.illum_batches(paths, args.batch, args.size, seed=seed)
+    if args.net == "render":
+        return data.render_batches(paths, args.batch, args.size, seed=seed)
     return data.map_batches(args.net, paths, args.batch, args.size, seed=seed)
 
 
@@ -51,11 +54,36 @@ def loss_of(net: str, model, batch) -> torch.Tensor:
     return nets.masked_l1(model(*inputs), target, mask)
 
 
-def save_checkpoint(folder: Path, model, opt, step: int, config: dict) -> Path:
+class Adversary:
+    """RenderNet's patch discriminator, its optimiser and the hinge losses of both sides."""
+
+    def __init__(self, lr: float):
+        self.disc = nets.PatchDiscriminator()
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.5, 0.999))
+
+    def generator_loss(self, model, batch) -> torch.Tensor:
+        t = [torch.from_numpy(x) for x in batch]
+        *inputs, target, weight, mask = t
+        pred = model(*inputs)
+        terms = nets.render_losses(pred, target, weight, mask, self.disc(pred))
+        self._last = (pred.detach(), target)
+        return (terms["l1"] + terms["perceptual"] + terms["specular"]
+                + ADVERSARIAL_WEIGHT * terms["adversarial"])
+
+    def step(self) -> None:
+        fake, real = self._last
+        loss = (torch.relu(1 - self.disc(real)).mean() + torch.relu(1 + self.disc(fake)).mean())
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
+def save_checkpoint(folder: Path, model, opt, step: int, config: dict,
+                    extra: dict | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path, tmp = folder / "last.pt", folder / "last.pt.tmp"
     torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                "config": config}, tmp)
+                "config": config, **(extra or {})}, tmp)
     os.replace(tmp, path)
     return path
 
@@ -75,10 +103,14 @@ def train(args) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state = load_checkpoint(folder)
     step = 0
+    adversary = Adversary(args.lr) if args.net == "render" else None
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
+        if adversary is not None and "disc" in state:
+            adversary.disc.load_state_dict(state["disc"])
+            adversary.opt.load_state_dict(state["disc_opt"])
         print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
     paths = data.sample_paths(args.data)
     batches = stream(args, paths, args.seed + step)
@@ -87,10 +119,14 @@ def train(args) -> Path:
     model.train()
     t0, losses = time.perf_counter(), []
     while step < args.steps:
-        loss = loss_of(args.net, model, next(batches))
+        batch = next(batches)
+        loss = (adversary.generator_loss(model, batch) if adversary is not None
+                else loss_of(args.net, model, batch))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if adversary is not None:
+            adversary.step()
         sched.step()
         step += 1
         losses.append(loss.item())
@@ -100,7 +136,9 @@ def train(args) -> Path:
                               "steps_per_s": round(rate, 3)}), flush=True)
             t0, losses = time.perf_counter(), []
         if step % args.every == 0 or step == args.steps:
-            save_checkpoint(folder, model, opt, step, config)
+            extra = {} if adversary is None else {"disc": adversary.disc.state_dict(),
+                                                  "disc_opt": adversary.opt.state_dict()}
+            save_checkpoint(folder, model, opt, step, config, extra)
     return folder / "last.pt"
 
 

@@ -125,3 +125,35 @@ def test_diffuse_and_specular_nets_train_export_and_run(shards, tmp_path):
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
     assert passes.reflectivity.max() <= 0.16 + 1e-6 and passes.albedo.shape == (48, 48, 3)
+
+
+def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
+    from inference import render
+    from inference.passes import Passes
+
+    folder = shards / "shard_00000"
+    for path in folder.glob("*.npz"):
+        d = dict(np.load(path))
+        sh = np.zeros((9, 3), np.float32)
+        sh[0], sh[3] = 1.0, 0.4
+        passes = {"normal": d["normal"].astype(np.float32), "albedo": d["albedo"].astype(
+            np.float32), "alpha": d["alpha"].astype(np.float32)}
+        d.update(sh=sh, sh_b=sh, rgb_b=render.relight(passes, render.ShLight(sh)).rgb,
+                 roughness=np.full(d["alpha"].shape, 0.5, np.float16),
+                 reflectivity=np.full(d["alpha"].shape, 0.04, np.float16))
+        np.savez(path, **d)
+    batch = next(data.render_batches(data.sample_paths([shards]), 2, 32, seed=0))
+    assert [b.shape[1] for b in batch[:8]] == [3, 3, 3, 2, 1, 3, 3, 1]
+    ckpt = tmp_path / "render"
+    assert train.main(["render", "--data", str(shards), "--steps", "2", "--batch", "2",
+                       "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
+    assert "disc" in torch.load(ckpt / "last.pt", weights_only=False)
+    models = tmp_path / "models"
+    install_chain(models)
+    assert export.export_map("render", ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
+    gt = bust(40)
+    p = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
+               roughness=gt["roughness"], reflectivity=gt["reflectivity"])
+    relit = render.relight(p, render.ShLight(np.eye(9, 3, dtype=np.float32)))
+    refined = pipeline.refine(p, relit, {"registry": Registry(models), "max_side": 40})
+    assert refined.shape == (40, 40, 3) and np.isfinite(refined).all() and refined.min() >= 0
