@@ -211,42 +211,41 @@ def normal_net_arrays(maps: dict, landmarks: bool = True) -> tuple[np.ndarray, n
             (maps["alpha"] > 0.5).astype(np.float32))
 
 
-def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
-            aug: Optional[Augment] = Augment(), landmarks: bool = True
-            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Endless shuffled NormalNet batches (deterministic for a seed)."""
+def _endless(paths: Sequence[Path], batch: int, seed: int, row) -> Iterator[tuple]:
+    """Shuffled epochs forever (deterministic for a seed): ``row(path, rng)`` gives one
+    sample's arrays, stacked column by column into a batch."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(len(paths))
         for start in range(0, len(order) - batch + 1, batch):
-            xs, ys, ms = [], [], []
-            for i in order[start:start + batch]:
-                maps = normal_net_maps(paths[i])
-                maps = augment(maps, rng, size, aug) if aug else _crop_scale(
-                    maps, rng, size, Augment(crop=1.0))
-                x, y, m = normal_net_arrays(maps, landmarks)
-                xs.append(x), ys.append(y), ms.append(m)
-            yield np.stack(xs), np.stack(ys), np.stack(ms)
+            rows = [row(paths[i], rng) for i in order[start:start + batch]]
+            yield tuple(np.stack(col) for col in zip(*rows))
+
+
+def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
+            aug: Optional[Augment] = Augment(), landmarks: bool = True
+            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Endless shuffled NormalNet batches (deterministic for a seed)."""
+    def row(path, rng):
+        maps = augment(normal_net_maps(path), rng, size, aug or NO_AUG)
+        return normal_net_arrays(maps, landmarks)
+
+    return _endless(paths, batch, seed, row)
 
 
 def illum_batches(paths: Sequence[Path], batch: int, size: int, seed: int,
                   aug: Optional[Augment] = Augment()
                   ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Endless IllumNet batches: (sRGB N×3×H×W, true normal N×3×H×W, SH N×27)."""
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(paths))
-        for start in range(0, len(order) - batch + 1, batch):
-            rgbs, normals, shs = [], [], []
-            for i in order[start:start + batch]:
-                sample = load_sample(paths[i])
-                maps = augment({"rgb": sample["rgb"], "normal": sample["normal"],
-                                "sh": sample["sh"]}, rng, size, aug or NO_AUG)
-                rgbs.append(images.linear_to_srgb(maps["rgb"]).transpose(2, 0, 1))
-                normals.append(maps["normal"].transpose(2, 0, 1))
-                shs.append(maps["sh"].reshape(-1))
-            yield (np.stack(rgbs).astype(np.float32), np.stack(normals).astype(np.float32),
-                   np.stack(shs).astype(np.float32))
+    def row(path, rng):
+        sample = load_sample(path)
+        maps = augment({"rgb": sample["rgb"], "normal": sample["normal"], "sh": sample["sh"]},
+                       rng, size, aug or NO_AUG)
+        return (images.linear_to_srgb(maps["rgb"]).transpose(2, 0, 1).astype(np.float32),
+                maps["normal"].transpose(2, 0, 1).astype(np.float32),
+                maps["sh"].reshape(-1).astype(np.float32))
+
+    return _endless(paths, batch, seed, row)
 
 
 def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: int,
@@ -260,27 +259,23 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
     """
     from inference.pipeline import lighting_shading
 
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(paths))
-        for start in range(0, len(order) - batch + 1, batch):
-            rows = []
-            for i in order[start:start + batch]:
-                s = load_sample(paths[i])
-                maps = {"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
-                        "spec": np.dstack([s["roughness"], s["reflectivity"]]),
-                        "alpha": s["alpha"], "sh": s["sh"]}
-                maps = augment(maps, rng, size, aug or NO_AUG)
-                rgb = images.linear_to_srgb(maps["rgb"])
-                mask = (maps["alpha"] > 0.5).astype(np.float32)
-                if net == "diffuse":
-                    # the colour gain of augmentation scales the lighting, so the SH follow it
-                    shading = lighting_shading(maps["normal"], maps["sh"].reshape(9, 3))
-                    row = (rgb, shading, maps["albedo"] * shading)
-                else:
-                    row = (rgb, maps["normal"], maps["albedo"], maps["spec"])
-                rows.append([a.transpose(2, 0, 1).astype(np.float32) for a in row] + [mask])
-            yield tuple(np.stack(col) for col in zip(*rows))
+    def row(path, rng):
+        s = load_sample(path)
+        maps = {"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
+                "spec": np.dstack([s["roughness"], s["reflectivity"]]),
+                "alpha": s["alpha"], "sh": s["sh"]}
+        maps = augment(maps, rng, size, aug or NO_AUG)
+        rgb = images.linear_to_srgb(maps["rgb"])
+        mask = (maps["alpha"] > 0.5).astype(np.float32)
+        if net == "diffuse":
+            # the colour gain of augmentation scales the lighting, so the SH follow it
+            shading = lighting_shading(maps["normal"], maps["sh"].reshape(9, 3))
+            arrays = (rgb, shading, maps["albedo"] * shading)
+        else:
+            arrays = (rgb, maps["normal"], maps["albedo"], maps["spec"])
+        return [a.transpose(2, 0, 1).astype(np.float32) for a in arrays] + [mask]
+
+    return _endless(paths, batch, seed, row)
 
 
 def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> Iterator[tuple]:
@@ -289,27 +284,23 @@ def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> I
     the true passes under lighting B's SH, as ``inference.render`` makes it at run time."""
     from inference import render
 
-    rng = np.random.default_rng(seed)
-    while True:
-        order = rng.permutation(len(paths))
-        for start in range(0, len(order) - batch + 1, batch):
-            rows = []
-            for i in order[start:start + batch]:
-                s = load_sample(paths[i])
-                maps = _crop_scale({"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
-                                    "spec": np.dstack([s["roughness"], s["reflectivity"]]),
-                                    "alpha": s["alpha"], "rgb_b": s["rgb_b"]}, rng, size,
-                                   Augment(crop=0.6))
-                passes = {"normal": maps["normal"], "albedo": maps["albedo"],
-                          "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
-                          "alpha": maps["alpha"]}
-                relit = render.relight(passes, render.ShLight(s["sh_b"]))
-                glossy = images.luminance(relit.specular)
-                weight = glossy / max(float(glossy.max()), 1e-6)
-                rgb = _photometric(maps["rgb"], rng, Augment())  # the source only: a cue
-                row = [relit.rgb, maps["normal"], maps["albedo"], maps["spec"],
-                       maps["alpha"][..., None], images.linear_to_srgb(rgb), maps["rgb_b"],
-                       weight[..., None]]
-                rows.append([a.transpose(2, 0, 1).astype(np.float32) for a in row]
-                            + [(maps["alpha"] > 0.5).astype(np.float32)])
-            yield tuple(np.stack(col) for col in zip(*rows))
+    def row(path, rng):
+        s = load_sample(path)
+        maps = _crop_scale({"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
+                            "spec": np.dstack([s["roughness"], s["reflectivity"]]),
+                            "alpha": s["alpha"], "rgb_b": s["rgb_b"]}, rng, size,
+                           Augment(crop=0.6))
+        passes = {"normal": maps["normal"], "albedo": maps["albedo"],
+                  "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
+                  "alpha": maps["alpha"]}
+        relit = render.relight(passes, render.ShLight(s["sh_b"]))
+        glossy = images.luminance(relit.specular)
+        weight = glossy / max(float(glossy.max()), 1e-6)
+        rgb = _photometric(maps["rgb"], rng, Augment())  # the source only: a cue
+        arrays = [relit.rgb, maps["normal"], maps["albedo"], maps["spec"],
+                  maps["alpha"][..., None], images.linear_to_srgb(rgb), maps["rgb_b"],
+                  weight[..., None]]
+        return ([a.transpose(2, 0, 1).astype(np.float32) for a in arrays]
+                + [(maps["alpha"] > 0.5).astype(np.float32)])
+
+    return _endless(paths, batch, seed, row)

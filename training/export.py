@@ -65,6 +65,29 @@ def check_against_torch(model, blob: bytes, inputs: dict) -> float:
     return float(np.abs(ours - ref).max())
 
 
+def _load(net: str, ckpt: Path):
+    """(model in eval mode, config with the step) from a training checkpoint."""
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    config = {**state["config"], "step": state["step"]}
+    model = train.build(net, config.get("widths"))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, config
+
+
+def _export_checked(model, channels: dict, outputs: list[str]) -> tuple[bytes, float]:
+    """ONNX of ``model`` for inputs ``{name: channels}``, checked against PyTorch on a
+    non-square size (dynamic axes must hold); raises when they differ by more than 1e-3."""
+    gen = torch.Generator().manual_seed(0)
+    h, w = 3 * model.stride, 5 * model.stride
+    inputs = {n: torch.rand(1, c, h, w, generator=gen) * 2 - 1 for n, c in channels.items()}
+    blob = to_onnx(model, tuple(inputs.values()), inputs, outputs)
+    diff = check_against_torch(model, blob, inputs)
+    if diff > TOLERANCE:
+        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    return blob, diff
+
+
 def illum_net_entry(model: nets.IllumNet, file: str, config: dict) -> dict:
     return {
         "name": "illum_net", "version": config.get("version", "0.1.0"), "file": file,
@@ -82,23 +105,8 @@ def illum_net_entry(model: nets.IllumNet, file: str, config: dict) -> dict:
 
 
 def export_illum(ckpt: Path, models_dir: Path = MODELS) -> dict:
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    config = {**state["config"], "step": state["step"]}
-    model = train.build("illum", config.get("widths"))
-    model.load_state_dict(state["model"])
-    model.eval()
-    gen = torch.Generator().manual_seed(0)
-    h, w = 3 * model.stride, 5 * model.stride
-    inputs = {"rgb": torch.rand(1, 3, h, w, generator=gen),
-              "normal": torch.rand(1, 3, h, w, generator=gen) * 2 - 1}
-    buf = io.BytesIO()
-    torch.onnx.export(model, tuple(inputs.values()), buf, opset_version=OPSET,
-                      input_names=list(inputs), output_names=["sh"],
-                      dynamic_axes={n: {2: "H", 3: "W"} for n in inputs}, dynamo=False)
-    blob = buf.getvalue()
-    diff = check_against_torch(model, blob, inputs)
-    if diff > TOLERANCE:
-        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    model, config = _load("illum", ckpt)
+    blob, diff = _export_checked(model, {"rgb": 3, "normal": 3}, ["sh"])
     entry = illum_net_entry(model, "illum_net.onnx", config)
     write_model(models_dir, entry, blob)
     return {**entry, "ort_vs_torch_max_abs": diff}
@@ -119,19 +127,9 @@ MAP_NETS = {
 def export_map(net: str, ckpt: Path, models_dir: Path = MODELS) -> dict:
     """DiffuseNet or SpecularNet: named input groups, one map output (see ``MAP_NETS``)."""
     name, groups, (out_name, out_group) = MAP_NETS[net]
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    config = {**state["config"], "step": state["step"]}
-    model = train.build(net, config.get("widths"))
-    model.load_state_dict(state["model"])
-    model.eval()
-    gen = torch.Generator().manual_seed(0)
-    h, w = 3 * model.stride, 5 * model.stride
-    inputs = {g: torch.rand(1, len(pipeline.FEATURES[f]), h, w, generator=gen)
-              for g, f, _ in groups}
-    blob = to_onnx(model, tuple(inputs.values()), inputs, [out_name])
-    diff = check_against_torch(model, blob, inputs)
-    if diff > TOLERANCE:
-        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    model, config = _load(net, ckpt)
+    blob, diff = _export_checked(model, {g: len(pipeline.FEATURES[f]) for g, f, _ in groups},
+                                 [out_name])
     entry = {
         "name": name, "version": config.get("version", "0.1.0"), "file": f"{name}.onnx",
         "stride": model.stride,
@@ -147,19 +145,8 @@ def export_map(net: str, ckpt: Path, models_dir: Path = MODELS) -> dict:
 
 
 def export_normal(ckpt: Path, models_dir: Path = MODELS) -> dict:
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
-    config = {**state["config"], "step": state["step"]}
-    model = train.build("normal", config.get("widths"))
-    model.load_state_dict(state["model"])
-    model.eval()
-    gen = torch.Generator().manual_seed(0)
-    h, w = 3 * model.stride, 5 * model.stride  # a non-square size: dynamic axes must hold
-    inputs = {"rgb": torch.rand(1, 3, h, w, generator=gen),
-              "aux": torch.rand(1, nets.NormalNet.AUX, h, w, generator=gen)}
-    blob = to_onnx(model, tuple(inputs.values()), inputs, ["normal"])
-    diff = check_against_torch(model, blob, inputs)
-    if diff > TOLERANCE:
-        raise SystemExit(f"ONNX Runtime differs from PyTorch by {diff:.2e} > {TOLERANCE}")
+    model, config = _load("normal", ckpt)
+    blob, diff = _export_checked(model, {"rgb": 3, "aux": nets.NormalNet.AUX}, ["normal"])
     entry = normal_net_entry(model, "normal_net.onnx", config)
     write_model(models_dir, entry, blob)
     return {**entry, "ort_vs_torch_max_abs": diff}
