@@ -80,13 +80,10 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     rgb, alpha_in = images.split_alpha(_check_image(image))
     steps = Steps(progress, {"face": 1, "normal": 3, "lighting": 1, "diffuse": 3,
                              "specular": 2, "upsample": 1, "height": 2}, cancel)
-    small = _shrink(rgb, opts.max_side)
-    feats = _face_features(small, alpha_in, opts, steps.stage("face"), cancel)
-    feats["rgb"] = small
-
     net = _Runner(reg, opts, cancel)
-    normal = _unit(net("normal_net", feats, steps.stage("normal")))
-    feats["normal"] = normal
+    feats = _normal_features(net, rgb, alpha_in, steps)
+    normal = feats["normal"]
+    small = feats["rgb"]
     steps.stage("lighting")
     sh = net.global_output("illum_net", feats).reshape(9, 3)
     shading = lighting_shading(normal, sh)
@@ -112,6 +109,29 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
                                      opts.height_max_side, steps.stage("height"), cancel)
     steps.done()
     return passes.validate()
+
+
+def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | None = None,
+                     cancel: CancelFn | None = None) -> dict:
+    """The chain's first step alone (face features, then NormalNet) at internal resolution:
+    ``{"rgb", "normal", "alpha", "landmarks", "prior", "warnings"}``. For evaluation and for
+    tools that want normals only."""
+    opts = DecomposeOptions.from_any(options)
+    reg = opts.registry or default_registry()
+    reg.require(CHAIN[:1])
+    rgb, alpha_in = images.split_alpha(_check_image(image))
+    steps = Steps(progress, {"face": 1, "normal": 3}, cancel)
+    feats = _normal_features(_Runner(reg, opts, cancel), rgb, alpha_in, steps)
+    steps.done()
+    return feats
+
+
+def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
+    small = _shrink(rgb, net.opts.max_side)
+    feats = _face_features(small, alpha_in, net.opts, steps.stage("face"), net.cancel)
+    feats["rgb"] = small
+    feats["normal"] = _unit(net("normal_net", feats, steps.stage("normal")))
+    return feats
 
 
 REFINER = "render_net"

@@ -74,7 +74,7 @@ def face_features(path: Path, rgb: np.ndarray) -> dict[str, np.ndarray]:
              "prior": np.dstack([fa.prior_normal, fa.prior_mask]).astype(np.float16),
              "matte": fa.matte.astype(np.float16)}
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npz")  # trainers in parallel share the cache
     np.savez_compressed(tmp, **feats)
     os.replace(tmp, cache)
     return {k: v.astype(np.float32) for k, v in feats.items()}
@@ -250,7 +250,7 @@ def illum_batches(paths: Sequence[Path], batch: int, size: int, seed: int,
 
 def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: int,
                 aug: Optional[Augment] = Augment()) -> Iterator[tuple]:
-    """Endless DiffuseNet / SpecularNet batches: (input groups…, target, mask).
+    """Endless DiffuseNet / albedo / SpecularNet batches: (input groups…, target, mask).
 
     DiffuseNet sees the RGB and the shading E(n)/π of the sample's own SH on its true normals
     (what ``pipeline`` computes at run time); its target is albedo × that shading, so that
@@ -267,10 +267,11 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
         maps = augment(maps, rng, size, aug or NO_AUG)
         rgb = images.linear_to_srgb(maps["rgb"])
         mask = (maps["alpha"] > 0.5).astype(np.float32)
-        if net == "diffuse":
+        if net in ("diffuse", "albedo"):
             # the colour gain of augmentation scales the lighting, so the SH follow it
             shading = lighting_shading(maps["normal"], maps["sh"].reshape(9, 3))
-            arrays = (rgb, shading, maps["albedo"] * shading)
+            target = maps["albedo"] * shading if net == "diffuse" else maps["albedo"]
+            arrays = (rgb, shading, target)
         else:
             arrays = (rgb, maps["normal"], maps["albedo"], maps["spec"])
         return [a.transpose(2, 0, 1).astype(np.float32) for a in arrays] + [mask]

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference import metrics, photometric, render
+from inference import images, lighting, metrics, photometric, render
 
 from . import data
 
@@ -102,6 +102,179 @@ def yale_prior(subjects) -> list[dict]:
                    "coverage": float(scored.sum() / max(ref["mask"].sum(), 1))}
             if scored.any():
                 row.update(metrics.normal_metrics(fa.prior_normal, ref["normal"], scored))
+            out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------- networks on synthetic data
+
+def _val_paths(folder: Path, count: int) -> list[Path]:
+    return data.sample_paths([folder])[:count]
+
+
+def _pooled(errors: list, cosines: list) -> dict:
+    err, cos = np.concatenate(errors), np.concatenate(cosines)
+    out = {"mean_deg": float(err.mean()), "median_deg": float(np.median(err))}
+    for t in metrics.ANGLE_THRESHOLDS:
+        out["within_" + f"{t:g}".replace(".", "_")] = float(100.0 * np.mean(err <= t))
+    out["mean_cos"] = float(cos.mean())
+    out["pixels"] = int(err.size)
+    return out
+
+
+def _angles(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    err = metrics.angular_error(pred, ref)[mask]
+    return err, np.cos(np.radians(err))
+
+
+def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
+    """A NormalNet checkpoint on held-out samples with their own face features, against the true
+    normals inside the true matte (pixels pooled over samples, as the paper reports), next to
+    the face-mesh prior alone on the pixels it covers."""
+    import torch
+
+    from .export import _load
+
+    model, config = _load("normal", ckpt)
+    net_e, net_c, prior_e, prior_c, both_e, both_c = [], [], [], [], [], []
+    covered = total = 0
+    paths = _val_paths(folder, count)
+    for path in paths:
+        x, target, mask = data.normal_net_arrays(data.normal_net_maps(path),
+                                                 config.get("landmarks", True))
+        with torch.no_grad():
+            pred = model(torch.from_numpy(x[None, :3]), torch.from_numpy(x[None, 3:]))[0]
+        pred, target, mask = pred.numpy().transpose(1, 2, 0), target.transpose(1, 2, 0), mask > 0
+        e, c = _angles(pred, target, mask)
+        net_e.append(e), net_c.append(c)
+        prior = x[-5:-2].transpose(1, 2, 0)
+        on_prior = mask & (x[-2] > 0.5)
+        covered, total = covered + int(on_prior.sum()), total + int(mask.sum())
+        for store_e, store_c, p in ((prior_e, prior_c, prior), (both_e, both_c, pred)):
+            e, c = _angles(p, target, on_prior)
+            store_e.append(e), store_c.append(c)
+    base = {"data": str(folder), "samples": len(paths), "checkpoint": str(ckpt),
+            "landmarks": bool(config.get("landmarks", True)), "steps": config.get("step")}
+    return [{"metric": "normal_net_synthetic", "region": "subject", **base,
+             **_pooled(net_e, net_c)},
+            {"metric": "normal_net_synthetic", "region": "face (prior covers)", **base,
+             "coverage": covered / max(total, 1), **_pooled(both_e, both_c)},
+            {"metric": "face_mesh_prior_synthetic", "region": "face (prior covers)", **base,
+             "coverage": covered / max(total, 1), **_pooled(prior_e, prior_c)}]
+
+
+def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
+    """DiffuseNet, its direct-albedo alternative or SpecularNet, each fed the true normals, SH
+    and albedo they are trained with (no upstream error): albedo si-PSNR, or roughness/F0 MAE."""
+    import torch
+
+    from .export import _load
+
+    model, config = _load(net, ckpt)
+    paths = _val_paths(folder, count)
+    scores: dict[str, list] = {}
+    for path in paths:
+        *inputs, target, mask = next(data.map_batches(
+            "albedo" if net == "diffuse" else net, [path], 1, 256, seed=0, aug=data.NO_AUG))
+        with torch.no_grad():
+            pred = model(*map(torch.from_numpy, inputs))[0].numpy().transpose(1, 2, 0)
+        target, mask = target[0].transpose(1, 2, 0), mask[0] > 0
+        if net == "specular":
+            scores.setdefault("roughness_mae", []).append(
+                float(np.abs(pred[..., 0] - target[..., 0])[mask].mean()))
+            scores.setdefault("f0_mae", []).append(
+                float(np.abs(pred[..., 1] - target[..., 1])[mask].mean()))
+            continue
+        if net == "diffuse":
+            from inference.pipeline import albedo_from_diffuse
+
+            pred = albedo_from_diffuse(pred, inputs[1][0].transpose(1, 2, 0))
+        scores.setdefault("albedo_si_psnr_db", []).append(
+            metrics.scale_invariant_psnr(pred, target, mask, peak=1.0))
+    return {"metric": f"{net}_checkpoint_synthetic", "inputs": "true normal/SH/albedo",
+            "data": str(folder), "samples": len(paths), "checkpoint": str(ckpt),
+            "steps": config.get("step"), **{k: float(np.mean(v)) for k, v in scores.items()}}
+
+
+def sh_relative_error(pred: np.ndarray, true: np.ndarray) -> float:
+    """Relative RMS error of the irradiance two SH sets give over the whole sphere of normals."""
+    dirs = lighting._fibonacci_directions(2048)
+    e_pred, e_true = (lighting.sh_irradiance(np.asarray(s, np.float32).reshape(9, 3), dirs)
+                      for s in (pred, true))
+    return float(np.linalg.norm(e_pred - e_true) / max(np.linalg.norm(e_true), 1e-9))
+
+
+def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None) -> dict:
+    """The shipped chain, end to end from each held-out sample's RGB (what a user gets): every
+    pass against the truth, and the relight under lighting B against the Cycles render."""
+    from inference import models, pipeline
+
+    reg = models.Registry(models_dir) if models_dir else models.default_registry()
+    opts = pipeline.DecomposeOptions(registry=reg, max_side=256)
+    refiner = reg.status().get(pipeline.REFINER) == "ok"
+    err, cos, rows = [], [], {}
+    paths = _val_paths(folder, count)
+
+    def add(key, value):
+        rows.setdefault(key, []).append(float(value))
+
+    for path in paths:
+        s = data.load_sample(path)
+        p = pipeline.decompose(s["rgb"], opts)
+        mask = s["alpha"] > 0.5
+        e, c = _angles(p.normal, s["normal"], mask)
+        err.append(e), cos.append(c)
+        add("albedo_si_psnr_db", metrics.scale_invariant_psnr(p.albedo, s["albedo"], mask,
+                                                              peak=1.0))
+        add("roughness_mae", np.abs(p.roughness - s["roughness"])[mask].mean())
+        add("f0_mae", np.abs(p.reflectivity - s["reflectivity"])[mask].mean())
+        add("sh_relative_irradiance_error", sh_relative_error(p.sh, s["sh"]))
+        add("matte_iou", ((p.alpha > 0.5) & mask).sum() / max(((p.alpha > 0.5) | mask).sum(), 1))
+        inside = s["alpha"] > 0.99
+        for label, passes in (("predicted", p), ("true", _true_passes(s))):
+            relit = render.relight(passes, render.ShLight(s["sh_b"]))
+            add(f"relight_ct_{label}_psnr_db", metrics.psnr(relit.rgb, s["rgb_b"], inside))
+            add(f"relight_ct_{label}_ssim", ssim(relit.rgb, s["rgb_b"], inside))
+            if refiner:
+                from inference.passes import Passes
+
+                pp = passes if isinstance(passes, Passes) else Passes(rgb=s["rgb"], **passes)
+                refined = pipeline.refine(pp, relit, opts)
+                add(f"relight_rendernet_{label}_psnr_db",
+                    metrics.psnr(refined, s["rgb_b"], inside))
+                add(f"relight_rendernet_{label}_ssim", ssim(refined, s["rgb_b"], inside))
+    return {"metric": "chain_synthetic", "data": str(folder), "samples": len(paths),
+            "models": {n: reg.spec(n).version for n in reg.names()},
+            "normals": _pooled(err, cos),
+            **{k: float(np.mean(v)) for k, v in rows.items()}}
+
+
+def _true_passes(s: dict) -> dict:
+    return {k: s[k] for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
+
+
+def yale_net(subjects, models_dir: Path | None = None) -> list[dict]:
+    """NormalNet (the shipped one, or the one in ``models_dir``) on the same Yale B views and
+    pixels as ``yale-prior``, plus the whole reference mask."""
+    from inference import models, pipeline
+
+    reg = models.Registry(models_dir) if models_dir else models.default_registry()
+    opts = pipeline.DecomposeOptions(registry=reg)
+    out = []
+    for subject in subjects:
+        folder = SHARED / "eval" / "yaleb" / subject
+        ref = np.load(folder / "reference.npz")
+        for view in YALE_VIEWS:
+            f = pipeline.estimate_normals(yale_image(folder, view), opts)
+            normal = f["normal"]
+            if normal.shape[:2] != ref["mask"].shape:
+                normal = pipeline._unit(images.resize(normal, ref["mask"].shape))
+            face_px = ref["mask"] & (f["prior"][..., 3] > 0.5)
+            row = {"metric": "normal_net_vs_reference", "subject": subject, "view": view,
+                   "model": reg.spec("normal_net").version,
+                   "whole_mask": metrics.normal_metrics(normal, ref["normal"], ref["mask"])}
+            if face_px.any():
+                row["prior_covered"] = metrics.normal_metrics(normal, ref["normal"], face_px)
             out.append(row)
     return out
 

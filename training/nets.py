@@ -157,6 +157,12 @@ def diffuse_net(widths=(16, 32, 64, 96)) -> MapNet:
     return MapNet(6, 3, "softplus", widths=widths)
 
 
+def albedo_net(widths=(16, 32, 64, 96)) -> MapNet:
+    """The comparison to DiffuseNet: the same inputs and net, predicting albedo directly
+    (sigmoid, in [0, 1])."""
+    return MapNet(6, 3, "sigmoid", widths=widths)
+
+
 def specular_net(widths=(16, 32, 64, 96)) -> MapNet:
     """(rgb sRGB, normal, albedo) → roughness in [0, 1], F0 in [0, 0.16]."""
     return MapNet(9, 2, "sigmoid", scale=(1.0, 0.16), widths=widths)

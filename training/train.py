@@ -22,7 +22,7 @@ CKPT_ROOT = data.CACHE / "ckpt"
 
 
 NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet, "diffuse": nets.diffuse_net,
-        "specular": nets.specular_net, "render": nets.RenderNet}
+        "albedo": nets.albedo_net, "specular": nets.specular_net, "render": nets.RenderNet}
 ADVERSARIAL_WEIGHT = 0.05
 
 
@@ -113,6 +113,8 @@ def train(args) -> Path:
             adversary.opt.load_state_dict(state["disc_opt"])
         print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
     paths = data.sample_paths(args.data)
+    print(f"[train] {args.net}: {len(paths)} samples, step {step}/{args.steps}",
+          file=sys.stderr, flush=True)
     batches = stream(args, paths, args.seed + step)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps,
                                                 last_epoch=step - 1 if step else -1)
@@ -139,6 +141,12 @@ def train(args) -> Path:
             extra = {} if adversary is None else {"disc": adversary.disc.state_dict(),
                                                   "disc_opt": adversary.opt.state_dict()}
             save_checkpoint(folder, model, opt, step, config, extra)
+            if args.rescan:
+                grown = data.sample_paths(args.data)
+                if len(grown) > len(paths):
+                    print(f"[train] step {step}: {len(grown)} samples (was {len(paths)})",
+                          file=sys.stderr, flush=True)
+                    paths, batches = grown, stream(args, grown, args.seed + step)
     return folder / "last.pt"
 
 
@@ -157,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=200)
     p.add_argument("--log-every", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rescan", action="store_true",
+                   help="pick up samples the factory adds while training, at each checkpoint")
     p.add_argument("--threads", type=int, default=0)
     return p
 

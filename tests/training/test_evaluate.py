@@ -1,0 +1,118 @@
+"""``training.evaluate`` on factory-like samples, the albedo comparison net and ``--rescan``."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training environment (make venv-train)")
+
+from inference import pipeline, render  # noqa: E402
+from inference.demo import bust  # noqa: E402
+from inference.models import Registry  # noqa: E402
+from onnx_graphs import install_chain  # noqa: E402
+from training import data, evaluate, train  # noqa: E402
+
+SH_A = np.zeros((9, 3), np.float32)
+SH_A[0], SH_A[2] = 1.0, 0.5          # the stand-in IllumNet's answer: ambient plus frontal
+SH_B = np.zeros((9, 3), np.float32)
+SH_B[0], SH_B[3] = 0.8, 0.6          # light from the side
+
+
+@pytest.fixture
+def samples(tmp_path, monkeypatch):
+    """Four samples with every key the factory writes, rendered from bust passes."""
+    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
+    folder = tmp_path / "val" / "shard_00000"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        gt = bust(64, seed=i)
+        passes = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
+        passes.update(roughness=np.full((64, 64), 0.5, np.float32),
+                      reflectivity=np.full((64, 64), 0.04, np.float32))
+        rgb = render.relight(passes, render.ShLight(SH_A)).rgb
+        rgb_b = render.relight(passes, render.ShLight(SH_B)).rgb
+        np.savez(folder / f"{i:07d}.npz", rgb=rgb.astype(np.float16), sh=SH_A, sh_b=SH_B,
+                 rgb_b=rgb_b.astype(np.float16), meta=json.dumps({"seed": i}),
+                 **{k: v.astype(np.float16) for k, v in passes.items()})
+    return tmp_path / "val"
+
+
+def _train(net, folder, tmp_path, *extra):
+    ckpt = tmp_path / f"ckpt_{net}"
+    assert train.main([net, "--data", str(folder), "--steps", "2", "--batch", "2", "--size",
+                       "32", "--widths", "8", "16", "--ckpt", str(ckpt), "--every", "1",
+                       *extra]) == 0
+    return ckpt / "last.pt"
+
+
+def test_normal_checkpoint_scores_net_and_prior_on_the_same_pixels(samples, tmp_path):
+    rows = evaluate.normal_checkpoint(_train("normal", samples, tmp_path), samples, 3)
+    net, on_face, prior = rows
+    assert net["samples"] == 3 and net["pixels"] > 3 * 1000
+    assert 0 <= net["mean_deg"] <= 180 and net["within_30"] >= net["within_11_25"]
+    assert on_face["pixels"] == prior["pixels"] and on_face["coverage"] == prior["coverage"]
+    assert net["landmarks"] is True  # the default run keeps the landmark channels
+    ablation = evaluate.normal_checkpoint(
+        _train("normal", samples, tmp_path / "nolm", "--no-landmarks"), samples, 3)
+    assert ablation[0]["landmarks"] is False
+
+
+def test_albedo_comparison_nets_and_specular_are_scored(samples, tmp_path):
+    diffuse = evaluate.map_checkpoint("diffuse", _train("diffuse", samples, tmp_path), samples, 2)
+    direct = evaluate.map_checkpoint("albedo", _train("albedo", samples, tmp_path), samples, 2)
+    spec = evaluate.map_checkpoint("specular", _train("specular", samples, tmp_path), samples, 2)
+    for row in (diffuse, direct):
+        assert row["samples"] == 2 and np.isfinite(row["albedo_si_psnr_db"])
+    _, _, target, _ = next(data.map_batches("albedo", data.sample_paths([samples]), 1, 32, 0,
+                                            aug=None))
+    assert 0 <= target.min() and target.max() <= 1  # the direct net's target is the albedo
+    assert 0 <= spec["roughness_mae"] <= 1 and 0 <= spec["f0_mae"] <= 0.16
+
+
+def test_sh_relative_error():
+    assert evaluate.sh_relative_error(SH_A, SH_A) == 0.0
+    assert evaluate.sh_relative_error(SH_A * 1.1, SH_A) == pytest.approx(0.1, rel=1e-4)
+
+
+def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
+    models = tmp_path / "models"
+    install_chain(models)
+    row = evaluate.chain_synthetic(samples, 2, models)
+    assert row["samples"] == 2 and row["normals"]["pixels"] > 0
+    for key in ("albedo_si_psnr_db", "roughness_mae", "f0_mae", "sh_relative_irradiance_error",
+                "matte_iou", "relight_ct_true_psnr_db", "relight_ct_predicted_ssim",
+                "relight_rendernet_true_psnr_db"):
+        assert np.isfinite(row[key]), key
+    # the stand-in IllumNet answers SH_A, the samples' own lighting
+    assert row["sh_relative_irradiance_error"] < 1e-5
+    # true passes under SH_B reproduce rgb_b (float16 storage aside)
+    assert row["relight_ct_true_psnr_db"] > 40
+
+
+def test_estimate_normals_runs_only_the_first_net(tmp_path):
+    models = tmp_path / "models"
+    install_chain(models)
+    manifest = json.loads((models / "manifest.json").read_text())
+    del manifest["models"]["illum_net"]
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    image = (bust(48)["albedo"] * 0.6).astype(np.float32)
+    out = pipeline.estimate_normals(image, {"registry": Registry(models), "max_side": 48})
+    assert out["normal"].shape == (48, 48, 3) and out["prior"].shape == (48, 48, 4)
+    with pytest.raises(Exception, match="illum_net"):
+        pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
+
+
+def test_rescan_picks_up_samples_added_while_training(samples, tmp_path, monkeypatch):
+    everything = data.sample_paths([samples])
+    calls = []
+    monkeypatch.setattr(data, "sample_paths",
+                        lambda folders: everything[:2] if not calls else everything)
+    real_stream = train.stream
+
+    def stream(args, paths, seed):
+        calls.append(len(paths))
+        return real_stream(args, paths, seed)
+
+    monkeypatch.setattr(train, "stream", stream)
+    _train("illum", samples, tmp_path, "--rescan")
+    assert calls == [2, 4]
