@@ -184,3 +184,33 @@ def test_cli_writes_shards_and_resumes(tmp_path):
     assert meta["seed"] == 42 and meta["res"] == 32
     again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 rendered, 3 skipped" in again.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads children from /proc")
+def test_killed_run_takes_its_workers_with_it(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "training.synth", "--count", "500", "--res",
+                             "32", "--workers", "2", "--out", str(tmp_path / "run")], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children():
+        path = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    deadline = time.time() + 60
+    while len(children()) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = children()
+    assert len(workers) >= 2
+    time.sleep(3)  # the workers are building their scenes
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    deadline = time.time() + 30
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists()
+                 and "zombie" not in Path(f"/proc/{p}/status").read_text()]
+    assert not alive, f"workers {alive} outlived the killed run"

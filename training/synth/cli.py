@@ -9,6 +9,7 @@ import argparse
 import multiprocessing as mp
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -122,6 +123,19 @@ def main(argv=None) -> int:
              for k in range(args.workers)]
     for proc in procs:
         proc.start()
+    # a killed run must not leave its workers rendering: SIGTERM/SIGHUP unwind to the finally
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        return _collect(cfg, procs, queue)
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+
+
+def _collect(cfg: dict, procs: list, queue) -> int:
+    """Gather the workers' reports until they are all done; returns the exit status."""
     progress = Progress(cfg)
     running = len(procs)
     fatal = False

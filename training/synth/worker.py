@@ -32,7 +32,10 @@ def run(k: int, cfg: dict, queue) -> None:
         return
     out = Path(cfg["out"])
     workdir = sample.workdir_default()
+    parent = os.getppid()
     for i in range(k, cfg["count"], cfg["workers"]):
+        if os.getppid() != parent:  # the run was killed: do not render on as an orphan
+            return
         path = output.sample_path(out, i, cfg["shard_size"])
         if output.is_done(path):
             queue.put(("skip", i, None))
