@@ -9,6 +9,12 @@
   images (A ±50°) of each subject: the baseline NormalNet must beat. Scored inside the reference
   mask where the prior covers the face; the coverage is reported too.
 
+- ``report [--val DIR] [--count N] [--card models/MODEL_CARD.md] [--acceptance]``: all of the
+  model card's numbers: NormalNet checkpoints with and without landmark channels (the ablation),
+  DiffuseNet against the direct-albedo net, SpecularNet, the shipped chain end to end on held-out
+  samples (every pass, relight with Cook-Torrance and with RenderNet), and NormalNet on Yale B
+  against the prior. Writes ``models/evaluation.json`` and the card's evaluation block.
+
 Yale B05 and B07 are acceptance subjects: the defaults score the development subjects only.
 
 Results print as JSON lines, so they can be pasted into the model card as they are.
@@ -279,6 +285,117 @@ def yale_net(subjects, models_dir: Path | None = None) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------- the model card's numbers
+
+DEV_SUBJECTS = ("yaleB01", "yaleB02")
+ACCEPTANCE_SUBJECTS = ("yaleB05", "yaleB07")
+CARD_BEGIN, CARD_END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
+
+
+def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = None,
+           acceptance: bool = False) -> dict:
+    """Every measurement of the model card: checkpoints on held-out synthetic samples (the
+    landmark ablation and the albedo comparison), the shipped chain end to end, and NormalNet
+    on Yale B against the face-mesh prior (development subjects; acceptance ones on request)."""
+    out: dict = {"val": str(val), "count": count}
+
+    def ckpt(name):
+        path = ckpt_root / name / "last.pt"
+        return path if path.exists() else None
+
+    for name, net in (("normal", "normal"), ("normal_nolm", "normal")):
+        if ckpt(name):
+            out[f"checkpoint_{name}"] = normal_checkpoint(ckpt(name), val, count)
+    for name in ("diffuse", "albedo", "specular"):
+        if ckpt(name):
+            out[f"checkpoint_{name}"] = map_checkpoint(name, ckpt(name), val, count)
+    out["chain"] = chain_synthetic(val, count, models_dir)
+    subjects = [*DEV_SUBJECTS, *(ACCEPTANCE_SUBJECTS if acceptance else ())]
+    out["yale_prior"] = yale_prior(subjects)
+    out["yale_net"] = yale_net(subjects, models_dir)
+    return out
+
+
+def _yale_mean(rows: list, subjects, key: str | None) -> float | None:
+    vals = [(r[key] if key else r)["mean_deg"] for r in rows
+            if r["subject"] in subjects and (key in r if key else "mean_deg" in r)]
+    return float(np.mean(vals)) if vals else None
+
+
+def card_markdown(res: dict) -> str:
+    """The evaluation section of MODEL_CARD.md, from ``report``'s result."""
+    chain = res["chain"]
+    f = (lambda v, d=2: "n/a" if v is None else f"{v:.{d}f}")
+    lines = [f"Held-out synthetic samples: {chain['samples']} from `{res['val']}` "
+             "(identity anchors never trained on).", "",
+             "| metric | target | result |", "|---|---|---|",
+             f"| synthetic normals, mean / median (whole subject) | ≤ 8° | "
+             f"{f(chain['normals']['mean_deg'])}° / {f(chain['normals']['median_deg'])}° |",
+             f"| synthetic normals within 11.25° / 22.5° / 30° | | "
+             f"{f(chain['normals']['within_11_25'], 1)}% / {f(chain['normals']['within_22_5'], 1)}%"
+             f" / {f(chain['normals']['within_30'], 1)}% (cos {f(chain['normals']['mean_cos'], 3)}) |",
+             f"| albedo si-PSNR | ≥ 28 dB | {f(chain['albedo_si_psnr_db'])} dB |",
+             f"| roughness MAE | ≤ 0.08 | {f(chain['roughness_mae'], 3)} |",
+             f"| F0 MAE | ≤ 0.01 | {f(chain['f0_mae'], 4)} |",
+             f"| SH relative irradiance error | | {f(chain['sh_relative_irradiance_error'], 3)} |",
+             f"| matte IoU (MediaPipe selfie matte) | | {f(chain['matte_iou'], 3)} |"]
+    for label in ("predicted", "true"):
+        ct = f"{f(chain[f'relight_ct_{label}_psnr_db'])} dB / {f(chain[f'relight_ct_{label}_ssim'], 3)}"
+        rn = chain.get(f"relight_rendernet_{label}_psnr_db")
+        rn = (f"{f(rn)} dB / {f(chain[f'relight_rendernet_{label}_ssim'], 3)}"
+              if rn is not None else "not installed")
+        lines.append(f"| relight vs Cycles `rgb_b`, {label} passes: Cook-Torrance / RenderNet "
+                     f"(PSNR / SSIM) | | {ct} / {rn} |")
+    for group, subjects in (("development", DEV_SUBJECTS), ("acceptance", ACCEPTANCE_SUBJECTS)):
+        net = _yale_mean(res["yale_net"], subjects, "whole_mask")
+        if net is None:
+            continue
+        face = _yale_mean(res["yale_net"], subjects, "prior_covered")
+        prior = _yale_mean(res["yale_prior"], subjects, None)
+        lines.append(f"| Yale B normals, mean, {group} ({', '.join(subjects)}) | ≤ 12° | "
+                     f"{f(net)}° whole mask; {f(face)}° where the prior covers, prior alone "
+                     f"{f(prior)}° |")
+    ab = [(k, res[k]) for k in ("checkpoint_normal", "checkpoint_normal_nolm") if k in res]
+    if ab:
+        lines += ["", "Landmark ablation (same data, steps and seed; held-out samples):", "",
+                  "| NormalNet | steps | region | mean | median | ≤11.25° | ≤22.5° | ≤30° |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for key, rows in ab:
+            for row in rows:
+                who = ("face-mesh prior alone" if row["metric"].startswith("face_mesh")
+                       else "with landmarks" if row["landmarks"] else "without landmarks")
+                if who.startswith("face-mesh") and key.endswith("nolm"):
+                    continue
+                lines.append(f"| {who} | {row['steps']} | {row['region']} | "
+                             f"{f(row['mean_deg'])}° | {f(row['median_deg'])}° | "
+                             f"{f(row['within_11_25'], 1)}% | {f(row['within_22_5'], 1)}% | "
+                             f"{f(row['within_30'], 1)}% |")
+    if "checkpoint_diffuse" in res and "checkpoint_albedo" in res:
+        d, a = res["checkpoint_diffuse"], res["checkpoint_albedo"]
+        lines += ["", "Albedo route (true normals and SH as input; held-out samples):", "",
+                  "| route | steps | albedo si-PSNR |", "|---|---|---|",
+                  f"| DiffuseNet render / shading (patent) | {d['steps']} | "
+                  f"{f(d['albedo_si_psnr_db'])} dB |",
+                  f"| albedo predicted directly | {a['steps']} | {f(a['albedo_si_psnr_db'])} dB |"]
+    if "checkpoint_specular" in res:
+        sp = res["checkpoint_specular"]
+        lines += ["", f"SpecularNet alone (true normal and albedo in): roughness MAE "
+                      f"{f(sp['roughness_mae'], 3)}, F0 MAE {f(sp['f0_mae'], 4)}."]
+    return "\n".join(lines)
+
+
+def write_card(card: Path, res: dict) -> None:
+    """Replace the evaluation block of the model card (between its markers), atomically."""
+    text = card.read_text()
+    if CARD_BEGIN not in text or CARD_END not in text:
+        raise SystemExit(f"{card} has no {CARD_BEGIN} … {CARD_END} block")
+    head, rest = text.split(CARD_BEGIN, 1)
+    _, tail = rest.split(CARD_END, 1)
+    tmp = card.with_suffix(".md.tmp")
+    tmp.write_text(f"{head}{CARD_BEGIN}\n{card_markdown(res)}\n{CARD_END}{tail}")
+    tmp.replace(card)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -288,7 +405,29 @@ def main(argv=None) -> int:
     for name in ("yale", "yale-prior"):
         y = sub.add_parser(name)
         y.add_argument("--subjects", nargs="+", default=["yaleB01", "yaleB02"])
+    r = sub.add_parser("report", help="every model-card measurement, as JSON and markdown")
+    r.add_argument("--val", default=str(data.CACHE / "synth" / "v1-val"))
+    r.add_argument("--count", type=int, default=100)
+    r.add_argument("--ckpt-root", default=str(data.CACHE / "ckpt"))
+    r.add_argument("--models", help="models folder (default: the shipped one)")
+    r.add_argument("--acceptance", action="store_true",
+                   help="also score the acceptance subjects (yaleB05, yaleB07): once, at the end")
+    r.add_argument("--json", default="models/evaluation.json", help="where to write the results")
+    r.add_argument("--card", help="model card whose evaluation block to rewrite")
     args = p.parse_args(argv)
+    if args.command == "report":
+        res = report(Path(args.val).expanduser(), args.count, Path(args.ckpt_root).expanduser(),
+                     Path(args.models) if args.models else None, args.acceptance)
+        res["command"] = "python -m training.evaluate " + " ".join(
+            argv if argv is not None else sys.argv[1:])
+        out = Path(args.json)
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(res, indent=1) + "\n")
+        tmp.replace(out)
+        if args.card:
+            write_card(Path(args.card), res)
+        print(card_markdown(res))
+        return 0
     if args.command == "relight":
         rows = [relight_baseline(Path(args.folder).expanduser(), args.count)]
     elif args.command == "yale":

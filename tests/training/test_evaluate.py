@@ -116,3 +116,31 @@ def test_rescan_picks_up_samples_added_while_training(samples, tmp_path, monkeyp
     monkeypatch.setattr(train, "stream", stream)
     _train("illum", samples, tmp_path, "--rescan")
     assert calls == [2, 4]
+
+
+def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypatch):
+    root = tmp_path / "ckpt"
+    for net, extra in (("normal", ()), ("normal_nolm", ("--no-landmarks",)),
+                       ("diffuse", ()), ("albedo", ()), ("specular", ())):
+        assert train.main([net.split("_")[0], "--data", str(samples), "--steps", "1", "--batch",
+                           "2", "--size", "32", "--widths", "8", "16", "--ckpt",
+                           str(root / net), *extra]) == 0
+    models = tmp_path / "models"
+    install_chain(models)
+    monkeypatch.setattr(evaluate, "DEV_SUBJECTS", ("yaleB01",))
+    monkeypatch.setattr(evaluate, "YALE_VIEWS", evaluate.YALE_VIEWS[:1])
+    card = tmp_path / "MODEL_CARD.md"
+    card.write_text(f"# card\n{evaluate.CARD_BEGIN}\nold\n{evaluate.CARD_END}\ntail\n")
+    out = tmp_path / "evaluation.json"
+    assert evaluate.main(["report", "--val", str(samples), "--count", "2", "--ckpt-root",
+                          str(root), "--models", str(models), "--json", str(out),
+                          "--card", str(card)]) == 0
+    res = json.loads(out.read_text())
+    assert {"checkpoint_normal", "checkpoint_normal_nolm", "checkpoint_diffuse",
+            "checkpoint_albedo", "checkpoint_specular", "chain", "yale_net",
+            "yale_prior"} <= set(res)
+    assert [r["subject"] for r in res["yale_net"]] == ["yaleB01"]  # acceptance left out
+    text = card.read_text()
+    assert "old" not in text and text.endswith("tail\n")
+    assert "without landmarks" in text and "Yale B normals, mean, development" in text
+    assert "acceptance" not in text.split(evaluate.CARD_BEGIN)[1]
