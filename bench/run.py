@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
-from inference import lighting, pipeline, render, tiling  # noqa: E402
+from inference import images, lighting, pipeline, render, tiling  # noqa: E402
 from inference.errors import ModelNotInstalled  # noqa: E402
 from inference.models import default_registry  # noqa: E402
 
@@ -42,12 +42,22 @@ def matmul_gflops(n: int = 2048) -> dict:
     return {"n": n, "seconds": t, "gflops": 2 * n ** 3 / t / 1e9}
 
 
-def portrait_like(size: int) -> np.ndarray:
-    y, x = np.mgrid[0:size, 0:size] / size
-    r = np.hypot(x - 0.5, (y - 0.45) * 0.8)
-    skin = np.array([0.55, 0.38, 0.30], np.float32)
-    img = np.where(r[..., None] < 0.3, skin, np.array([0.1, 0.12, 0.15], np.float32))
-    return (img * (0.7 + 0.3 * np.cos(6 * x))[..., None]).astype(np.float32)
+def portrait_like(size: int, width: int | None = None) -> np.ndarray:
+    """The bundled portrait (``grace_hopper.jpg``) cropped to the aspect and resized to
+    ``width`` × ``size``: a real face, so the face stage does its full work."""
+    from inference.demo import portrait_path
+
+    width = width or size
+    img = images.load_image(portrait_path())
+    h, w = img.shape[:2]
+    aspect = width / size
+    if w / h > aspect:
+        cw = int(h * aspect)
+        img = img[:, (w - cw) // 2:(w - cw) // 2 + cw]
+    else:
+        ch = int(w / aspect)
+        img = img[(h - ch) // 2:(h - ch) // 2 + ch]
+    return images.resize(img, (size, width)).astype(np.float32)
 
 
 def bench_decompose(sizes) -> dict:

@@ -83,7 +83,11 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the bundled example end to end")
     p.add_argument("--out", default="demo_out", metavar="DIR")
-    p.add_argument("--res", type=int, default=256, help="example size in pixels")
+    p.add_argument("--res", type=int, default=256, help="capture example size in pixels")
+    p.add_argument("--image", metavar="PATH",
+                   help="portrait to decompose (default: matplotlib's grace_hopper.jpg)")
+    p.add_argument("--only", choices=("portrait", "capture"),
+                   help="run one of the two examples (default: both)")
     return parser
 
 
@@ -146,14 +150,23 @@ def cmd_decompose(args, progress) -> int:
     return 1 if failures else 0
 
 
-STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha")
+STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")
 
 
 def _stabilise(stabiliser, passes) -> None:
-    """Blend this frame's passes with the previous frame's along the plate's optical flow."""
+    """Blend this frame's passes with the previous frame's along the plate's optical flow, and
+    its lighting estimate by the flow's trust; the diffuse passes follow."""
+    from .pipeline import lighting_shading
+
     smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
     for key, value in smoothed.items():
         setattr(passes, key, value)
+    if passes.sh is not None:
+        passes.sh = stabiliser.vector("sh", passes.sh)
+        if passes.normal is not None:
+            passes.diffuse_shading = lighting_shading(passes.normal, passes.sh)
+            if passes.albedo is not None:
+                passes.diffuse = passes.albedo * passes.diffuse_shading
     passes.meta["stabilised"] = stabiliser.opts.strength
 
 
@@ -224,10 +237,16 @@ def cmd_models(args, progress) -> int:
 
 
 def cmd_demo(args, progress) -> int:
-    from .demo import run_demo
+    from .demo import run_demo, run_portrait
 
-    sheet = run_demo(Path(args.out), res=args.res, progress=progress)
-    _say(args, f"demo written to {args.out}; contact sheet: {sheet}")
+    out = Path(args.out)
+    if args.only in (None, "portrait"):
+        sheet = run_portrait(out, args.image, progress=progress)
+        _say(args, f"portrait decomposed and relit into {out}; contact sheet: {sheet}")
+    if args.only in (None, "capture"):
+        sheet = run_demo(out / "capture", res=args.res, progress=progress)
+        _say(args, f"photometric-stereo capture written to {out / 'capture'}; "
+                   f"contact sheet: {sheet}")
     return 0
 
 

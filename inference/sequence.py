@@ -142,20 +142,34 @@ class Stabiliser:
                              f"{self.opts.strength}")
         self._prev_rgb: Optional[np.ndarray] = None
         self._prev: dict[str, np.ndarray] = {}
+        self._trust, self._vectors = 0.0, {}
 
     def reset(self) -> None:
         self._prev_rgb, self._prev = None, {}
+        self._trust, self._vectors = 0.0, {}
 
     def __call__(self, rgb: np.ndarray, passes: Mapping[str, np.ndarray]) -> dict:
         rgb = np.asarray(rgb, np.float32)
         current = {k: np.asarray(v, np.float32) for k, v in passes.items() if v is not None}
         if self._prev_rgb is None or self._prev_rgb.shape[:2] != rgb.shape[:2]:
             out = current  # first frame, or a cut to a new resolution: start over
+            self._trust, self._vectors = 0.0, {}
         else:
             weight = self.opts.strength * self.confidence(rgb)
             out = {k: self._blend(k, v, weight) for k, v in current.items()}
+            self._trust = float(weight.mean())
         self._prev_rgb, self._prev = rgb, out
         return dict(out)
+
+    def vector(self, key: str, value: np.ndarray) -> np.ndarray:
+        """Blend a per-frame global estimate (the SH lighting) with the previous frame's, by the
+        flow's mean trust over the last frame given to ``__call__``: a cut resets it."""
+        value = np.asarray(value, np.float32)
+        prev, trust = self._vectors.get(key), self._trust
+        if prev is not None and prev.shape == value.shape:
+            value = (trust * prev + (1.0 - trust) * value).astype(np.float32)
+        self._vectors[key] = value
+        return value
 
     def confidence(self, rgb: np.ndarray) -> np.ndarray:
         """Per-pixel trust in the flow from this frame back to the previous one."""

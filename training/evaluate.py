@@ -285,6 +285,54 @@ def yale_net(subjects, models_dir: Path | None = None) -> list[dict]:
     return out
 
 
+# ---------------------------------------------------------------- temporal stability
+
+FLICKER_PASSES = ("normal", "albedo", "roughness", "reflectivity", "height")
+
+
+def flicker_turntable(folder: Path, strength: float = 0.7, max_side: int = 512) -> dict:
+    """Per-frame against stabilised passes on a factory turntable (``training.synth.turntable``):
+    both runs go through ``python -m inference decompose 'plate.####.exr'`` as a user runs it
+    (``--stabilise`` for the second), then the flicker metric (mean absolute temporal change
+    where the plate does not move, inside the true matte) and the error against the exact
+    ground truth of every frame."""
+    import tempfile
+
+    from inference import cli, sequence
+    from inference.passes import Passes
+
+    frames = sorted(folder.glob("frame.*.npz"))
+    if len(frames) < 2:
+        raise SystemExit(f"no turntable frames (frame.NNNN.npz) in {folder}")
+    truth = [data.load_sample(f) for f in frames]
+    rgbs = [t["rgb"] for t in truth]
+    masks = [t["alpha"] > 0.5 for t in truth]
+    out = {"metric": "flicker_turntable", "data": str(folder), "frames": len(frames),
+           "strength": strength}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, extra in (("per_frame", []), ("stabilised", ["--stabilise", str(strength)])):
+            dest = Path(tmp) / label
+            code = cli.main(["--quiet", "decompose", str(folder / "plate.####.exr"), "--out",
+                             str(dest), "--max-side", str(max_side), *extra])
+            if code:
+                raise SystemExit(f"decompose exited {code}")
+            passes = [Passes.load(dest / f"plate.{f.name.split('.')[1]}") for f in frames]
+            maps = [{k: getattr(p, k) for k in FLICKER_PASSES} for p in passes]
+            err = [_angles(p.normal, t["normal"], m)[0] for p, t, m in zip(passes, truth, masks)]
+            out[label] = {
+                "flicker": sequence.flicker(rgbs, maps, masks),
+                "normal_mean_deg": float(np.concatenate(err).mean()),
+                "albedo_si_psnr_db": float(np.mean([metrics.scale_invariant_psnr(
+                    p.albedo, t["albedo"], m, peak=1.0) for p, t, m in zip(passes, truth,
+                                                                          masks)])),
+                "roughness_mae": float(np.mean([np.abs(p.roughness - t["roughness"])[m].mean()
+                                                for p, t, m in zip(passes, truth, masks)]))}
+    out["flicker_reduction_pct"] = {
+        k: 100.0 * (1.0 - out["stabilised"]["flicker"][k] / max(v, 1e-12))
+        for k, v in out["per_frame"]["flicker"].items()}
+    return out
+
+
 # ---------------------------------------------------------------- the model card's numbers
 
 DEV_SUBJECTS = ("yaleB01", "yaleB02")
@@ -414,7 +462,14 @@ def main(argv=None) -> int:
                    help="also score the acceptance subjects (yaleB05, yaleB07): once, at the end")
     r.add_argument("--json", default="models/evaluation.json", help="where to write the results")
     r.add_argument("--card", help="model card whose evaluation block to rewrite")
+    r = sub.add_parser("flicker", help="temporal stability on a factory turntable")
+    r.add_argument("folder", help="output of python -m training.synth.turntable")
+    r.add_argument("--strength", type=float, default=0.7)
     args = p.parse_args(argv)
+    if args.command == "flicker":
+        print(json.dumps(flicker_turntable(Path(args.folder).expanduser(), args.strength),
+                         indent=1))
+        return 0
     if args.command == "report":
         res = report(Path(args.val).expanduser(), args.count, Path(args.ckpt_root).expanduser(),
                      Path(args.models) if args.models else None, args.acceptance)

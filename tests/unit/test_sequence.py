@@ -83,3 +83,20 @@ def test_cut_to_new_size_restarts_and_bad_strength():
     assert a["alpha"].shape == (20, 20) and b["alpha"].shape == (10, 12)
     with pytest.raises(InputError, match="strength"):
         sequence.Stabiliser(sequence.StabiliseOptions(strength=1.0))
+
+
+def test_lighting_estimate_is_smoothed_by_the_flow_trust_and_reset_on_a_cut():
+    rgb = _textured(48, 48, seed=5)
+    stab = sequence.Stabiliser(sequence.StabiliseOptions(strength=0.8))
+    rng = np.random.default_rng(0)
+    truth = np.ones((9, 3), np.float32)
+    shs = [truth + rng.normal(0, 0.2, (9, 3)).astype(np.float32) for _ in range(10)]
+    smoothed = []
+    for sh in shs:
+        stab(rgb, {"alpha": np.ones((48, 48), np.float32)})
+        smoothed.append(stab.vector("sh", sh))
+    assert np.array_equal(smoothed[0], shs[0])  # the first frame has no history
+    jitter = lambda s: np.mean([np.abs(b - a).mean() for a, b in zip(s, s[1:])])  # noqa: E731
+    assert jitter(smoothed) < 0.5 * jitter(shs)
+    stab(np.zeros((20, 24, 3), np.float32), {"alpha": np.ones((20, 24), np.float32)})
+    assert np.array_equal(stab.vector("sh", shs[3]), shs[3])  # a cut starts over
