@@ -20,6 +20,7 @@ def scene(relit):
     scene = bpy.context.scene
     assert scene.camera is not None  # the default startup scene: Cube, Camera, Light
     yield scene
+    scene = bpy.context.scene  # after an undo, the old reference is gone
     for obj in [o for o in bpy.data.objects if o.get("relit")]:
         bpy.data.objects.remove(obj)
     for prop in ("active", "output_dir", "pack_images", "models_dir", "source_path"):
@@ -235,3 +236,34 @@ def test_batch_relight_expands_pass_folders_and_frames(relit, tmp_path):
     assert [Path(p).name for p in batch.expand_sources([str(frames / "plate.####.png")])] == [
         "plate.0001.png", "plate.0002.png"]
     assert len(batch.expand_sources([str(frames)])) == 2
+
+
+def test_undo_restores_the_scene_after_import_and_lights(scene, tmp_path, relit):
+    """Every scene-editing operator is an undo step, and undoing one restores the scene.
+
+    Headless Blender records no undo step when an operator finishes (the UI does, for operators
+    with UNDO), so the test pushes the step an artist's click would push."""
+    import bpy
+
+    module = importlib.import_module(f"{relit}.operators.relight_ops")
+    ops = [c for c in vars(module).values()
+           if isinstance(c, type) and c.__name__.startswith("RELIT_OT_")]
+    no_undo = {c.__name__ for c in ops if "UNDO" not in getattr(c, "bl_options", set())}
+    assert no_undo == {"RELIT_OT_export_passes", "RELIT_OT_cancel"}  # they change no data
+    scene.relit.output_dir = str(tmp_path / "out")
+    folder = _passes_folder(tmp_path)
+    names = sorted(o.name for o in bpy.data.objects)
+    world = scene.world.name if scene.world else None
+    bpy.ops.ed.undo_push(message="before Relit")
+    assert bpy.ops.relit.import_passes(filepath=str(folder)) == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Relit: import passes")
+    assert bpy.ops.relit.set_hdri() == {"FINISHED"}
+    bpy.ops.ed.undo_push(message="Relit: set HDRI")
+    assert "Relit face" in bpy.data.objects
+    assert bpy.ops.ed.undo() == {"FINISHED"}  # the world goes back
+    assert (bpy.context.scene.world.name if bpy.context.scene.world else None) == world
+    assert "Relit face" in bpy.data.objects
+    assert bpy.ops.ed.undo() == {"FINISHED"}  # then the plate goes
+    assert sorted(o.name for o in bpy.data.objects) == names
+    assert bpy.ops.ed.redo() == {"FINISHED"}
+    assert "Relit face" in bpy.data.objects
