@@ -89,7 +89,10 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     shading = lighting_shading(normal, sh)
     feats["shading"] = shading
     diffuse = np.maximum(net("diffuse_net", feats, steps.stage("diffuse")), 0.0)
-    feats["albedo"] = albedo_from_diffuse(diffuse, shading)
+    if tuple(reg.spec("diffuse_net").outputs[0].channels) == FEATURES["albedo"]:
+        feats["albedo"] = np.clip(diffuse, 0.0, 1.0)  # a net that predicts albedo directly
+    else:
+        feats["albedo"] = albedo_from_diffuse(diffuse, shading)
     spec = net("specular_net", feats, steps.stage("specular"))
 
     up = steps.stage("upsample")

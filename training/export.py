@@ -115,6 +115,9 @@ def export_illum(ckpt: Path, models_dir: Path = MODELS) -> dict:
 MAP_NETS = {
     "diffuse": ("diffuse_net", [("rgb", "rgb", "srgb"), ("shading", "shading", "none")],
                 ("diffuse", "diffuse")),
+    # the direct-albedo alternative ships under DiffuseNet's name when it measures better
+    "albedo": ("diffuse_net", [("rgb", "rgb", "srgb"), ("shading", "shading", "none")],
+               ("albedo", "albedo")),
     "specular": ("specular_net", [("rgb", "rgb", "srgb"), ("normal", "normal", "none"),
                                   ("albedo", "albedo", "none")], ("specular", "specular")),
     "render": ("render_net", [("render", "render", "none"), ("normal", "normal", "none"),

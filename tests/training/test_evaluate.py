@@ -170,3 +170,17 @@ def test_flicker_turntable_runs_the_cli_with_and_without_stabilisation(tmp_path,
         assert np.isfinite(row[label]["normal_mean_deg"])
     # the stand-in DiffuseNet passes the noisy RGB through: stabilising must calm its albedo
     assert row["flicker_reduction_pct"]["albedo"] > 20
+
+
+def test_direct_albedo_net_ships_as_diffuse_net_and_the_pipeline_uses_it(samples, tmp_path):
+    from training import export
+
+    models = tmp_path / "models"
+    install_chain(models)
+    entry = export.export_map("albedo", _train("albedo", samples, tmp_path), models)
+    assert entry["name"] == "diffuse_net" and entry["ort_vs_torch_max_abs"] <= 1e-3
+    assert entry["outputs"][0]["channels"] == list(pipeline.FEATURES["albedo"])
+    image = (bust(48)["albedo"] * 0.6).astype(np.float32)
+    passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
+    assert 0 <= passes.albedo.min() and passes.albedo.max() <= 1
+    assert np.allclose(passes.diffuse, passes.albedo * passes.diffuse_shading, atol=1e-5)
