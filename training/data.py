@@ -7,7 +7,8 @@ come from ``inference.face`` on each sample's own RGB. They cost ~20 ms a sample
 beside the shards' cache folder (``~/.cache/relit/features/<dataset>/``).
 
 Augmentation bridges synthetic to real, and never touches the evaluation sets:
-- photometric, on the RGB only: exposure, white balance, Gaussian blur, sensor noise, JPEG;
+- photometric, on the RGB only: exposure, white balance, Gaussian blur, sensor noise, JPEG, and
+  for NormalNet black-and-white photos;
 - geometric, on every map alike: random crop and scale, and a horizontal flip that negates the
   X of normals and of the face prior (as the normal-map paper does);
 - random occluders (flat grey or textured blobs) pasted over the RGB, with the ground truth kept:
@@ -92,10 +93,13 @@ class Augment:
     noise: float = 0.02        # largest noise sigma (linear)
     jpeg: float = 0.5          # probability of JPEG compression at quality 40–95
     occluder: float = 0.2      # probability of one occluder
+    grey: float = 0.0          # probability of a black-and-white photo (luminance in R, G, B)
 
 
 NO_AUG = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0, noise=0.0,
                  jpeg=0.0, occluder=0.0)
+GEOMETRY_AUG = Augment(grey=0.1)
+"""For nets that read shape, not colour (NormalNet): black-and-white photos too."""
 
 
 def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
@@ -143,6 +147,8 @@ def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment,
         rgb = cv2.GaussianBlur(rgb, (0, 0), rng.uniform(0.3, 1.5))
     rgb = rgb + rng.normal(0.0, rng.uniform(0, aug.noise), rgb.shape).astype(np.float32)
     rgb = np.clip(rgb, 0.0, None)
+    if aug.grey > 0 and rng.random() < aug.grey:
+        rgb = np.repeat(images.luminance(rgb)[..., None], 3, axis=-1)
     if rng.random() < aug.jpeg:
         enc = (images.linear_to_srgb(np.clip(rgb, 0, 1)) * 255).astype(np.uint8)
         ok, buf = cv2.imencode(".jpg", enc, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 96))])
@@ -223,7 +229,7 @@ def _endless(paths: Sequence[Path], batch: int, seed: int, row) -> Iterator[tupl
 
 
 def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
-            aug: Optional[Augment] = Augment(), landmarks: bool = True
+            aug: Optional[Augment] = GEOMETRY_AUG, landmarks: bool = True
             ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Endless shuffled NormalNet batches (deterministic for a seed)."""
     def row(path, rng):

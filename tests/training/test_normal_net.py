@@ -157,3 +157,12 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     relit = render.relight(p, render.ShLight(np.eye(9, 3, dtype=np.float32)))
     refined = pipeline.refine(p, relit, {"registry": Registry(models), "max_side": 40})
     assert refined.shape == (40, 40, 3) and np.isfinite(refined).all() and refined.min() >= 0
+
+
+def test_grey_augmentation_makes_black_and_white_photos(shards):
+    maps = data.normal_net_maps(data.sample_paths([shards])[0])
+    rng = np.random.default_rng(0)
+    grey = data.augment(dict(maps), rng, 32, data.Augment(grey=1.0, jpeg=0.0, noise=0.0))
+    assert np.allclose(grey["rgb"][..., 0], grey["rgb"][..., 1])
+    assert np.allclose(grey["rgb"][..., 1], grey["rgb"][..., 2])
+    assert data.Augment().grey == 0.0 and data.GEOMETRY_AUG.grey > 0  # colour nets keep colour
