@@ -13,6 +13,7 @@ PSNR is taken inside the matte shrunk by 2 px, with the reference's peak as the 
 test_render_vs_cycles.py).
 """
 import importlib
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -451,6 +452,59 @@ def test_relight_matches_ground_truth(relit, clean):
           f"light from behind it)")
     assert psnr >= 30.0
     assert psnr > psnr_tangent + 5.0 and psnr > psnr_flat + 5.0
+
+
+FACTORY_SEED, FACTORY_RES = 1_000_003, 96
+
+
+@pytest.mark.slow
+def test_factory_sample_relit_on_the_plane_under_its_lighting_b(relit, clean):
+    """A held-out factory sample's true passes on the displaced plane under its lighting B (the
+    recorded SH as a world, 4 bounces), against the Cycles render of the head under B
+    (``rgb_b``) inside the true matte; with RenderNet refining the plane render when the
+    shipped models include it."""
+    from training.synth import ict, sample
+    from training.synth.scene import SynthScene
+
+    if not (ict.default_ict_dir() / ict.MODEL_FILE).is_file():
+        pytest.skip("ICT-FaceKit model not present")
+    from inference import metrics, models, pipeline
+    from inference.passes import Passes
+
+    synth = SynthScene(res=FACTORY_RES, samples=32, threads=2)
+    try:
+        s = sample.render_sample(synth, FACTORY_SEED, "val")
+    finally:
+        synth.close()
+    f32 = {k: np.asarray(v, np.float32) for k, v in s.items() if hasattr(v, "dtype")
+           and v.dtype.kind == "f"}
+    alpha = f32["alpha"][..., 0] if f32["alpha"].ndim == 3 else f32["alpha"]
+    passes = Passes(rgb=f32["rgb"], alpha=alpha, normal=f32["normal"], albedo=f32["albedo"],
+                    roughness=np.squeeze(f32["roughness"]),
+                    reflectivity=np.squeeze(f32["reflectivity"]))
+    passes.height = pipeline.integrate_height(passes.normal, alpha)
+    plate, world = _mod(relit, "plate"), _mod(relit, "world")
+    scene = _scene("relit_test_factory", samples=32, denoise=True,
+                   size=(FACTORY_RES, FACTORY_RES))
+    scene.cycles.max_bounces = 4
+    camera = _camera(scene)
+    plate.build_plate(scene, passes, "factory")
+    world.sh_world(scene, f32["sh_b"], camera=camera)
+    image = _render(scene)
+    truth = f32["rgb_b"]
+    mask = alpha > 0.99
+    psnr_plane = metrics.psnr(image[..., :3], truth, mask)
+    psnr_ct = metrics.psnr(render.relight(passes, render.ShLight(f32["sh_b"])).rgb, truth, mask)
+    env = json.loads(str(s["env_b"]))
+    line = (f"\nfactory seed {FACTORY_SEED} ({FACTORY_RES} px) under its lighting B "
+            f"({env['hdri']} + {len(env['lights'])} lights): plane {psnr_plane:.2f} dB, numpy Cook-Torrance {psnr_ct:.2f} dB")
+    if models.default_registry().status().get(pipeline.REFINER) == "ok":
+        refined = pipeline.refine(passes, image[..., :3])
+        psnr_refined = metrics.psnr(refined, truth, mask)
+        line += f", plane + RenderNet {psnr_refined:.2f} dB"
+        assert np.isfinite(psnr_refined) and psnr_refined > psnr_plane - 3.0
+    print(line)
+    assert psnr_plane >= 18.0 and psnr_plane > psnr_ct - 3.0
 
 
 def test_sh_world_and_key_plus_ambient(relit, clean):
