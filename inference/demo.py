@@ -1,4 +1,8 @@
-"""The bundled example: a generated relief bust, captured by photometric stereo and relit.
+"""The bundled examples: a portrait decomposed by the shipped networks, and a generated relief
+bust captured by photometric stereo, each relit under three of Blender's built-in HDRIs.
+
+The portrait is ``grace_hopper.jpg``, which matplotlib (a dependency of MediaPipe) bundles: the
+full chain turns it into passes, which are relit and summed up on a contact sheet.
 
 The bust is a height field (head ellipsoid, brows, nose, cheeks, lips, chin) with a skin-like
 albedo, roughness 0.45 and F0 0.04. It is rendered by the Cook-Torrance renderer under eight sun
@@ -15,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import images, metrics, render
+from .errors import InputError
 from .passes import Passes
 from .progress import ProgressFn, Steps
 from .relight import photometric_passes, relight_passes
@@ -85,8 +90,54 @@ def capture(gt: dict, lights: np.ndarray, out: Path, seed: int = 3) -> list[Path
     return paths
 
 
+def portrait_path() -> Path:
+    """``grace_hopper.jpg`` from matplotlib's sample data."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise InputError("the portrait demo needs matplotlib's sample data (installed with "
+                         "mediapipe); pass --image PATH instead") from None
+    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    if not path.is_file():
+        raise InputError(f"matplotlib's sample portrait is missing: {path}")
+    return path
+
+
+def run_portrait(out: Path, image: Path | None = None, progress: ProgressFn | None = None,
+                 options=None) -> Path:
+    """Decompose a portrait with the shipped networks, relight it under three HDRIs, and write
+    the passes, the relit images and a contact sheet into ``out``; returns the sheet's path."""
+    from .pipeline import decompose
+
+    steps = Steps(progress, {"decompose": 6, "relight": 3, "sheet": 1})
+    source = Path(image) if image else portrait_path()
+    rgb = images.load_image(source)
+    out.mkdir(parents=True, exist_ok=True)
+    passes = decompose(rgb, options, progress=steps.stage("decompose"))
+    passes.save(out / "passes", overwrite=True)
+    tiles = [("source", passes.rgb), ("normal", images.normal_to_rgb(passes.normal)),
+             ("albedo", passes.albedo), ("roughness", passes.roughness),
+             ("reflectivity x6", np.clip(passes.reflectivity * 6.0, 0, 1)),
+             ("matte", passes.alpha), ("height", _unit_range(passes.height))]
+    relight_step = steps.stage("relight")
+    for i, (name, rot) in enumerate(HDRIS):
+        relit = relight_passes(Passes(**{**passes.__dict__}), render.HdriLight(name, rotation=rot))
+        image_i = relit.rgb + (1.0 - relit.alpha[..., None]) * passes.rgb  # over the plate
+        images.save_png(out / f"relit_{name}.png", image_i)
+        tiles.append((f"{name} {rot:g} deg", image_i))
+        relight_step((i + 1) / len(HDRIS), f"relit under {name}")
+    steps.stage("sheet")
+    sheet = out / "contact_sheet.png"
+    tile = min(256, max(passes.shape))
+    images.save_png(sheet, images.contact_sheet(
+        tiles, tile=tile, columns=5, data_labels=("normal", "roughness", "reflectivity x6",
+                                                  "matte", "height")))
+    steps.done()
+    return sheet
+
+
 def run_demo(out: Path, res: int = 256, progress: ProgressFn | None = None) -> Path:
-    """Run the example into ``out``; returns the contact sheet's path."""
+    """Run the photometric-stereo example into ``out``; returns the contact sheet's path."""
     steps = Steps(progress, {"capture": 2, "ps": 3, "relight": 3, "sheet": 1})
     out.mkdir(parents=True, exist_ok=True)
     gt = bust(res)

@@ -414,7 +414,8 @@ def card_markdown(res: dict) -> str:
                        else "with landmarks" if row["landmarks"] else "without landmarks")
                 if who.startswith("face-mesh") and key.endswith("nolm"):
                     continue
-                lines.append(f"| {who} | {row['steps']} | {row['region']} | "
+                steps = "—" if who.startswith("face-mesh") else row["steps"]
+                lines.append(f"| {who} | {steps} | {row['region']} | "
                              f"{f(row['mean_deg'])}° | {f(row['median_deg'])}° | "
                              f"{f(row['within_11_25'], 1)}% | {f(row['within_22_5'], 1)}% | "
                              f"{f(row['within_30'], 1)}% |")

@@ -121,8 +121,12 @@ def test_bad_cases_report_clearly(scene, tmp_path):
     import bpy
 
     scene.relit.output_dir = str(tmp_path / "out")
-    with pytest.raises(RuntimeError, match="model not installed: normal_net"):
-        bpy.ops.relit.decompose(source="FILE")
+    scene.relit.models_dir = str(tmp_path / "no_models")
+    try:
+        with pytest.raises(RuntimeError, match="model not installed: normal_net"):
+            bpy.ops.relit.decompose(source="FILE")
+    finally:
+        scene.relit.models_dir = ""
     (tmp_path / "empty").mkdir()
     with pytest.raises(RuntimeError, match="missing passes"):
         bpy.ops.relit.import_passes(filepath=str(tmp_path / "empty") + "/")
@@ -162,6 +166,27 @@ def test_decompose_with_a_face_free_image_warns_and_builds(scene, tmp_path, reli
         assert bpy.data.objects.get("Relit plate") is not None
     finally:
         scene.relit.models_dir = ""
+
+
+def test_decompose_a_portrait_with_the_models_shipped_in_the_zip(scene, tmp_path):
+    import bpy
+    from inference.demo import portrait_path
+
+    plate = tmp_path / "portrait.png"
+    images.save_png(plate, images.resize(images.load_image(portrait_path()), (150, 128)))
+    scene.relit.source_path = str(plate)
+    scene.relit.output_dir = str(tmp_path / "out")
+    assert bpy.ops.relit.decompose(source="FILE") == {"FINISHED"}
+    plane = bpy.data.objects["Relit portrait"]
+    group = plane.active_material.node_tree.nodes["Relit Plate"]
+    assert group.inputs["Albedo"].is_linked and group.inputs["Roughness"].is_linked
+    normal = next(i for i in bpy.data.images if i.get("relit_pass") == "normal"
+                  and i.get("relit_source") == "portrait")
+    assert tuple(normal.size) == (128, 150) and normal.colorspace_settings.is_data
+    encoded = np.array(normal.pixels[:], np.float32).reshape(150, 128, 4)[..., :3]
+    decoded = encoded * 2.0 - 1.0  # normal maps store (n + 1) / 2
+    assert np.allclose(np.linalg.norm(decoded, axis=-1), 1.0, atol=0.02)  # unit normals
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (128, 150)
 
 
 def test_batch_command_runs_the_cli(relit, tmp_path):

@@ -153,7 +153,7 @@ def test_8k_image_decomposes_in_bounded_memory(chain_dir, tmp_path):
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss > 0
 
 
-def test_ps_relight_integrate(tmp_path, capsys):
+def test_ps_relight_integrate(tmp_path, capsys, monkeypatch):
     from inference import demo
 
     gt = demo.bust(64)
@@ -176,8 +176,17 @@ def test_ps_relight_integrate(tmp_path, capsys):
     code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "nowhere",
                      "--out", str(tmp_path / "x.png")], capsys)
     assert code == 2 and "nowhere" in err
-    code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",
-                     "--out", str(tmp_path / "y.png")], capsys)
+    from inference import models
+
+    if models.default_registry().status().get("render_net") == "ok":  # shipped: it refines
+        code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",
+                         "--out", str(tmp_path / "refined.png")], capsys)
+        assert code == 0, err
+        assert images.load_image(tmp_path / "refined.png").shape == (64, 64, 4)
+    with monkeypatch.context() as m:
+        m.setenv("RELIT_MODELS", str(tmp_path / "no_models"))
+        code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",
+                         "--out", str(tmp_path / "y.png")], capsys)
     assert code == 3 and "render_net" in err
 
     code, err = run(["integrate", str(tmp_path / "ps" / "normal.exr"),
@@ -271,3 +280,33 @@ def test_export_aovs(tmp_path, capsys):
                    "--float", "--overwrite"], capsys)
     assert code == 0
     assert images.read_exr_channels(out)["ViewLayer.Combined.R"].dtype == np.float32
+
+
+def test_demo_decomposes_the_bundled_portrait_and_captures_the_bust(with_chain, tmp_path,
+                                                                    capsys):
+    from inference import demo
+
+    assert demo.portrait_path().name == "grace_hopper.jpg"
+    code, err = run(["demo", "--out", str(tmp_path / "d"), "--res", "64"], capsys)
+    assert code == 0, err
+    source = images.load_image(demo.portrait_path())
+    passes = Passes.load(tmp_path / "d" / "passes")
+    assert passes.shape == source.shape[:2] and passes.height is not None
+    for name, _ in demo.HDRIS:
+        relit = images.load_image(tmp_path / "d" / f"relit_{name}.png")
+        assert relit.shape[:2] == source.shape[:2]
+    sheet = images.load_image(tmp_path / "d" / "contact_sheet.png")
+    assert sheet.shape[1] == 5 * 256 and sheet.shape[0] >= 2 * 256
+    assert (tmp_path / "d" / "capture" / "contact_sheet.png").is_file()
+
+
+def test_demo_without_models_says_which_is_missing(tmp_path, monkeypatch, capsys):
+    from inference import models
+
+    monkeypatch.setenv("RELIT_MODELS", str(tmp_path / "none"))
+    models._default = None
+    try:
+        code, err = run(["demo", "--out", str(tmp_path / "d"), "--only", "portrait"], capsys)
+    finally:
+        models._default = None
+    assert code == 3 and "normal_net" in err
