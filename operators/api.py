@@ -281,7 +281,9 @@ def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
         passes = dataclasses.replace(passes, height=None)
     name = Path(str(source).rstrip("/")).stem or "plate"
     made = apply_passes(scene, scene.relit, name, passes)
-    for obj in scene.collection.all_objects:  # one plate per render
+    # one plate per render; scene.objects, as the collection's all_objects cache is stale
+    # right after a new plate is linked (it then yields None)
+    for obj in scene.objects:
         if obj.get("relit_source") and obj.get("relit_source") != name:
             obj.hide_render = True
     made.plane.hide_render = False

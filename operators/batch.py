@@ -16,6 +16,23 @@ from ..inference.errors import InputError, RelitError
 BLENDER_COMMANDS = ("relight", "export")
 
 
+def _common(p: argparse.ArgumentParser, ext: str) -> None:
+    """Arguments both Cycles commands take: sources, lighting, render and output."""
+    p.add_argument("sources", nargs="+", metavar="IMAGE|PASSES",
+                   help="images, pass folders, image folders or frame patterns (plate.####.exr)")
+    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--samples", type=int, default=32)
+    p.add_argument("--displace", action="store_true", help="displace the plane by the height")
+    p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
+    p.add_argument("--out", required=True, metavar=f"FILE{ext}|DIR",
+                   help=f"a file for one source; a folder for several (<stem>{ext})")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
+                   help="on a bad source: stop (keeping what is written) or skip it and go on")
+
+
 def build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Relit in Blender: passes → plate → "
                                      "Cycles render. Other commands: " + ", ".join(
@@ -23,30 +40,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("relight", help="render pass folders or images on the plate in Cycles")
-    p.add_argument("sources", nargs="+", metavar="IMAGE|PASSES")
-    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
-    p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--samples", type=int, default=32)
-    p.add_argument("--displace", action="store_true", help="displace the plane by the height")
-    p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
+    _common(p, ".png")
     p.add_argument("--refine", action="store_true", help="refine the render with render_net")
-    p.add_argument("--out", required=True, metavar="FILE|DIR",
-                   help="a file for one source; a folder for several (<stem>.png)")
-    p.add_argument("--overwrite", action="store_true")
 
     p = sub.add_parser("export", help="Cycles render + compositor → multi-layer EXR of AOVs")
-    p.add_argument("source", metavar="IMAGE|PASSES")
-    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
-    p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--samples", type=int, default=32)
-    p.add_argument("--displace", action="store_true")
-    p.add_argument("--denoise", action="store_true")
+    _common(p, ".exr")
     p.add_argument("--edge", type=float, default=0.0, help="matte edge feather, pixels")
     p.add_argument("--float", dest="half", action="store_false")
-    p.add_argument("--out", required=True, metavar="FILE.exr")
-    p.add_argument("--overwrite", action="store_true")
     return parser
 
 
@@ -75,47 +75,59 @@ def expand_sources(sources: list[str]) -> list[str]:
     return out
 
 
-def _outputs(args) -> list[Path]:
+def _outputs(args, ext: str) -> list[Path]:
     out = Path(args.out)
     if len(args.sources) == 1 and out.suffix:
+        if out.suffix.lower() != ext and ext == ".exr":
+            raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
         return [out]
     if out.suffix:
         raise InputError(f"{len(args.sources)} sources need an output folder, not {out}")
-    return [out / f"{Path(s.rstrip('/')).stem}.png" for s in args.sources]
+    return [out / f"{Path(s.rstrip('/')).stem}{ext}" for s in args.sources]
+
+
+def _each(args, ext: str, render_one) -> int:
+    """Run ``render_one(scene, source, out)`` over the expanded sources: every output is checked
+    before any work (nothing is replaced without ``--overwrite``); a failing source stops the
+    run or is skipped (``--on-error``), and what is written stays."""
+    from . import api
+
+    args.sources = expand_sources(args.sources)
+    outputs = _outputs(args, ext)
+    for path in outputs:
+        if path.exists() and not args.overwrite:
+            raise InputError(f"{path} exists; pass --overwrite to replace it")
+    scene, failures = api.batch_scene(), 0
+    for i, (source, out) in enumerate(zip(args.sources, outputs)):
+        if not args.quiet:
+            print(f"[relit] {args.command} {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
+        try:
+            render_one(scene, source, out)
+        except RelitError as exc:
+            if args.on_error == "stop" or len(outputs) == 1:
+                raise
+            failures += 1
+            print(f"relit: error: {source}: {exc} (skipped)", file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(f"[relit] wrote {out}", file=sys.stderr)
+    if failures:
+        print(f"relit: {failures} of {len(outputs)} sources failed", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def relight(args) -> int:
     from . import api
 
-    args.sources = expand_sources(args.sources)
-    outputs = _outputs(args)
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise InputError(f"{path} exists; pass --overwrite to replace it")
-    scene = api.batch_scene()
-    for i, (source, out) in enumerate(zip(args.sources, outputs)):
-        if not args.quiet:
-            print(f"[relit] relight {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
-        api.render_source(scene, source, out, hdri=args.hdri, rotation=args.rotation,
-                          strength=args.strength, samples=args.samples,
-                          displace=args.displace, refine=args.refine, denoise=args.denoise)
-        if not args.quiet:
-            print(f"[relit] wrote {out}", file=sys.stderr)
-    return 0
+    return _each(args, ".png", lambda scene, source, out: api.render_source(
+        scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
+        samples=args.samples, displace=args.displace, refine=args.refine, denoise=args.denoise))
 
 
 def export(args) -> int:
     from . import api
 
-    out = Path(args.out)
-    if out.suffix.lower() != ".exr":
-        raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
-    if out.exists() and not args.overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
-    api.export_source(api.batch_scene(), args.source, out, hdri=args.hdri,
-                      rotation=args.rotation, strength=args.strength, samples=args.samples,
-                      displace=args.displace, edge=args.edge, half=args.half,
-                      denoise=args.denoise)
-    if not args.quiet:
-        print(f"[relit] wrote {out}", file=sys.stderr)
-    return 0
+    return _each(args, ".exr", lambda scene, source, out: api.export_source(
+        scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
+        samples=args.samples, displace=args.displace, edge=args.edge, half=args.half,
+        denoise=args.denoise))

@@ -250,6 +250,30 @@ def test_batch_export_writes_blender_aovs(relit, tmp_path):
                       str(out)]) == 2
 
 
+def test_batch_export_over_a_sequence_with_a_bad_frame(relit, tmp_path):
+    """AOVs for every frame of ``plate.####.png`` with the shipped models; a truncated frame
+    stops the run (earlier frames kept) or is skipped, as asked."""
+    from inference.demo import portrait_path
+
+    batch = importlib.import_module(relit + ".operators.batch")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    face = images.resize(images.load_image(portrait_path()), (60, 52))
+    for f in range(1, 4):
+        images.save_png(frames / f"plate.{f:04d}.png", np.roll(face, f, axis=1))
+    (frames / "plate.0002.png").write_bytes((frames / "plate.0002.png").read_bytes()[:60])
+    pattern = str(frames / "plate.####.png")
+    args = ["--quiet", "export", pattern, "--hdri", "forest", "--samples", "2"]
+    assert batch.run([*args, "--out", str(tmp_path / "stop")]) == 2
+    assert [p.name for p in (tmp_path / "stop").iterdir()] == ["plate.0001.exr"]
+    assert batch.run([*args, "--out", str(tmp_path / "skip"), "--on-error", "skip"]) == 1
+    written = sorted(p.name for p in (tmp_path / "skip").iterdir())
+    assert written == ["plate.0001.exr", "plate.0003.exr"]
+    layers = images.read_exr_layers(tmp_path / "skip" / "plate.0003.exr")
+    assert {"Relit", "Normal", "Diffuse Color", "Alpha"} <= set(layers)
+    assert batch.run([*args, "--out", str(tmp_path / "skip" / "one.exr")]) == 2  # 3 sources
+
+
 def test_batch_relight_expands_pass_folders_and_frames(relit, tmp_path):
     batch = importlib.import_module(relit + ".operators.batch")
     folder = _passes_folder(tmp_path, res=24)
