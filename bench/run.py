@@ -104,16 +104,17 @@ def bench_decompose_sequence(frames: int = 6, size: int = 1080, width: int = 192
     plates = [np.ascontiguousarray(base[:, 2 * t:2 * t + width]) for t in range(frames)]
     pipeline.decompose(plates[0])  # warm-up: sessions, caches
     t0 = time.perf_counter()
-    results = [pipeline.decompose(p) for p in plates]
+    for plate in plates:  # frame by frame, each frame's passes dropped as the CLI does
+        pipeline.decompose(plate)
     plain = time.perf_counter() - t0
     stab = sequence.Stabiliser(sequence.StabiliseOptions(strength=strength))
     t0 = time.perf_counter()
-    for passes in results:
-        _stabilise(stab, passes)
-    stabilise = time.perf_counter() - t0
+    for plate in plates:
+        _stabilise(stab, pipeline.decompose(plate))
+    stabilised = time.perf_counter() - t0
     return {"size": [width, size], "frames": frames, "decompose_fps": frames / plain,
-            "stabilise_s_per_frame": stabilise / frames,
-            "decompose_stabilised_fps": frames / (plain + stabilise), "target_fps": 2.0}
+            "decompose_stabilised_fps": frames / stabilised,
+            "stabilise_s_per_frame": (stabilised - plain) / frames, "target_fps": 2.0}
 
 
 def bench_relight(size: int = 512, width: int | None = None) -> dict:

@@ -100,13 +100,14 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     spec = net("specular_net", feats, steps.stage("specular"))
 
     up = steps.stage("upsample")
-    guide = _Guide(rgb, opts)
-    alpha = np.clip(guide(feats["alpha"][..., None])[..., 0], 0.0, 1.0)
+    # every map through the guide at once: alpha, normal xyz, albedo rgb, roughness, F0
+    maps = _Guide(rgb, opts)(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]))
+    scalars = np.clip(maps[..., [0, 7, 8]], 0.0, 1.0)
     passes = Passes(
-        rgb=rgb, alpha=alpha, normal=_unit(guide(normal)),
-        albedo=np.clip(guide(feats["albedo"]), 0.0, 1.0),
-        roughness=np.clip(guide(spec[..., :1])[..., 0], 0.0, 1.0),
-        reflectivity=np.clip(guide(spec[..., 1:2])[..., 0], 0.0, 1.0), sh=sh,
+        rgb=rgb, alpha=np.ascontiguousarray(scalars[..., 0]), normal=_unit(maps[..., 1:4]),
+        albedo=np.clip(maps[..., 4:7], 0.0, 1.0),
+        roughness=np.ascontiguousarray(scalars[..., 1]),
+        reflectivity=np.ascontiguousarray(scalars[..., 2]), sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "warnings": feats.get("warnings", [])})
     up(1.0)
@@ -338,9 +339,12 @@ class _Guide:
         a = (box(guide * x) - mean_i * mean_p) / (var_i + self.eps)
         b = mean_p - a * mean_i
         h, w = self.shape
-        a_up = images.resize(box(a), (h, w))
-        b_up = images.resize(box(b), (h, w))
-        return (a_up * self.guide[..., None] + b_up).astype(np.float32)
+        c = x.shape[-1]  # any number of channels (images.resize takes at most 4)
+        a_up = cv2.resize(box(a), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c)
+        b_up = cv2.resize(box(b), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c)
+        a_up *= self.guide[..., None]
+        a_up += b_up
+        return a_up
 
 
 def _box_filter(radius: int):
@@ -354,6 +358,14 @@ def _box_filter(radius: int):
 
 
 def _unit(n: np.ndarray) -> np.ndarray:
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    fallback = np.array([0.0, 0.0, 1.0], np.float32)
-    return np.where(norm > 1e-6, n / np.maximum(norm, 1e-6), fallback).astype(np.float32)
+    """Unit vectors along the last axis; zero-length ones become +Z."""
+    n = np.asarray(n, np.float32)
+    sq = np.einsum("...c,...c->...", n, n)
+    ok = sq > 1e-12
+    inv = np.zeros_like(sq)
+    np.sqrt(sq, out=inv, where=ok)
+    np.divide(1.0, inv, out=inv, where=ok)
+    out = n * inv[..., None]
+    if not ok.all():
+        out[~ok] = (0.0, 0.0, 1.0)
+    return out
