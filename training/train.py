@@ -93,6 +93,22 @@ def load_checkpoint(folder: Path):
     return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
 
 
+def warm_start(model, args, config: dict) -> None:
+    """Start from another run's weights (same net, widths and inputs), with a fresh optimiser
+    and schedule: a model fine-tuned on more data. Recorded in the config."""
+    source = Path(args.init).expanduser()
+    state = torch.load(source, map_location="cpu", weights_only=False)
+    theirs = state.get("config", {})
+    for key in ("net", "landmarks", "widths"):
+        if key in theirs and theirs[key] != config[key]:
+            raise SystemExit(f"--init {source}: {key} is {theirs[key]!r}, this run has "
+                             f"{config[key]!r}")
+    model.load_state_dict(state["model"])
+    config["init"] = {"path": str(source), "step": state.get("step"),
+                      "data": theirs.get("data")}
+    print(f"[train] warm start from {source} (step {state.get('step')})", file=sys.stderr)
+
+
 def train(args) -> Path:
     folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
     config = {"net": args.net, "landmarks": args.landmarks, "size": args.size,
@@ -112,6 +128,8 @@ def train(args) -> Path:
             adversary.disc.load_state_dict(state["disc"])
             adversary.opt.load_state_dict(state["disc_opt"])
         print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
+    elif args.init:
+        warm_start(model, args, config)
     paths = data.sample_paths(args.data)
     print(f"[train] {args.net}: {len(paths)} samples, step {step}/{args.steps}",
           file=sys.stderr, flush=True)
@@ -168,6 +186,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rescan", action="store_true",
                    help="pick up samples the factory adds while training, at each checkpoint")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--init", help="checkpoint whose weights start a new run (fine-tuning); "
+                                  "ignored when --ckpt already holds a run to resume")
     return p
 
 

@@ -166,3 +166,25 @@ def test_grey_augmentation_makes_black_and_white_photos(shards):
     assert np.allclose(grey["rgb"][..., 0], grey["rgb"][..., 1])
     assert np.allclose(grey["rgb"][..., 1], grey["rgb"][..., 2])
     assert data.Augment().grey == 0.0 and data.GEOMETRY_AUG.grey > 0  # colour nets keep colour
+
+
+def test_warm_start_takes_the_weights_and_refuses_a_different_net(shards, tmp_path):
+    base = ["normal", "--data", str(shards), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--every", "1", "--log-every", "1"]
+    assert train.main(base + ["--ckpt", str(tmp_path / "a")]) == 0
+    first = torch.load(tmp_path / "a" / "last.pt", weights_only=False)
+    # a fresh run from those weights, with 0 steps to go past them: the weights are the same
+    tuned = base[:]
+    tuned[tuned.index("--steps") + 1] = "1"
+    assert train.main(tuned + ["--ckpt", str(tmp_path / "b"), "--lr", "0",
+                               "--init", str(tmp_path / "a" / "last.pt")]) == 0
+    second = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert second["config"]["init"]["step"] == 1
+    for key, value in first["model"].items():
+        if value.dtype.is_floating_point and "running" not in key:
+            assert torch.allclose(value, second["model"][key], atol=1e-6), key
+    wider = base[:]
+    wider[wider.index("16")] = "24"
+    with pytest.raises(SystemExit, match="widths"):
+        train.main(wider + ["--ckpt", str(tmp_path / "c"), "--init",
+                            str(tmp_path / "a" / "last.pt")])

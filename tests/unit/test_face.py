@@ -243,3 +243,22 @@ def test_close_then_detect_again(hopper):
     assert face._GRAPHS == {}
     assert len(face.detect_landmarks(hopper).faces) == 1
     face.close()
+
+
+def test_a_face_in_an_underexposed_plate_is_found_by_exposing_it(hopper):
+    dark = hopper * 0.001  # a few 8-bit codes deep: Face Mesh alone sees nothing
+    assert face._srgb8(dark).max() <= 12
+    found = face.detect_landmarks(dark)
+    assert len(found.faces) == 1 and found.warnings == []
+    # the same landmarks as in the plate as shot, to within a few pixels
+    plain = face.detect_landmarks(hopper).primary.points
+    err = np.abs(found.primary.points[:, :2] - plain[:, :2]).mean()
+    assert err < 0.01 * hopper.shape[1]
+
+
+def test_exposures_try_the_plate_as_shot_first():
+    rgb = np.full((8, 8, 3), 0.2, np.float32)
+    tries = list(face._exposures(rgb))
+    assert np.array_equal(tries[0], face._srgb8(rgb))
+    assert len(tries) == 3 and tries[1].min() == 255   # 99th percentile to white
+    assert list(face._exposures(np.zeros((8, 8, 3), np.float32)))[1:] == []

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fine-tune the 0.1.0 networks on the grown v1 factory data (warm start from their checkpoints,
+# fresh schedule, black-and-white augmentation for NormalNet), one net after another on one
+# core so the factory keeps the other. Resumable: run it again to go on; a finished net is
+# skipped. The 0.1.0 runs (and the landmark ablation) stay untouched in ~/.cache/relit/ckpt.
+#   nohup training/train_v2.sh >> ~/.cache/relit/ckpt/v2/train.log 2>&1 &
+cd "$(dirname "$0")/.." || exit 1
+PY=${PYTHON:-.venv-train/bin/python}
+SYNTH=${RELIT_SYNTH_ROOT:-$HOME/.cache/relit/synth}
+V1=${RELIT_CKPT_ROOT:-$HOME/.cache/relit/ckpt}
+V2=$V1/v2
+DATA=("$SYNTH/v1" "$SYNTH/v1-extra")
+NORMAL_STEPS=${NORMAL_STEPS:-3000}
+MAP_STEPS=${MAP_STEPS:-2000}
+mkdir -p "$V2"
+run() {  # net steps size [extra args]
+  local net=$1 steps=$2 size=$3; shift 3
+  echo "train_v2: $net start $(date -Is)"
+  "$PY" -m training.train "$net" --data "${DATA[@]}" --steps "$steps" --size "$size" \
+    --threads 1 --rescan --log-every 50 --lr 1e-3 --ckpt "$V2/$net" \
+    --init "$V1/$net/last.pt" "$@" || { echo "train_v2: $net FAILED"; return 1; }
+  echo "train_v2: $net done $(date -Is)"
+}
+run normal "$NORMAL_STEPS" 256 &&
+run albedo "$MAP_STEPS" 128 &&
+run specular "$MAP_STEPS" 128 &&
+run illum "$MAP_STEPS" 128 &&
+run render "$MAP_STEPS" 128 &&
+echo "train_v2: all done $(date -Is)"
