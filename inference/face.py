@@ -126,6 +126,7 @@ class FaceOptions:
     depth_scale: float = 1.0  # multiplies MediaPipe's z before the prior's normals are computed
     matte_model: int = MATTE_MODEL
     max_side: int = 2048  # MediaPipe sees the image shrunk to this long side at most
+    expose: bool = True  # no face as shot: look again exposed and shadow-lifted (_exposures)
 
 
 @dataclass
@@ -250,9 +251,8 @@ def _exposures(rgb: np.ndarray) -> Iterator[np.ndarray]:
     so its 99th percentile is white, then with the shadows lifted as well (linear ** 0.5).
     Face Mesh reads display pixels, so in an underexposed or hard side-lit plate, where the
     shadow side is a few codes deep, a face can hide that these brighter versions show; the landmarks are the same pixels either way. The caller stops at the first
-    version with a face, so a well-exposed face costs nothing more. On the Yale B development
-    subjects (B01, B02, all 64 lights, 512 px) this finds 9 of the 32 faces the plain image
-    misses."""
+    version with a face, so a well-exposed face costs nothing more (``python -m
+    training.evaluate yale-faces`` measures what it finds on real side-lit faces)."""
     yield _srgb8(rgb)
     white = float(np.percentile(rgb, 99))
     if white <= 0.0:  # black
@@ -273,7 +273,7 @@ def _srgb8_table() -> np.ndarray:
 
 def detect_landmarks(rgb_linear: np.ndarray, max_faces: int = 4,
                      min_detection_confidence: float = 0.5, refine_landmarks: bool = True,
-                     max_side: int = 2048) -> FaceResult:
+                     max_side: int = 2048, expose: bool = True) -> FaceResult:
     """Find faces with MediaPipe Face Mesh (static images) and return their landmarks.
 
     Each face holds (478, 3) points (468 without ``refine_landmarks``) in pixels of the input:
@@ -283,11 +283,11 @@ def detect_landmarks(rgb_linear: np.ndarray, max_faces: int = 4,
     """
     rgb = _prepare(rgb_linear)
     return _detect(_shrunk(rgb, max_side), rgb.shape[:2], max_faces,
-                   min_detection_confidence, refine_landmarks, [])
+                   min_detection_confidence, refine_landmarks, [], expose)
 
 
 def _detect(small: np.ndarray, shape: tuple[int, int], max_faces: int, confidence: float,
-            refine: bool, notes: list) -> FaceResult:
+            refine: bool, notes: list, expose: bool = True) -> FaceResult:
     """``detect_landmarks`` on ``small`` (linear, shrunk) of an image of ``shape``; notes
     collected."""
     if int(max_faces) < 1:
@@ -299,7 +299,8 @@ def _detect(small: np.ndarray, shape: tuple[int, int], max_faces: int, confidenc
             static_image_mode=True, max_num_faces=int(max_faces), refine_landmarks=bool(refine),
             min_detection_confidence=float(confidence))
         found = []
-        for attempt in _exposures(small):  # as shot, then brightened when nothing is found
+        tries = _exposures(small) if expose else iter([_srgb8(small)])
+        for attempt in tries:  # as shot, then brightened when nothing is found
             found = _run(key, make, attempt).multi_face_landmarks or []
             if found:
                 break
@@ -646,7 +647,7 @@ def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn]
                              "matte": 2}, cancel)
     steps.stage("face landmarks")
     found = _detect(small, shape, opts.max_faces, opts.min_detection_confidence,
-                    opts.refine_landmarks, notes)
+                    opts.refine_landmarks, notes, opts.expose)
     steps.stage("landmark channels")
     channels = landmark_channels(found.primary, shape, opts.splat_sigma)
     steps.stage("face prior")

@@ -8,6 +8,8 @@
 - ``yale-prior [--subjects …]``: the face-mesh normal prior alone on the frontal and two side-lit
   images (A ±50°) of each subject: the baseline NormalNet must beat. Scored inside the reference
   mask where the prior covers the face; the coverage is reported too.
+- ``yale-faces [--subjects …]``: how often Face Mesh finds the face under each subject's 64
+  lights at the pipeline's 512 px, the plate as shot against with the exposure retries.
 
 - ``report [--val DIR] [--count N] [--card models/MODEL_CARD.md] [--acceptance]``: all of the
   model card's numbers: NormalNet checkpoints with and without landmark channels (the ablation),
@@ -109,6 +111,30 @@ def yale_prior(subjects) -> list[dict]:
             if scored.any():
                 row.update(metrics.normal_metrics(fa.prior_normal, ref["normal"], scored))
             out.append(row)
+    return out
+
+
+def yale_faces(subjects, max_side: int = 512) -> list[dict]:
+    """Face Mesh on every lit capture of each subject (hard side light included), at the
+    pipeline's default internal size: found as shot, and found with the exposure retries."""
+    import warnings
+
+    from inference import face, pipeline
+    from inference.errors import RelitWarning
+
+    out = []
+    for subject in subjects:
+        folder = SHARED / "eval" / "yaleb" / subject
+        views = sorted(f.stem.split("_", 1)[1] for f in folder.glob("*_P00A*.pgm"))
+        found = {False: 0, True: 0}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RelitWarning)
+            for view in views:
+                small = pipeline._shrink(yale_image(folder, view), max_side)
+                for expose in found:
+                    found[expose] += bool(face.detect_landmarks(small, expose=expose).faces)
+        out.append({"metric": "face_mesh_found", "subject": subject, "images": len(views),
+                    "as_shot": found[False], "with_exposure_retries": found[True]})
     return out
 
 
@@ -361,6 +387,7 @@ def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = Non
     subjects = [*DEV_SUBJECTS, *(ACCEPTANCE_SUBJECTS if acceptance else ())]
     out["yale_prior"] = yale_prior(subjects)
     out["yale_net"] = yale_net(subjects, models_dir)
+    out["yale_faces"] = yale_faces(subjects)
     return out
 
 
@@ -403,6 +430,10 @@ def card_markdown(res: dict) -> str:
         lines.append(f"| Yale B normals, mean, {group} ({', '.join(subjects)}) | ≤ 12° | "
                      f"{f(net)}° whole mask; {f(face)}° where the prior covers, prior alone "
                      f"{f(prior)}° |")
+    for row in res.get("yale_faces", []):
+        lines.append(f"| Face Mesh finds the face, {row['subject']}, all {row['images']} lights: "
+                     f"as shot / with exposure retries | | {row['as_shot']} / "
+                     f"{row['with_exposure_retries']} |")
     ab = [(k, res[k]) for k in ("checkpoint_normal", "checkpoint_normal_nolm") if k in res]
     if ab:
         lines += ["", "Landmark ablation (same data, steps and seed; held-out samples):", "",
@@ -451,7 +482,7 @@ def main(argv=None) -> int:
     r = sub.add_parser("relight")
     r.add_argument("folder")
     r.add_argument("--count", type=int, default=100)
-    for name in ("yale", "yale-prior"):
+    for name in ("yale", "yale-prior", "yale-faces"):
         y = sub.add_parser(name)
         y.add_argument("--subjects", nargs="+", default=["yaleB01", "yaleB02"])
     r = sub.add_parser("report", help="every model-card measurement, as JSON and markdown")
@@ -488,6 +519,8 @@ def main(argv=None) -> int:
         rows = [relight_baseline(Path(args.folder).expanduser(), args.count)]
     elif args.command == "yale":
         rows = yale_photometric(args.subjects)
+    elif args.command == "yale-faces":
+        rows = yale_faces(args.subjects)
     else:
         rows = yale_prior(args.subjects)
     for row in rows:

@@ -138,11 +138,14 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     res = json.loads(out.read_text())
     assert {"checkpoint_normal", "checkpoint_normal_nolm", "checkpoint_diffuse",
             "checkpoint_albedo", "checkpoint_specular", "chain", "yale_net",
-            "yale_prior"} <= set(res)
+            "yale_prior", "yale_faces"} <= set(res)
     assert [r["subject"] for r in res["yale_net"]] == ["yaleB01"]  # acceptance left out
+    faces = res["yale_faces"][0]
+    assert faces["images"] == 64 and faces["as_shot"] <= faces["with_exposure_retries"] <= 64
     text = card.read_text()
     assert "old" not in text and text.endswith("tail\n")
     assert "without landmarks" in text and "Yale B normals, mean, development" in text
+    assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
     assert "acceptance" not in text.split(evaluate.CARD_BEGIN)[1]
 
 
