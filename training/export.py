@@ -1,4 +1,5 @@
-"""``python -m training.export normal|illum|diffuse|specular|render --ckpt FILE [--models DIR]``: ONNX export, manifest.
+"""``python -m training.export NET --ckpt FILE [--models DIR] [--version V]``: ONNX export and
+its manifest entry, for NET in normal, illum, diffuse, albedo, specular, render.
 
 Opset 17, dynamic H and W. The exported graph is checked against PyTorch on a random input of an
 odd size (max abs difference ≤ 1e-3) before it is written, atomically, with its manifest entry
@@ -13,7 +14,9 @@ import io
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import torch
@@ -25,25 +28,6 @@ from . import nets, train
 MODELS = Path(__file__).resolve().parents[1] / "models"
 OPSET = 17
 TOLERANCE = 1e-3
-
-
-def normal_net_entry(model: nets.NormalNet, file: str, config: dict) -> dict:
-    aux = [*pipeline.FEATURES["landmarks"], *pipeline.FEATURES["prior"],
-           *pipeline.FEATURES["alpha"]]
-    return {
-        "name": "normal_net", "version": config.get("version", "0.1.0"), "file": file,
-        "stride": model.stride,
-        "inputs": [
-            {"name": "rgb", "layout": "NCHW", "channels": list(pipeline.FEATURES["rgb"]),
-             "normalisation": "srgb"},
-            {"name": "aux", "layout": "NCHW", "channels": aux, "normalisation": "none"}],
-        "outputs": [{"name": "normal", "layout": "NCHW",
-                     "channels": list(pipeline.FEATURES["normal"]), "normalisation": "none"}],
-        "training_data": {"datasets": config.get("data", []),
-                          "landmarks": config.get("landmarks", True),
-                          "steps": config.get("step")},
-        "parameters": nets.parameters(model),
-    }
 
 
 def to_onnx(model: torch.nn.Module, example: tuple, names_in, names_out) -> bytes:
@@ -88,69 +72,64 @@ def _export_checked(model, channels: dict, outputs: list[str]) -> tuple[bytes, f
     return blob, diff
 
 
-def illum_net_entry(model: nets.IllumNet, file: str, config: dict) -> dict:
-    return {
-        "name": "illum_net", "version": config.get("version", "0.1.0"), "file": file,
-        "stride": model.stride,
-        "inputs": [
-            {"name": "rgb", "layout": "NCHW", "channels": list(pipeline.FEATURES["rgb"]),
-             "normalisation": "srgb"},
-            {"name": "normal", "layout": "NCHW",
-             "channels": list(pipeline.FEATURES["normal"]), "normalisation": "none"}],
-        "outputs": [{"name": "sh", "layout": "NC", "channels": [f"sh{i}" for i in range(27)],
-                     "normalisation": "camera-space SH of incident radiance, index k*3+c"}],
-        "training_data": {"datasets": config.get("data", []), "steps": config.get("step")},
-        "parameters": nets.parameters(model),
-    }
+@dataclass(frozen=True)
+class Port:
+    """One input or output of an exported net, as the manifest lists it."""
+
+    name: str
+    channels: tuple[str, ...]
+    normalisation: str = "none"
+    layout: str = "NCHW"
+
+    def entry(self) -> dict:
+        return {"name": self.name, "layout": self.layout, "channels": list(self.channels),
+                "normalisation": self.normalisation}
 
 
-def export_illum(ckpt: Path, models_dir: Path = MODELS) -> dict:
-    model, config = _load("illum", ckpt)
-    blob, diff = _export_checked(model, {"rgb": 3, "normal": 3}, ["sh"])
-    entry = illum_net_entry(model, "illum_net.onnx", config)
-    write_model(models_dir, entry, blob)
-    return {**entry, "ort_vs_torch_max_abs": diff}
+def _f(*groups: str) -> tuple[str, ...]:
+    """The pipeline's channel names of feature ``groups``, in order."""
+    return tuple(c for g in groups for c in pipeline.FEATURES[g])
 
 
-MAP_NETS = {
-    "diffuse": ("diffuse_net", [("rgb", "rgb", "srgb"), ("shading", "shading", "none")],
-                ("diffuse", "diffuse")),
+RGB = Port("rgb", _f("rgb"), "srgb")
+NORMAL, ALBEDO, SHADING = Port("normal", _f("normal")), Port("albedo", _f("albedo")), \
+    Port("shading", _f("shading"))
+SPECULAR = Port("specular", _f("specular"))
+
+EXPORTS: dict[str, tuple[str, tuple[Port, ...], Port]] = {
+    # net: (model name, inputs, output)
+    "normal": ("normal_net", (RGB, Port("aux", _f("landmarks", "prior", "alpha"))), NORMAL),
+    "illum": ("illum_net", (RGB, NORMAL),
+              Port("sh", tuple(f"sh{i}" for i in range(27)),
+                   "camera-space SH of incident radiance, index k*3+c", "NC")),
+    "diffuse": ("diffuse_net", (RGB, SHADING), Port("diffuse", _f("diffuse"))),
     # the direct-albedo alternative ships under DiffuseNet's name when it measures better
-    "albedo": ("diffuse_net", [("rgb", "rgb", "srgb"), ("shading", "shading", "none")],
-               ("albedo", "albedo")),
-    "specular": ("specular_net", [("rgb", "rgb", "srgb"), ("normal", "normal", "none"),
-                                  ("albedo", "albedo", "none")], ("specular", "specular")),
-    "render": ("render_net", [("render", "render", "none"), ("normal", "normal", "none"),
-                              ("albedo", "albedo", "none"), ("specular", "specular", "none"),
-                              ("alpha", "alpha", "none"), ("rgb", "rgb", "srgb")],
-               ("refined", "refined")),
+    "albedo": ("diffuse_net", (RGB, SHADING), Port("albedo", _f("albedo"))),
+    "specular": ("specular_net", (RGB, NORMAL, ALBEDO), SPECULAR),
+    "render": ("render_net", (Port("render", _f("render")), NORMAL, ALBEDO, SPECULAR,
+                              Port("alpha", _f("alpha")), RGB), Port("refined", _f("refined"))),
 }
 
 
-def export_map(net: str, ckpt: Path, models_dir: Path = MODELS) -> dict:
-    """DiffuseNet or SpecularNet: named input groups, one map output (see ``MAP_NETS``)."""
-    name, groups, (out_name, out_group) = MAP_NETS[net]
+def export(net: str, ckpt: Path, models_dir: Path = MODELS,
+           version: Optional[str] = None) -> dict:
+    """Export the checkpoint of ``net`` (a key of ``EXPORTS``) as ONNX into ``models_dir``,
+    checked against PyTorch, with its manifest entry; returns the entry and the check."""
+    name, inputs, output = EXPORTS[net]
     model, config = _load(net, ckpt)
-    blob, diff = _export_checked(model, {g: len(pipeline.FEATURES[f]) for g, f, _ in groups},
-                                 [out_name])
+    blob, diff = _export_checked(model, {p.name: len(p.channels) for p in inputs},
+                                 [output.name])
+    trained = {"datasets": config.get("data", []), "steps": config.get("step")}
+    if net == "normal":
+        trained["landmarks"] = config.get("landmarks", True)
+    if "init" in config:  # fine-tuned from an earlier run
+        trained["init"] = config["init"]
     entry = {
-        "name": name, "version": config.get("version", "0.1.0"), "file": f"{name}.onnx",
-        "stride": model.stride,
-        "inputs": [{"name": g, "layout": "NCHW", "channels": list(pipeline.FEATURES[f]),
-                    "normalisation": norm} for g, f, norm in groups],
-        "outputs": [{"name": out_name, "layout": "NCHW",
-                     "channels": list(pipeline.FEATURES[out_group]), "normalisation": "none"}],
-        "training_data": {"datasets": config.get("data", []), "steps": config.get("step")},
-        "parameters": nets.parameters(model),
+        "name": name, "version": version or config.get("version", "0.1.0"),
+        "file": f"{name}.onnx", "stride": model.stride,
+        "inputs": [p.entry() for p in inputs], "outputs": [output.entry()],
+        "training_data": trained, "parameters": nets.parameters(model),
     }
-    write_model(models_dir, entry, blob)
-    return {**entry, "ort_vs_torch_max_abs": diff}
-
-
-def export_normal(ckpt: Path, models_dir: Path = MODELS) -> dict:
-    model, config = _load("normal", ckpt)
-    blob, diff = _export_checked(model, {"rgb": 3, "aux": nets.NormalNet.AUX}, ["normal"])
-    entry = normal_net_entry(model, "normal_net.onnx", config)
     write_model(models_dir, entry, blob)
     return {**entry, "ort_vs_torch_max_abs": diff}
 
@@ -177,15 +156,12 @@ def write_model(models_dir: Path, entry: dict, blob: bytes) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    p.add_argument("net", choices=("normal", "illum", *MAP_NETS))
+    p.add_argument("net", choices=tuple(EXPORTS))
     p.add_argument("--ckpt", required=True)
     p.add_argument("--models", default=str(MODELS))
+    p.add_argument("--version", help="the model's version in the manifest (default 0.1.0)")
     args = p.parse_args(argv)
-    if args.net in MAP_NETS:
-        entry = export_map(args.net, Path(args.ckpt), Path(args.models))
-    else:
-        exporter = export_normal if args.net == "normal" else export_illum
-        entry = exporter(Path(args.ckpt), Path(args.models))
+    entry = export(args.net, Path(args.ckpt), Path(args.models), args.version)
     print(json.dumps({k: entry[k] for k in ("file", "size", "sha256",
                                             "ort_vs_torch_max_abs")}, indent=2))
     return 0

@@ -48,7 +48,7 @@ def test_train_resume_export_and_run(shards, tmp_path):
 
     models = tmp_path / "models"
     install_chain(models)  # stand-ins for the nets not trained here
-    entry = export.export_normal(ckpt / "last.pt", models)
+    entry = export.export("normal", ckpt / "last.pt", models)
     assert entry["ort_vs_torch_max_abs"] <= 1e-3
     manifest = json.loads((models / "manifest.json").read_text())["models"]["normal_net"]
     assert manifest["inputs"][0]["normalisation"] == "srgb" and manifest["stride"] == 2
@@ -92,7 +92,7 @@ def test_illum_net_trains_exports_and_feeds_the_pipeline(shards, tmp_path):
                        "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
     models = tmp_path / "models"
     install_chain(models)
-    entry = export.export_illum(ckpt / "last.pt", models)
+    entry = export.export("illum", ckpt / "last.pt", models)
     assert entry["ort_vs_torch_max_abs"] <= 1e-3
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
@@ -121,7 +121,7 @@ def test_diffuse_and_specular_nets_train_export_and_run(shards, tmp_path):
         ckpt = tmp_path / net
         assert train.main([net, "--data", str(shards), "--steps", "2", "--batch", "2",
                            "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
-        assert export.export_map(net, ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
+        assert export.export(net, ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
     assert passes.reflectivity.max() <= 0.16 + 1e-6 and passes.albedo.shape == (48, 48, 3)
@@ -150,7 +150,7 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     assert "disc" in torch.load(ckpt / "last.pt", weights_only=False)
     models = tmp_path / "models"
     install_chain(models)
-    assert export.export_map("render", ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
+    assert export.export("render", ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
     gt = bust(40)
     p = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
                roughness=gt["roughness"], reflectivity=gt["reflectivity"])
@@ -180,6 +180,11 @@ def test_warm_start_takes_the_weights_and_refuses_a_different_net(shards, tmp_pa
                                "--init", str(tmp_path / "a" / "last.pt")]) == 0
     second = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert second["config"]["init"]["step"] == 1
+    assert export.main(["normal", "--ckpt", str(tmp_path / "b" / "last.pt"), "--models",
+                        str(tmp_path / "models"), "--version", "0.2.0"]) == 0
+    entry = json.loads((tmp_path / "models" / "manifest.json").read_text())["models"]
+    assert entry["normal_net"]["version"] == "0.2.0"
+    assert entry["normal_net"]["training_data"]["init"]["path"].endswith("last.pt")
     for key, value in first["model"].items():
         if value.dtype.is_floating_point and "running" not in key:
             assert torch.allclose(value, second["model"][key], atol=1e-6), key
