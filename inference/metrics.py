@@ -69,7 +69,9 @@ def normal_metrics(pred: np.ndarray, ref: np.ndarray,
 
     Returns a dict: ``mean_deg``, ``median_deg``, ``within_11_25``, ``within_22_5``,
     ``within_30`` (percent of pixels, 0–100, whose error is at most that many degrees),
-    ``mean_cos`` (mean cosine similarity) and ``pixels`` (how many pixels were scored).
+    ``mean_cos`` (mean cosine similarity), ``mean_dx`` and ``mean_dy`` (the mean of pred − ref
+    in X and Y: a tilt of the whole estimate shows here, where the angle hides its direction)
+    and ``pixels`` (how many pixels were scored).
     """
     pred, ref = _pair(pred, ref, "normal_metrics")
     m = _mask_for(mask, pred.shape[:2])
@@ -80,6 +82,8 @@ def normal_metrics(pred: np.ndarray, ref: np.ndarray,
         key = "within_" + f"{t:g}".replace(".", "_")
         out[key] = float(100.0 * np.mean(err <= t))
     out["mean_cos"] = float(cos.mean())
+    diff = pred[m][:, :2] - ref[m][:, :2]
+    out["mean_dx"], out["mean_dy"] = (float(v) for v in diff.mean(axis=0))
     out["pixels"] = int(m.sum())
     return out
 

@@ -144,12 +144,14 @@ def _val_paths(folder: Path, count: int) -> list[Path]:
     return data.sample_paths([folder])[:count]
 
 
-def _pooled(errors: list, cosines: list) -> dict:
+def _pooled(errors: list, cosines: list, dys: list | None = None) -> dict:
     err, cos = np.concatenate(errors), np.concatenate(cosines)
     out = {"mean_deg": float(err.mean()), "median_deg": float(np.median(err))}
     for t in metrics.ANGLE_THRESHOLDS:
         out["within_" + f"{t:g}".replace(".", "_")] = float(100.0 * np.mean(err <= t))
     out["mean_cos"] = float(cos.mean())
+    if dys is not None:  # the tilt: mean of pred − true Y
+        out["mean_dy"] = float(np.concatenate(dys).mean())
     out["pixels"] = int(err.size)
     return out
 
@@ -169,6 +171,7 @@ def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
 
     model, config = _load("normal", ckpt)
     net_e, net_c, prior_e, prior_c, both_e, both_c = [], [], [], [], [], []
+    net_dy, prior_dy, both_dy = [], [], []
     covered = total = 0
     paths = _val_paths(folder, count)
     for path in paths:
@@ -178,21 +181,23 @@ def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
             pred = model(torch.from_numpy(x[None, :3]), torch.from_numpy(x[None, 3:]))[0]
         pred, target, mask = pred.numpy().transpose(1, 2, 0), target.transpose(1, 2, 0), mask > 0
         e, c = _angles(pred, target, mask)
-        net_e.append(e), net_c.append(c)
+        net_e.append(e), net_c.append(c), net_dy.append((pred - target)[mask][:, 1])
         prior = x[-5:-2].transpose(1, 2, 0)
         on_prior = mask & (x[-2] > 0.5)
         covered, total = covered + int(on_prior.sum()), total + int(mask.sum())
-        for store_e, store_c, p in ((prior_e, prior_c, prior), (both_e, both_c, pred)):
+        for store_e, store_c, store_dy, p in ((prior_e, prior_c, prior_dy, prior),
+                                              (both_e, both_c, both_dy, pred)):
             e, c = _angles(p, target, on_prior)
             store_e.append(e), store_c.append(c)
+            store_dy.append((p - target)[on_prior][:, 1])
     base = {"data": str(folder), "samples": len(paths), "checkpoint": str(ckpt),
             "landmarks": bool(config.get("landmarks", True)), "steps": config.get("step")}
     return [{"metric": "normal_net_synthetic", "region": "subject", **base,
-             **_pooled(net_e, net_c)},
+             **_pooled(net_e, net_c, net_dy)},
             {"metric": "normal_net_synthetic", "region": "face (prior covers)", **base,
-             "coverage": covered / max(total, 1), **_pooled(both_e, both_c)},
+             "coverage": covered / max(total, 1), **_pooled(both_e, both_c, both_dy)},
             {"metric": "face_mesh_prior_synthetic", "region": "face (prior covers)", **base,
-             "coverage": covered / max(total, 1), **_pooled(prior_e, prior_c)}]
+             "coverage": covered / max(total, 1), **_pooled(prior_e, prior_c, prior_dy)}]
 
 
 def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
@@ -397,6 +402,24 @@ def _yale_mean(rows: list, subjects, key: str | None) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def _tilt(res: dict) -> list[str]:
+    """Prior and NormalNet tilt on the face, on held-out synthetic samples and on Yale B."""
+    out = []
+    rows = {r["metric"]: r for r in res.get("checkpoint_normal", [])
+            if r["region"].startswith("face")}
+    if "mean_dy" in rows.get("face_mesh_prior_synthetic", {}):
+        out.append(f"synthetic {rows['face_mesh_prior_synthetic']['mean_dy']:+.3f} / "
+                   f"{rows['normal_net_synthetic']['mean_dy']:+.3f}")
+    for group, subjects in (("development", DEV_SUBJECTS), ("acceptance", ACCEPTANCE_SUBJECTS)):
+        prior = [r["mean_dy"] for r in res.get("yale_prior", [])
+                 if r["subject"] in subjects and "mean_dy" in r]
+        net = [r["prior_covered"]["mean_dy"] for r in res.get("yale_net", [])
+               if r["subject"] in subjects and "mean_dy" in r.get("prior_covered", {})]
+        if prior and net:
+            out.append(f"Yale B {group} {np.mean(prior):+.3f} / {np.mean(net):+.3f}")
+    return out
+
+
 def card_markdown(res: dict) -> str:
     """The evaluation section of MODEL_CARD.md, from ``report``'s result."""
     chain = res["chain"]
@@ -430,6 +453,10 @@ def card_markdown(res: dict) -> str:
         lines.append(f"| Yale B normals, mean, {group} ({', '.join(subjects)}) | ≤ 12° | "
                      f"{f(net)}° whole mask; {f(face)}° where the prior covers, prior alone "
                      f"{f(prior)}° |")
+    tilt = _tilt(res)
+    if tilt:
+        lines.append("| normal tilt on the face, mean Y of estimate − reference (+ = tilted up): "
+                     "face-mesh prior / NormalNet | 0 | " + "; ".join(tilt) + " |")
     for row in res.get("yale_faces", []):
         lines.append(f"| Face Mesh finds the face, {row['subject']}, all {row['images']} lights: "
                      f"as shot / with exposure retries | | {row['as_shot']} / "

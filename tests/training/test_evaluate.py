@@ -146,6 +146,7 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert "old" not in text and text.endswith("tail\n")
     assert "without landmarks" in text and "Yale B normals, mean, development" in text
     assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
+    assert "normal tilt on the face" in text and "Yale B development" in text
     assert "acceptance" not in text.split(evaluate.CARD_BEGIN)[1]
 
 

@@ -36,6 +36,10 @@ def test_known_rotation_and_thresholds():
     assert m10["mean_cos"] == pytest.approx(math.cos(math.radians(10.0)), abs=1e-6)
     m25 = normal_metrics(_tilted((4, 4), 25.0), ref)
     assert (m25["within_11_25"], m25["within_22_5"], m25["within_30"]) == (0.0, 0.0, 100.0)
+    # the tilt's direction: tilted up (+Y) against the reference, not sideways
+    assert m10["mean_dy"] == pytest.approx(math.sin(math.radians(10.0)), abs=1e-6)
+    assert m10["mean_dx"] == pytest.approx(0.0, abs=1e-7)
+    assert normal_metrics(ref, _tilted((4, 4), 10.0))["mean_dy"] < 0
 
 
 def test_mixed_errors_give_mean_median_and_shares():
