@@ -3,7 +3,9 @@
 # fresh schedule, black-and-white augmentation for NormalNet), one net after another on one
 # core so the factory keeps the other. Resumable: run it again to go on; a finished net is
 # skipped. The 0.1.0 runs (and the landmark ablation) stay untouched in ~/.cache/relit/ckpt.
+# NETS picks the nets and their order; two lanes must not share a net.
 #   nohup training/train_v2.sh >> ~/.cache/relit/ckpt/v2/train.log 2>&1 &
+#   NETS="albedo specular" nohup training/train_v2.sh >> ~/.cache/relit/ckpt/v2/lane_b.log 2>&1 &
 cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-.venv-train/bin/python}
 SYNTH=${RELIT_SYNTH_ROOT:-$HOME/.cache/relit/synth}
@@ -21,9 +23,11 @@ run() {  # net steps size [extra args]
     --init "$V1/$net/last.pt" "$@" || { echo "train_v2: $net FAILED"; return 1; }
   echo "train_v2: $net done $(date -Is)"
 }
-run normal "$NORMAL_STEPS" 256 &&
-run albedo "$MAP_STEPS" 128 &&
-run specular "$MAP_STEPS" 128 &&
-run illum "$MAP_STEPS" 128 &&
-run render "$MAP_STEPS" 128 &&
-echo "train_v2: all done $(date -Is)"
+for net in ${NETS:-normal albedo specular illum render}; do
+  if [ "$net" = normal ]; then
+    run normal "$NORMAL_STEPS" 256 || exit 1
+  else
+    run "$net" "$MAP_STEPS" 128 || exit 1
+  fi
+done
+echo "train_v2: done: ${NETS:-all} $(date -Is)"
