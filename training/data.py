@@ -94,12 +94,21 @@ class Augment:
     jpeg: float = 0.5          # probability of JPEG compression at quality 40–95
     occluder: float = 0.2      # probability of one occluder
     grey: float = 0.0          # probability of a black-and-white photo (luminance in R, G, B)
+    prior_tilt: float = 0.0    # largest turn (degrees) of the face-mesh prior, axis in the image
+    prior_depth: float = 0.0   # the prior's relief scaled by 2 ** ±prior_depth
+    prior_drop: float = 0.0    # probability of no prior and no landmarks (no face found)
 
 
 NO_AUG = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0, noise=0.0,
                  jpeg=0.0, occluder=0.0)
 GEOMETRY_AUG = Augment(grey=0.1)
 """For nets that read shape, not colour (NormalNet): black-and-white photos too."""
+PRIOR_AUG = Augment(grey=0.1, prior_tilt=12.0, prior_depth=0.3, prior_drop=0.1)
+"""GEOMETRY_AUG, and a face-mesh prior that is wrong the ways MediaPipe can be wrong on a real
+face: turned, too flat or too deep, or missing. MediaPipe's errors on our synthetic heads are
+not its errors on photos (on held-out synthetic faces the prior tilts up against the truth, on
+Yale B it tilts down against the reference: ``evaluate report``), so a net that learns to undo
+the synthetic error carries it to real faces; this makes it read the pose from the image."""
 
 
 def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
@@ -132,6 +141,28 @@ def _flip(maps: dict) -> dict:
             out[key] = out[key].copy()
             out[key][..., 0] *= -1.0
     return out
+
+
+def _perturb_prior(maps: dict, rng: np.random.Generator, aug: Augment) -> dict:
+    """``aug``'s prior perturbation of NormalNet's maps (nothing is drawn when it is off)."""
+    if "prior" not in maps or not (aug.prior_drop or aug.prior_tilt or aug.prior_depth):
+        return maps
+    if rng.random() < aug.prior_drop:
+        maps["prior"] = np.zeros_like(maps["prior"])
+        maps["landmarks"] = np.zeros_like(maps["landmarks"])
+        return maps
+    prior = maps["prior"].copy()
+    inside = prior[..., 3] > 0.5
+    n = prior[..., :3][inside]
+    n[:, 2] *= 2.0 ** rng.uniform(-aug.prior_depth, aug.prior_depth)
+    phi, angle = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(0, aug.prior_tilt))
+    axis = np.array([np.cos(phi), np.sin(phi), 0.0])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    turn = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)   # Rodrigues
+    n = n @ turn.T
+    prior[..., :3][inside] = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+    maps["prior"] = prior.astype(np.float32)
+    return maps
 
 
 def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment,
@@ -175,6 +206,7 @@ def augment(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> di
     flipped = rng.random() < aug.flip
     if flipped:
         maps = _flip(maps)
+    maps = _perturb_prior(maps, rng, aug)
     gains: list = []
     maps["rgb"] = _photometric(maps["rgb"], rng, aug, gains)
     if sh is not None:

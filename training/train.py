@@ -34,7 +34,9 @@ def build(net: str, widths=None):
 
 def stream(args, paths, seed: int):
     if args.net == "normal":
-        return data.batches(paths, args.batch, args.size, seed=seed, landmarks=args.landmarks)
+        aug = data.PRIOR_AUG if args.prior_jitter else data.GEOMETRY_AUG
+        return data.batches(paths, args.batch, args.size, seed=seed, aug=aug,
+                            landmarks=args.landmarks)
     if args.net == "illum":
         return data.illum_batches(paths, args.batch, args.size, seed=seed)
     if args.net == "render":
@@ -111,7 +113,8 @@ def warm_start(model, args, config: dict) -> None:
 
 def train(args) -> Path:
     folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
-    config = {"net": args.net, "landmarks": args.landmarks, "size": args.size,
+    config = {"net": args.net, "landmarks": args.landmarks, "prior_jitter": args.prior_jitter,
+              "size": args.size,
               "batch": args.batch, "lr": args.lr, "widths": args.widths,
               "data": [str(Path(d).expanduser()) for d in args.data]}
     torch.manual_seed(args.seed)
@@ -121,6 +124,10 @@ def train(args) -> Path:
     step = 0
     adversary = Adversary(args.lr) if args.net == "render" else None
     if state is not None:
+        for key in ("net", "landmarks", "prior_jitter"):
+            if state["config"].get(key, False) != config[key]:
+                raise SystemExit(f"{folder} holds a run with {key}={state['config'].get(key)!r}; "
+                                 f"this one has {config[key]!r}: pick another --ckpt")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
@@ -179,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--widths", type=int, nargs="+")
     p.add_argument("--no-landmarks", dest="landmarks", action="store_false",
                    help="zero the landmark channels (the paper's ablation)")
+    p.add_argument("--prior-jitter", action="store_true",
+                   help="NormalNet: train on a turned, rescaled or missing face-mesh prior "
+                        "(training.data.PRIOR_AUG)")
     p.add_argument("--ckpt", help="checkpoint folder")
     p.add_argument("--every", type=int, default=200)
     p.add_argument("--log-every", type=int, default=20)

@@ -15,19 +15,20 @@ DATA=("$SYNTH/v1" "$SYNTH/v1-extra")
 NORMAL_STEPS=${NORMAL_STEPS:-3000}
 MAP_STEPS=${MAP_STEPS:-2000}
 mkdir -p "$V2"
-run() {  # net steps size [extra args]
-  local net=$1 steps=$2 size=$3; shift 3
-  echo "train_v2: $net start $(date -Is)"
+run() {  # run-name net steps size [extra args]
+  local name=$1 net=$2 steps=$3 size=$4; shift 4
+  echo "train_v2: $name start $(date -Is)"
   "$PY" -m training.train "$net" --data "${DATA[@]}" --steps "$steps" --size "$size" \
-    --threads 1 --rescan --log-every 50 --lr 1e-3 --ckpt "$V2/$net" \
-    --init "$V1/$net/last.pt" "$@" || { echo "train_v2: $net FAILED"; return 1; }
-  echo "train_v2: $net done $(date -Is)"
+    --threads 1 --rescan --log-every 50 --lr 1e-3 --ckpt "$V2/$name" \
+    --init "$V1/$net/last.pt" "$@" || { echo "train_v2: $name FAILED"; return 1; }
+  echo "train_v2: $name done $(date -Is)"
 }
-for net in ${NETS:-normal albedo specular illum render}; do
-  if [ "$net" = normal ]; then
-    run normal "$NORMAL_STEPS" 256 || exit 1
-  else
-    run "$net" "$MAP_STEPS" 128 || exit 1
-  fi
+for name in ${NETS:-normal albedo specular illum render}; do
+  case $name in
+    normal) run normal normal "$NORMAL_STEPS" 256 || exit 1 ;;
+    # the same run with the prior perturbed (training.data.PRIOR_AUG), to compare
+    normal_pj) run normal_pj normal "$NORMAL_STEPS" 256 --prior-jitter || exit 1 ;;
+    *) run "$name" "$name" "$MAP_STEPS" 128 || exit 1 ;;
+  esac
 done
 echo "train_v2: done: ${NETS:-all} $(date -Is)"

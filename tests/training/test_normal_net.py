@@ -193,3 +193,38 @@ def test_warm_start_takes_the_weights_and_refuses_a_different_net(shards, tmp_pa
     with pytest.raises(SystemExit, match="widths"):
         train.main(wider + ["--ckpt", str(tmp_path / "c"), "--init",
                             str(tmp_path / "a" / "last.pt")])
+
+
+def test_prior_jitter_turns_rescales_or_drops_the_prior_only(shards):
+    maps = data.normal_net_maps(data.sample_paths([shards])[0])
+    size = maps["rgb"].shape[0]
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size * 2 - 1
+    inside = xx ** 2 + yy ** 2 < 0.8  # a sphere's normals stand in for a face's prior
+    sphere = np.dstack([xx, -yy, np.sqrt(np.clip(1 - xx ** 2 - yy ** 2, 0, 1))]) * inside[..., None]
+    maps["prior"] = np.dstack([sphere, inside]).astype(np.float32)
+    maps["landmarks"] = np.ones_like(maps["landmarks"])
+    aug = data.Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0,
+                       noise=0.0, jpeg=0.0, occluder=0.0, prior_tilt=12.0, prior_depth=0.3)
+    turned = data.augment(dict(maps), np.random.default_rng(3), size, aug)
+    n0, n1 = maps["prior"][..., :3][inside], turned["prior"][..., :3][inside]
+    assert np.allclose(np.linalg.norm(n1, axis=-1), 1.0, atol=1e-4)
+    angle = np.degrees(np.arccos(np.clip((n0 * n1).sum(-1), -1, 1)))
+    assert 0.1 < angle.mean() < 12.0 + 20.0  # a turn of ≤ 12° plus a change of relief
+    assert np.array_equal(turned["prior"][..., 3], maps["prior"][..., 3])
+    assert np.array_equal(turned["normal"], maps["normal"])       # the truth stays true
+    assert (turned["prior"][..., :3][~inside] == 0).all()
+    dropped = data.augment(dict(maps), np.random.default_rng(0), size,
+                           data.Augment(**{**aug.__dict__, "prior_drop": 1.0}))
+    assert not dropped["prior"].any() and not dropped["landmarks"].any()
+    # off by default: the prior passes untouched
+    plain = data.augment(dict(maps), np.random.default_rng(3), size,
+                         data.Augment(**{**aug.__dict__, "prior_tilt": 0.0, "prior_depth": 0.0}))
+    assert np.array_equal(plain["prior"], maps["prior"])
+
+
+def test_resume_refuses_a_run_with_other_inputs(shards, tmp_path):
+    args = ["normal", "--data", str(shards), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--ckpt", str(tmp_path / "a")]
+    assert train.main(args) == 0
+    with pytest.raises(SystemExit, match="prior_jitter"):
+        train.main([*args, "--steps", "2", "--prior-jitter"])
