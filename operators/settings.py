@@ -18,7 +18,8 @@ def _active_material(self):
 def _keep_plate_changed(self, context):
     material = _active_material(self)
     if material is not None:
-        plate.set_keep_plate(material, self.keep_plate)
+        plane = plate.find_plane(self.active, context.scene)
+        plate.set_keep_plate(material, self.keep_plate, plane)
 
 
 def _height_scale_changed(self, context):

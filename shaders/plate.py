@@ -36,6 +36,17 @@ Cycles, EEVEE and Workbench alike and shows in the viewport while lights are mov
 repainting the height image updates it live. ``Scale`` (default 1 = the true relief) is the
 artist's control: a modifier input (``set_height_scale``/``height_scale``).
 
+Trimming
+--------
+Outside the matte the plate is transparent (unless "Keep Plate" is on), yet every ray that
+crosses it there still costs an intersection and a shader evaluation. The Geometry Nodes
+modifier "Relit Trim" deletes the quads that show none of the matte (face attribute
+``relit_matte``, computed from the alpha pass when the plane is built: any pixel of the quad or
+of its neighbours above one 8-bit step), so the render is the same and faster (a 512² bust at
+32 samples: about a fifth less time). "Keep Plate" turns it off, since the plate then shows
+everywhere. The cover is the alpha pass's as built: after repainting the matte beyond it,
+rebuild the plane.
+
 Keep the height on: a flat card blocks every ray that leaves it toward the back half-space, so
 under an HDRI a normal tilted away from the camera loses the light arriving from behind the
 card. On the demo bust under "courtyard" that makes the flat card 14 % darker than the true
@@ -87,6 +98,15 @@ DISPLACE_INPUTS = (
     ("Width", "NodeSocketFloat", 1.0, 0.0, 1e6),
 )
 DISPLACE_OUTPUTS = (("Geometry", "NodeSocketGeometry"),)
+
+TRIM_NAME = "Relit Trim"       # node group and modifier
+TRIM_VERSION = 1
+COVER_ATTRIBUTE = "relit_matte"  # face attribute: the quad shows some of the matte
+COVER_THRESHOLD = 1.0 / 255.0    # below one 8-bit step a pixel is empty
+TRIM_INPUTS = (
+    ("Geometry", "NodeSocketGeometry", None, None, None),
+    ("Keep Plate", "NodeSocketBool", False, None, None),
+)
 
 
 # ------------------------------------------------------------------ node-tree helpers
@@ -277,12 +297,17 @@ def plate_material(source: str, images: Mapping[str, Any], *, keep_plate: bool =
     return mat
 
 
-def set_keep_plate(material, keep: bool) -> None:
-    """Toggle "keep original plate outside the matte" on a Relit plate material."""
+def set_keep_plate(material, keep: bool, plane=None) -> None:
+    """Toggle "keep original plate outside the matte" on a Relit plate material, and on its
+    ``plane``'s trim (the whole plane shows while the plate is kept)."""
     node = material.node_tree.nodes.get("Relit Plate") if material.node_tree else None
     if node is None or not is_relit(material):
         raise ShaderError(f"'{material.name}' is not a Relit plate material")
     node.inputs["Keep Plate"].default_value = 1.0 if keep else 0.0
+    mod = _nodes_modifier(plane, TRIM_NAME) if plane is not None else None
+    if mod is not None:
+        mod[_socket_id(mod.node_group, "Keep Plate")] = bool(keep)
+        plane.update_tag()
 
 
 # ------------------------------------------------------------------ camera fitting
@@ -453,6 +478,7 @@ def build_plane(scene, camera, image_size, name: str, *, distance: Optional[floa
     obj.matrix_parent_inverse = Matrix.Diagonal((1 / scale.x, 1 / scale.y, 1 / scale.z, 1.0))
     obj.matrix_basis = Matrix.Translation((frame.center[0], frame.center[1], -distance))
     obj["relit_image_size"] = [width, height]
+    obj["relit_grid"] = list(counts)
     obj["relit_plane_size"] = [size[0], size[1]]
     obj["relit_distance"] = distance
     return obj
@@ -507,12 +533,14 @@ def _socket_id(group, name: str) -> str:
                 if item.item_type == "SOCKET" and item.in_out == "INPUT" and item.name == name)
 
 
+def _nodes_modifier(plane, name: str):
+    mod = plane.modifiers.get(name)
+    return mod if mod is not None and mod.type == "NODES" else None
+
+
 def height_modifier(plane):
     """The plane's "Relit Height" modifier, or None."""
-    mod = plane.modifiers.get(MODIFIER_NAME)
-    if mod is None or mod.type != "NODES":
-        return None
-    return mod
+    return _nodes_modifier(plane, MODIFIER_NAME)
 
 
 def set_height(plane, image, *, scale: float = 1.0):
@@ -557,6 +585,81 @@ def height_scale_path(plane) -> Optional[tuple[Any, str]]:
     return mod, f'["{_socket_id(mod.node_group, "Scale")}"]'
 
 
+# ------------------------------------------------------------------ trimming
+
+def matte_cover(alpha: np.ndarray, counts: tuple[int, int]) -> np.ndarray:
+    """Per quad of a ``counts`` grid (rows bottom to top, as ``fill_grid`` orders its faces):
+    does the quad, or a neighbour, hold a pixel of ``alpha`` (H×W, top row first) above one
+    8-bit step? Conservative: a quad's footprint is rounded outwards."""
+    nx, ny = counts
+    alpha = np.asarray(alpha, np.float32)
+    alpha = alpha[..., 0] if alpha.ndim == 3 else alpha
+    h, w = alpha.shape
+    filled = alpha[::-1] > COVER_THRESHOLD            # rows bottom to top, like the grid
+    xs = np.floor(np.arange(nx + 1) * w / nx).astype(int)
+    ys = np.floor(np.arange(ny + 1) * h / ny).astype(int)
+    cols = np.logical_or.reduceat(filled, xs[:-1], axis=1) if w else filled
+    cover = np.logical_or.reduceat(cols, ys[:-1], axis=0)
+    grown = np.pad(cover, 1)                            # and the eight neighbours
+    return np.any([grown[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
+                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+
+
+def _build_trim_group(tree) -> None:
+    links = tree.links
+    gin = _node(tree, "NodeGroupInput", "Group Input", (-600, 0))
+    gout = _node(tree, "NodeGroupOutput", "Group Output", (400, 0))
+    cover = _node(tree, "GeometryNodeInputNamedAttribute", "Matte Cover", (-600, -200))
+    cover.data_type = "BOOLEAN"
+    cover.inputs["Name"].default_value = COVER_ATTRIBUTE
+    shown = _node(tree, "FunctionNodeBooleanMath", "Shown", (-350, -150))
+    shown.operation = "OR"
+    hidden = _node(tree, "FunctionNodeBooleanMath", "Hidden", (-150, -150))
+    hidden.operation = "NOT"
+    delete = _node(tree, "GeometryNodeDeleteGeometry", "Delete Outside Matte", (150, 0))
+    delete.domain = "FACE"
+    delete.mode = "ALL"
+    links.new(cover.outputs["Attribute"], shown.inputs[0])
+    links.new(gin.outputs["Keep Plate"], shown.inputs[1])
+    links.new(shown.outputs[0], hidden.inputs[0])
+    links.new(gin.outputs["Geometry"], delete.inputs["Geometry"])
+    links.new(hidden.outputs[0], delete.inputs["Selection"])
+    links.new(delete.outputs["Geometry"], gout.inputs["Geometry"])
+
+
+def trim_group():
+    """The Geometry Nodes group "Relit Trim" (reused; rebuilt in place if stale)."""
+    return _ensure_group(TRIM_NAME, "GeometryNodeTree", TRIM_VERSION, TRIM_INPUTS,
+                         DISPLACE_OUTPUTS, _build_trim_group)
+
+
+def set_trim(plane, alpha: Optional[np.ndarray], keep_plate: bool = False):
+    """Trim ``plane`` (a Relit grid) to the matte ``alpha`` (H×W, top row first), or remove the
+    trim when ``alpha`` is None. Returns the modifier or None."""
+    mod = _nodes_modifier(plane, TRIM_NAME)
+    if alpha is None:
+        if mod is not None:
+            plane.modifiers.remove(mod)
+        return None
+    mesh = plane.data
+    counts = tuple(int(c) for c in plane.get("relit_grid", ()))
+    if len(counts) != 2 or counts[0] * counts[1] != len(mesh.polygons):
+        raise ShaderError(f"'{plane.name}' is not a Relit grid")
+    attr = mesh.attributes.get(COVER_ATTRIBUTE)
+    if attr is None or attr.domain != "FACE" or attr.data_type != "BOOLEAN":
+        if attr is not None:
+            mesh.attributes.remove(attr)
+        attr = mesh.attributes.new(COVER_ATTRIBUTE, "BOOLEAN", "FACE")
+    attr.data.foreach_set("value", matte_cover(alpha, counts).ravel())
+    group = trim_group()
+    if mod is None:
+        mod = plane.modifiers.new(TRIM_NAME, "NODES")
+    mod.node_group = group
+    mod[_socket_id(group, "Keep Plate")] = bool(keep_plate)
+    mesh.update()
+    return mod
+
+
 # ------------------------------------------------------------------ everything at once
 
 @dataclass
@@ -591,6 +694,7 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
         mesh.materials.append(material)
     else:
         mesh.materials[0] = material
+    set_trim(plane, arrays.get("alpha"), keep_plate)
     set_height(plane, images.get("height"), scale=height_scale)
     return Plate(plane, material, images)
 

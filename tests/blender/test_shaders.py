@@ -207,12 +207,15 @@ def test_node_graph_wiring_and_images(relit, clean):
     np.testing.assert_allclose(bridge.read_pixels(made.images["roughness"], 1),
                                gt["roughness"], atol=1e-6)
     assert float(np.abs(bridge.image_normal(made.images["normal"]) - gt["normal"]).max()) < 1e-5
+    trim = made.plane.modifiers[plate.TRIM_NAME]
+    trim.show_viewport = False                               # the whole grid, displaced
     scene.view_layers[0].update()
     depsgraph = scene.view_layers[0].depsgraph
     mesh = made.plane.evaluated_get(depsgraph).to_mesh()
     co = np.empty(len(mesh.vertices) * 3, np.float32)
     mesh.vertices.foreach_get("co", co)
     made.plane.evaluated_get(depsgraph).to_mesh_clear()
+    trim.show_viewport = True
     co = co.reshape(-1, 3)
     width = plate.plane_width(made.plane)
     # vertex (i, j) sits on the corner between pixels: bilinear = mean of its 4 neighbours
@@ -283,6 +286,48 @@ def test_plane_fills_perspective_frame_and_keeps_plate(relit, clean):
     assert float(err.max()) < 2e-3
     assert float(image[..., :3][_inside(alpha, 1)].max()) < 1e-6
     assert float(image[..., 3].min()) > 0.999           # opaque: the plate is kept
+
+
+def _faces(scene, plane) -> int:
+    """Faces of ``plane`` after its modifiers, in ``scene``."""
+    layer = scene.view_layers[0]
+    layer.update()
+    return len(plane.evaluated_get(layer.depsgraph).data.polygons)
+
+
+def test_plane_is_trimmed_to_the_matte_and_renders_the_same(relit, clean):
+    """Quads that show none of the matte are cut (faster renders); the image is the same as
+    the whole plane's, and keeping the plate brings every quad back."""
+    plate = _mod(relit, "plate")
+    cover = plate.matte_cover(np.pad(np.ones((1, 1)), ((5, 4), (2, 7))), (10, 10))
+    assert cover.sum() == 9 and cover[3:6, 1:4].all()   # one pixel: its quad and neighbours
+    scene = _scene("relit_test_trim", samples=4)
+    scene.cycles.max_bounces = 4
+    _camera(scene)
+    gt = _bust(SIZE)
+    made = plate.build_plate(scene, gt, "trim")
+    _sun(scene, (0.5, 0.3, 0.8))
+    grid = int(np.prod(made.plane["relit_grid"]))
+    trimmed = _faces(scene, made.plane)
+    assert 0 < trimmed < 0.9 * grid
+    image = _render(scene)
+    mod = made.plane.modifiers[plate.TRIM_NAME]
+    mod.show_render = False
+    whole = _render(scene)
+    mod.show_render = True
+    diff = np.abs(image - whole)
+    print(f"\ntrimmed plane: {trimmed} of {grid} quads; mean |trimmed - whole| "
+          f"{diff.mean():.2e}")
+    empty = _inside((gt["alpha"] < 1e-3).astype(np.float32), 2)
+    assert float(image[..., 3][empty].max()) < 1e-6  # transparent, as before
+    assert float(diff[..., 3].max()) < 1e-3
+    assert float(diff[..., :3].mean()) < 0.01 * float(whole[..., :3].mean())
+    plate.set_keep_plate(made.material, True, made.plane)
+    assert _faces(scene, made.plane) == grid
+    plate.set_keep_plate(made.material, False, made.plane)
+    assert _faces(scene, made.plane) == trimmed
+    again = plate.build_plate(scene, gt, "trim")              # a rerun reuses the modifier
+    assert [m.name for m in again.plane.modifiers].count(plate.TRIM_NAME) == 1
 
 
 # ------------------------------------------------------------------ 2. lights left / right
