@@ -486,8 +486,8 @@ def card_markdown(res: dict) -> str:
                   f"| albedo predicted directly | {a['steps']} | {f(a['albedo_si_psnr_db'])} dB |"]
     if "checkpoint_specular" in res:
         sp = res["checkpoint_specular"]
-        lines += ["", f"SpecularNet alone (true normal and albedo in): roughness MAE "
-                      f"{f(sp['roughness_mae'], 3)}, F0 MAE {f(sp['f0_mae'], 4)}."]
+        lines += ["", f"SpecularNet alone ({sp['steps']} steps; true normal and albedo in): "
+                      f"roughness MAE {f(sp['roughness_mae'], 3)}, F0 MAE {f(sp['f0_mae'], 4)}."]
     return "\n".join(lines)
 
 
