@@ -123,6 +123,33 @@ def test_normal_aov_matches_normal_pass(renders):
     assert np.median(cos) > 0.995 and np.mean(cos > 0.95) > 0.9
 
 
+def test_normals_agree_with_the_depth_pass(renders):
+    """The camera-space normals are the surface the depth pass describes: normals from depth
+    finite differences (the camera's focal length and shift from ``meta``) agree with them on
+    smooth interior skin, with no tilt."""
+    from training.synth.scene import SENSOR_MM
+
+    for s in [renders["first"], *renders["lit"]]:
+        cam = json.loads(str(s["meta"]))["params"]["camera"]
+        z = np.asarray(s["depth"], np.float64)[..., 0]
+        h, w = z.shape
+        f = cam["focal_mm"] / SENSOR_MM * w                 # square frame: sensor fits the width
+        cx, cy = w / 2 - cam["shift"][0] * w, h / 2 + cam["shift"][1] * w
+        v, u = np.mgrid[0:h, 0:w] + 0.5
+        p = np.stack([(u - cx) * z / f, -(v - cy) * z / f, -z], -1)
+        right, up = p[1:-1, 2:] - p[1:-1, :-2], p[:-2, 1:-1] - p[2:, 1:-1]
+        n = np.cross(right, up)
+        n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)
+        ok = np.asarray(s["alpha"], np.float32)[1:-1, 1:-1, 0] > 0.999
+        for a, b in ((z[1:-1, 2:], z[1:-1, :-2]), (z[:-2, 1:-1], z[2:, 1:-1])):
+            ok &= (a > 0) & (b > 0) & (np.abs(a - b) < 0.01)   # no depth edge
+        truth = np.asarray(s["normal"], np.float64)[1:-1, 1:-1][ok]
+        angle = np.degrees(np.arccos(np.clip(np.sum(n[ok] * truth, -1), -1, 1)))
+        tilt = (n[ok] - truth).mean(axis=0)
+        assert ok.sum() > 100
+        assert np.median(angle) < 5.0 and abs(tilt[0]) < 0.05 and abs(tilt[1]) < 0.05
+
+
 def sh_agreement(s) -> dict:
     """How well ``sh`` predicts the diffuse light Cycles rendered on camera-facing skin.
 
