@@ -127,8 +127,7 @@ def _sync_interface(tree, inputs, outputs) -> None:
     """Make the interface exactly ``inputs`` + ``outputs`` while keeping every socket that
     already matches (same side, name and type), so links to it in materials survive."""
     interface = tree.interface
-    wanted = [("INPUT", name, kind) for name, kind, *_ in inputs] + \
-             [("OUTPUT", name, kind) for name, kind in outputs]
+    wanted = _wanted_signature(inputs, outputs)
     kept = {}
     for item in list(interface.items_tree):
         key = (getattr(item, "in_out", None), item.name, getattr(item, "socket_type", None))
