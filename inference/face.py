@@ -250,9 +250,10 @@ def _exposures(rgb: np.ndarray) -> Iterator[np.ndarray]:
     """What Face Mesh is shown of linear ``rgb``: the 8-bit sRGB image as shot, then exposed
     so its 99th percentile is white, then with the shadows lifted as well (linear ** 0.5).
     Face Mesh reads display pixels, so in an underexposed or hard side-lit plate, where the
-    shadow side is a few codes deep, a face can hide that these brighter versions show; the landmarks are the same pixels either way. The caller stops at the first
-    version with a face, so a well-exposed face costs nothing more (``python -m
-    training.evaluate yale-faces`` measures what it finds on real side-lit faces)."""
+    shadow side is a few codes deep, a face can hide that these brighter versions show; the
+    landmarks are the same pixels either way. The caller stops at the first version with a
+    face, so a well-exposed face costs nothing more (``python -m training.evaluate
+    yale-faces`` measures what it finds on real side-lit faces)."""
     yield _srgb8(rgb)
     white = float(np.percentile(rgb, 99))
     if white <= 0.0:  # black

@@ -42,8 +42,8 @@ Outside the matte the plate is transparent (unless "Keep Plate" is on), yet ever
 crosses it there still costs an intersection and a shader evaluation. The Geometry Nodes
 modifier "Relit Trim" deletes the quads that show none of the matte (face attribute
 ``relit_matte``, computed from the alpha pass when the plane is built: any pixel of the quad or
-of its neighbours above one 8-bit step), so the render is the same and faster (a 512² bust at
-32 samples: about a fifth less time). "Keep Plate" turns it off, since the plate then shows
+of its neighbours above one 8-bit step), so the render is the same and faster (``make bench``
+renders a 512² bust at 32 samples). "Keep Plate" turns it off, since the plate then shows
 everywhere. The cover is the alpha pass's as built: after repainting the matte beyond it,
 rebuild the plane.
 
@@ -97,7 +97,7 @@ DISPLACE_INPUTS = (
     ("Scale", "NodeSocketFloat", 1.0, 0.0, 10.0),
     ("Width", "NodeSocketFloat", 1.0, 0.0, 1e6),
 )
-DISPLACE_OUTPUTS = (("Geometry", "NodeSocketGeometry"),)
+GEOMETRY_OUTPUTS = (("Geometry", "NodeSocketGeometry"),)
 
 TRIM_NAME = "Relit Trim"       # node group and modifier
 TRIM_VERSION = 1
@@ -524,7 +524,7 @@ def _build_displace_group(tree) -> None:
 def displace_group():
     """The Geometry Nodes group "Relit Displace" (reused; rebuilt in place if stale)."""
     return _ensure_group(DISPLACE_NAME, "GeometryNodeTree", DISPLACE_VERSION, DISPLACE_INPUTS,
-                         DISPLACE_OUTPUTS, _build_displace_group)
+                         GEOMETRY_OUTPUTS, _build_displace_group)
 
 
 def _socket_id(group, name: str) -> str:
@@ -629,7 +629,7 @@ def _build_trim_group(tree) -> None:
 def trim_group():
     """The Geometry Nodes group "Relit Trim" (reused; rebuilt in place if stale)."""
     return _ensure_group(TRIM_NAME, "GeometryNodeTree", TRIM_VERSION, TRIM_INPUTS,
-                         DISPLACE_OUTPUTS, _build_trim_group)
+                         GEOMETRY_OUTPUTS, _build_trim_group)
 
 
 def set_trim(plane, alpha: Optional[np.ndarray], keep_plate: bool = False):
