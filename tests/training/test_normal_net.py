@@ -228,3 +228,31 @@ def test_resume_refuses_a_run_with_other_inputs(shards, tmp_path):
     assert train.main(args) == 0
     with pytest.raises(SystemExit, match="prior_jitter"):
         train.main([*args, "--steps", "2", "--prior-jitter"])
+
+
+def test_finetune_script_warm_starts_each_run_and_resumes(shards, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    synth = tmp_path / "root"
+    synth.mkdir()
+    (synth / "v1").symlink_to(shards)
+    base = ["--data", str(shards), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--every", "1", "--log-every", "1"]
+    assert train.main(["normal", *base, "--ckpt", str(tmp_path / "from" / "normal")]) == 0
+    env = {**os.environ, "PYTHON": sys.executable, "RELIT_SYNTH_ROOT": str(synth),
+           "FROM": str(tmp_path / "from"), "TO": str(tmp_path / "to"),
+           "NETS": "normal normal_pj", "NORMAL_STEPS": "2", "RELIT_CACHE": str(data.CACHE),
+           "TRAIN_ARGS": "--size 32 --batch 2 --widths 8 16 --every 1"}
+    script = root / "training" / "finetune.sh"
+    for _ in range(2):  # the second run finds both runs finished
+        done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "finetune: done: normal normal_pj" in done.stdout
+    for name, jitter in (("normal", False), ("normal_pj", True)):
+        state = torch.load(tmp_path / "to" / name / "last.pt", weights_only=False)
+        assert state["step"] == 2
+        assert state["config"]["prior_jitter"] is jitter
+        assert state["config"]["init"]["path"] == str(tmp_path / "from" / "normal" / "last.pt")

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Fine-tune a set of trained networks on the factory's data as it stands: each run warm-starts
+# (--init) from FROM/<net>/last.pt with a fresh schedule and writes its checkpoints to TO/<name>.
+# Nets run one after another on one core, so a second lane (another NETS) or the factory can have
+# the other. Resumable: run it again to go on; a finished run is skipped by train.py.
+#
+#   FROM  checkpoint root to start from (default ~/.cache/relit/ckpt, the 0.1.0 runs)
+#   TO    checkpoint root of this round  (default FROM/next)
+#   NETS  runs, in order (default: normal albedo specular illum render); two lanes must not
+#         share a run. "normal_pj" is NormalNet trained on a perturbed prior (--prior-jitter,
+#         training.data.PRIOR_AUG); NORMAL_FROM names the run in FROM that both NormalNet runs
+#         start from (default normal).
+#   NORMAL_STEPS / MAP_STEPS  steps (3000 at 256 px / 2000 at 128 px)
+#   TRAIN_ARGS  more arguments for every training.train run (later ones win)
+#   Data: RELIT_SYNTH_ROOT/v1, and v1-extra where it exists.
+#
+# Models 0.2.0:  FROM=~/.cache/relit/ckpt TO=~/.cache/relit/ckpt/v2 training/finetune.sh
+#   (how 0.2.0 was trained)
+# Models 0.3.0:  FROM=~/.cache/relit/ckpt/v2 TO=~/.cache/relit/ckpt/v3 training/finetune.sh
+cd "$(dirname "$0")/.." || exit 1
+PY=${PYTHON:-.venv-train/bin/python}
+SYNTH=${RELIT_SYNTH_ROOT:-$HOME/.cache/relit/synth}
+FROM=${FROM:-$HOME/.cache/relit/ckpt}
+TO=${TO:-$FROM/next}
+DATA=("$SYNTH/v1")
+[ -d "$SYNTH/v1-extra" ] && DATA+=("$SYNTH/v1-extra")
+NORMAL_STEPS=${NORMAL_STEPS:-3000}
+MAP_STEPS=${MAP_STEPS:-2000}
+NORMAL_FROM=${NORMAL_FROM:-normal}
+mkdir -p "$TO"
+run() {  # run-name net init-run steps size [extra args]
+  local name=$1 net=$2 init=$3 steps=$4 size=$5; shift 5
+  echo "finetune: $name start $(date -Is) (from $FROM/$init)"
+  "$PY" -m training.train "$net" --data "${DATA[@]}" --steps "$steps" --size "$size" \
+    --threads 1 --rescan --log-every 50 --lr 1e-3 --ckpt "$TO/$name" \
+    --init "$FROM/$init/last.pt" "$@" $TRAIN_ARGS || { echo "finetune: $name FAILED"; return 1; }
+  echo "finetune: $name done $(date -Is)"
+}
+for name in ${NETS:-normal albedo specular illum render}; do
+  case $name in
+    normal) run normal normal "$NORMAL_FROM" "$NORMAL_STEPS" 256 || exit 1 ;;
+    normal_pj) run normal_pj normal "$NORMAL_FROM" "$NORMAL_STEPS" 256 --prior-jitter || exit 1 ;;
+    *) run "$name" "$name" "$name" "$MAP_STEPS" 128 || exit 1 ;;
+  esac
+done
+echo "finetune: done: ${NETS:-all} -> $TO $(date -Is)"
