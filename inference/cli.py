@@ -31,6 +31,9 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="files, folders, or sequences such as plate.####.exr")
     p.add_argument("--out", required=True, metavar="DIR", help="writes DIR/<stem>/")
     p.add_argument("--max-side", type=int, default=512, help="internal network resolution")
+    p.add_argument("--no-mirror", dest="mirror", action="store_false",
+                   help="run NormalNet once, not also on the mirrored image (faster, less "
+                        "accurate normals)")
     p.add_argument("--no-previews", dest="previews", action="store_false")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="on a bad input: stop (default), or report it and go on")
@@ -134,7 +137,8 @@ def cmd_decompose(args, progress) -> int:
                 warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
                               f"frames {size[1]}×{size[0]}: stabilisation restarts here")
             size = image.shape[:2]
-            passes = pipeline.decompose(image, {"max_side": args.max_side}, progress)
+            passes = pipeline.decompose(image, {"max_side": args.max_side,
+                                                 "mirror_normals": args.mirror}, progress)
             if stabiliser is not None:
                 _stabilise(stabiliser, passes)
             passes.meta["source"] = str(path)

@@ -60,6 +60,10 @@ class DecomposeOptions:
     # by ~1% of the relief, at a tenth of the time (bench/run.py).
     height_max_side: int = 256
     use_face: bool = True
+    # NormalNet also runs on the mirrored image and the two are averaged (the mirrored answer
+    # flipped back, X negated): the net was trained with that flip, so the two answers differ
+    # only by its errors, which averaging halves where they are independent.
+    mirror_normals: bool = True
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
@@ -109,7 +113,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         roughness=np.ascontiguousarray(scalars[..., 1]),
         reflectivity=np.ascontiguousarray(scalars[..., 2]), sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
-              "internal_size": list(small.shape[:2]), "warnings": feats.get("warnings", [])})
+              "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
+              "warnings": feats.get("warnings", [])})
     up(1.0)
     passes.diffuse_shading = lighting_shading(passes.normal, sh)
     passes.diffuse = passes.albedo * passes.diffuse_shading
@@ -138,8 +143,31 @@ def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
     small = _shrink(rgb, net.opts.max_side)
     feats = _face_features(small, alpha_in, net.opts, steps.stage("face"), net.cancel)
     feats["rgb"] = small
-    feats["normal"] = _unit(net("normal_net", feats, steps.stage("normal")))
+    progress = steps.stage("normal")
+    if not net.opts.mirror_normals:
+        feats["normal"] = _unit(net("normal_net", feats, progress))
+        return feats
+    normal = net("normal_net", feats, lambda f, m="normal": progress(0.5 * f, m))
+    mirrored = net("normal_net", mirror_features(feats),
+                   lambda f, m="normal": progress(0.5 + 0.5 * f, m))
+    feats["normal"] = _unit(normal + mirror_features({"normal": mirrored})["normal"])
     return feats
+
+
+def mirror_features(feats: Mapping) -> dict:
+    """Features of the left-right mirrored image: every plane flipped, and the X of the normals
+    (``prior`` and ``normal``) negated. The landmark channels are symmetric (both eyes, both
+    brows), so they only flip. Applying it twice gives the features back."""
+    out = {}
+    for key, value in feats.items():
+        if not isinstance(value, np.ndarray) or value.ndim < 2:
+            out[key] = value
+            continue
+        value = value[:, ::-1].copy()
+        if key in ("prior", "normal"):
+            value[..., 0] *= -1.0
+        out[key] = value
+    return out
 
 
 REFINER = "render_net"

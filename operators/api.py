@@ -82,7 +82,8 @@ def require_models(settings, names=pipeline.CHAIN) -> None:
 
 def decompose_work(settings, pixels: np.ndarray):
     """A job body: the decomposition chain with the scene's settings (runs off the UI thread)."""
-    options = {"max_side": settings.max_side, "registry": registry(settings)}
+    options = {"max_side": settings.max_side, "mirror_normals": settings.mirror_normals,
+               "registry": registry(settings)}
     return lambda progress, cancel: pipeline.decompose(pixels, options, progress, cancel)
 
 

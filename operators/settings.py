@@ -69,6 +69,10 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
         name="Network Size", default=512, min=64, max=4096,
         description="Long side at which the networks run; passes are upsampled guided by "
         "the full image")
+    mirror_normals: bpy.props.BoolProperty(
+        name="Mirror Pass", default=True,
+        description="Also run the normal network on the mirrored image and average the two: "
+        "more accurate normals for one more network pass")
     active: bpy.props.StringProperty(
         name="Passes", description="The pass set that the plate, lighting and export use")
     keep_plate: bpy.props.BoolProperty(

@@ -7,7 +7,7 @@ from inference.errors import Cancelled, ModelNotInstalled
 from inference.models import Registry
 from inference.passes import Passes
 
-from onnx_graphs import install_chain
+from onnx_graphs import channel_slice, install, install_chain
 
 
 @pytest.fixture
@@ -126,3 +126,43 @@ def test_guided_upsampling_follows_full_resolution_edges():
     truth = (rgb[..., 0] > 0.3).astype(np.float32)
     assert np.abs(up - truth).mean() < 0.5 * np.abs(plain - truth).mean()
     assert up.shape == (h, w)
+
+
+def test_mirror_features_flip_every_plane_and_negate_normal_x():
+    rng = np.random.default_rng(0)
+    feats = {"rgb": rng.random((4, 5, 3)), "prior": rng.random((4, 5, 4)),
+             "normal": rng.random((4, 5, 3)), "alpha": rng.random((4, 5)), "warnings": ["w"]}
+    m = pipeline.mirror_features(feats)
+    assert np.array_equal(m["rgb"], feats["rgb"][:, ::-1])
+    assert np.array_equal(m["alpha"], feats["alpha"][:, ::-1])
+    assert np.array_equal(m["prior"][..., 0], -feats["prior"][:, ::-1, 0])
+    assert np.array_equal(m["prior"][..., 1:], feats["prior"][:, ::-1, 1:])
+    assert np.array_equal(m["normal"][..., 0], -feats["normal"][:, ::-1, 0])
+    assert m["warnings"] == ["w"]
+    back = pipeline.mirror_features(m)
+    assert all(np.array_equal(back[k], feats[k]) for k in ("rgb", "prior", "normal", "alpha"))
+
+
+def test_mirror_pass_averages_the_net_with_its_mirrored_answer(tmp_path):
+    install_chain(tmp_path)
+    names = pipeline.FEATURES
+    normal_in = [*names["rgb"], *names["landmarks"], *names["prior"], *names["alpha"]]
+    # a normal net that answers with its RGB input: its X does not flip with the image
+    install(tmp_path, "normal_net", channel_slice(len(normal_in), 0, 3), normal_in,
+            names["normal"], stride=16)
+    base = {"registry": Registry(tmp_path, threads=1), "max_side": 96, "use_face": False}
+    image = _image()
+    once = pipeline.estimate_normals(image, {**base, "mirror_normals": False})["normal"]
+    both = pipeline.estimate_normals(image, {**base, "mirror_normals": True})["normal"]
+    # (r, g, b) averaged with the mirrored answer flipped back, X negated: (0, g, b)
+    assert np.abs(once[..., 0]).min() > 0.1
+    assert np.allclose(both[..., 0], 0.0, atol=1e-6)
+    yz = once[..., 1:] / np.linalg.norm(once[..., 1:], axis=-1, keepdims=True)
+    assert np.allclose(both[..., 1:], yz, atol=1e-5)
+    # so the normals of the mirrored photo are the mirrored normals, X negated
+    flipped = pipeline.estimate_normals(image[:, ::-1], {**base, "mirror_normals": True})
+    assert np.allclose(pipeline.mirror_features({"normal": both})["normal"], flipped["normal"],
+                       atol=1e-5)
+    install_chain(tmp_path)
+    passes = pipeline.decompose(image, {**base, "mirror_normals": True})
+    assert passes.meta["mirror_normals"] is True
