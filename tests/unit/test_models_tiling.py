@@ -111,3 +111,19 @@ def test_progress_reports_every_tile():
                      progress=lambda f, m: seen.append(f))
     assert seen[-1] == 1.0 and len(seen) == tiling.count_tiles(300, 300, tiling.TileOptions(
         tile=128, overlap=32, stride=32))
+
+
+def test_one_tile_gives_the_function_output_cropped_from_the_padding():
+    # a position-dependent function: each output pixel is its padded column index
+    def fn(x):
+        cols = np.arange(x.shape[3], dtype=np.float32)
+        return np.broadcast_to(cols, (1, 2, x.shape[2], x.shape[3])) + x[:, :1]
+
+    image = np.random.default_rng(1).random((37, 45, 3), dtype=np.float32)
+    seen = []
+    out = tiling.run_tiled(fn, image, tiling.TileOptions(tile=64, overlap=8, stride=16),
+                           lambda f, m: seen.append((f, m)))
+    assert out.shape == (37, 45, 2) and out.dtype == np.float32 and out.flags.c_contiguous
+    expect = np.arange(45, dtype=np.float32)[None, :] + image[..., 0]
+    assert np.array_equal(out[..., 0], expect) and np.array_equal(out[..., 1], expect)
+    assert seen == [(1.0, "tile 1/1")]
