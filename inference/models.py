@@ -192,7 +192,7 @@ class Registry:
         opts.log_severity_level = 3
         # idle pool threads sleep instead of spinning: on two cores the spin steals time from
         # the numpy stages between the nets (and from Blender's UI thread); measured a little
-        # faster end to end, with a sixth less CPU time
+        # faster end to end, with less CPU time
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(path), sess_options=opts,

@@ -408,8 +408,10 @@ def _tilt(res: dict) -> list[str]:
     rows = {r["metric"]: r for r in res.get("checkpoint_normal", [])
             if r["region"].startswith("face")}
     if "mean_dy" in rows.get("face_mesh_prior_synthetic", {}):
+        net = rows["normal_net_synthetic"]
         out.append(f"synthetic {rows['face_mesh_prior_synthetic']['mean_dy']:+.3f} / "
-                   f"{rows['normal_net_synthetic']['mean_dy']:+.3f}")
+                   f"{net['mean_dy']:+.3f} (the ablation's NormalNet checkpoint, "
+                   f"{net['steps']} steps)")
     for group, subjects in (("development", DEV_SUBJECTS), ("acceptance", ACCEPTANCE_SUBJECTS)):
         prior = [r["mean_dy"] for r in res.get("yale_prior", [])
                  if r["subject"] in subjects and "mean_dy" in r]
