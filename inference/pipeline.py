@@ -64,6 +64,10 @@ class DecomposeOptions:
     # flipped back, X negated): the net was trained with that flip, so the two answers differ
     # only by its errors, which averaging halves where they are independent.
     mirror_normals: bool = True
+    # the diffuse reflection cannot be brighter than the photo: albedo × shading is kept at
+    # most this many times the pixel (the shading comes from the estimated lighting, so the
+    # bound leaves room for its error); 0 turns the bound off
+    albedo_headroom: float = 2.0
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
@@ -101,6 +105,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         feats["albedo"] = np.clip(diffuse, 0.0, 1.0)  # a net that predicts albedo directly
     else:
         feats["albedo"] = albedo_from_diffuse(diffuse, shading)
+    if opts.albedo_headroom > 0:
+        feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
     spec = net("specular_net", feats, steps.stage("specular"))
 
     up = steps.stage("upsample")
@@ -213,6 +219,15 @@ def _or(value, default: float, shape) -> np.ndarray:
 def lighting_shading(normal: np.ndarray, sh: np.ndarray) -> np.ndarray:
     """Diffuse shading E(n)/π from SH of incident radiance: diffuse render = albedo × shading."""
     return np.maximum(lighting.sh_irradiance(sh, normal), 0.0).astype(np.float32) / np.pi
+
+
+def bound_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray, headroom: float,
+                 eps: float = 1e-3) -> np.ndarray:
+    """``albedo`` limited to ``headroom`` × rgb / shading per channel: where a net paints a
+    dark surface bright (a navy jacket turned light blue), albedo × shading would outshine the
+    photo, which a diffuse surface cannot."""
+    return np.minimum(albedo, headroom * np.maximum(rgb, 0.0) / np.maximum(shading, eps)
+                      ).astype(np.float32)
 
 
 def albedo_from_diffuse(diffuse: np.ndarray, shading: np.ndarray, eps: float = 1e-3

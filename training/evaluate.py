@@ -241,13 +241,14 @@ def sh_relative_error(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.linalg.norm(e_pred - e_true) / max(np.linalg.norm(e_true), 1e-9))
 
 
-def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None) -> dict:
+def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
+                    options: dict | None = None) -> dict:
     """The shipped chain, end to end from each held-out sample's RGB (what a user gets): every
     pass against the truth, and the relight under lighting B against the Cycles render."""
     from inference import models, pipeline
 
     reg = models.Registry(models_dir) if models_dir else models.default_registry()
-    opts = pipeline.DecomposeOptions(registry=reg, max_side=256)
+    opts = pipeline.DecomposeOptions(**{**(options or {}), "registry": reg, "max_side": 256})
     refiner = reg.status().get(pipeline.REFINER) == "ok"
     err, cos, rows = [], [], {}
     paths = _val_paths(folder, count)
@@ -290,13 +291,14 @@ def _true_passes(s: dict) -> dict:
     return {k: s[k] for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
 
 
-def yale_net(subjects, models_dir: Path | None = None) -> list[dict]:
+def yale_net(subjects, models_dir: Path | None = None, options: dict | None = None
+             ) -> list[dict]:
     """NormalNet (the shipped one, or the one in ``models_dir``) on the same Yale B views and
     pixels as ``yale-prior``, plus the whole reference mask."""
     from inference import models, pipeline
 
     reg = models.Registry(models_dir) if models_dir else models.default_registry()
-    opts = pipeline.DecomposeOptions(registry=reg)
+    opts = pipeline.DecomposeOptions(**{**(options or {}), "registry": reg})
     out = []
     for subject in subjects:
         folder = SHARED / "eval" / "yaleb" / subject
@@ -372,11 +374,12 @@ CARD_BEGIN, CARD_END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
 
 
 def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = None,
-           acceptance: bool = False) -> dict:
+           acceptance: bool = False, options: dict | None = None) -> dict:
     """Every measurement of the model card: checkpoints on held-out synthetic samples (the
     landmark ablation and the albedo comparison), the shipped chain end to end, and NormalNet
-    on Yale B against the face-mesh prior (development subjects; acceptance ones on request)."""
-    out: dict = {"val": str(val), "count": count}
+    on Yale B against the face-mesh prior (development subjects; acceptance ones on request).
+    ``options`` override the pipeline's ``DecomposeOptions`` (to measure what one adds)."""
+    out: dict = {"val": str(val), "count": count, "options": dict(options or {})}
 
     def ckpt(name):
         path = ckpt_root / name / "last.pt"
@@ -388,10 +391,10 @@ def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = Non
     for name in ("diffuse", "albedo", "specular"):
         if ckpt(name):
             out[f"checkpoint_{name}"] = map_checkpoint(name, ckpt(name), val, count)
-    out["chain"] = chain_synthetic(val, count, models_dir)
+    out["chain"] = chain_synthetic(val, count, models_dir, options)
     subjects = [*DEV_SUBJECTS, *(ACCEPTANCE_SUBJECTS if acceptance else ())]
     out["yale_prior"] = yale_prior(subjects)
-    out["yale_net"] = yale_net(subjects, models_dir)
+    out["yale_net"] = yale_net(subjects, models_dir, options)
     out["yale_faces"] = yale_faces(subjects)
     return out
 
@@ -426,8 +429,10 @@ def card_markdown(res: dict) -> str:
     """The evaluation section of MODEL_CARD.md, from ``report``'s result."""
     chain = res["chain"]
     f = (lambda v, d=2: "n/a" if v is None else f"{v:.{d}f}")
+    changed = ", ".join(f"`{k}={v}`" for k, v in res.get("options", {}).items())
     lines = [f"Held-out synthetic samples: {chain['samples']} from `{res['val']}` "
-             "(identity anchors never trained on).", "",
+             "(identity anchors never trained on). The chain runs with the pipeline's "
+             + (f"defaults except {changed}." if changed else "defaults."), "",
              "| metric | target | result |", "|---|---|---|",
              f"| synthetic normals, mean / median (whole subject) | ≤ 8° | "
              f"{f(chain['normals']['mean_deg'])}° / {f(chain['normals']['median_deg'])}° |",
@@ -505,6 +510,30 @@ def write_card(card: Path, res: dict) -> None:
     tmp.replace(card)
 
 
+def _decompose_option(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` for a scalar ``DecomposeOptions`` field, the value in its field's type."""
+    from dataclasses import fields
+
+    from inference import pipeline
+
+    name, sep, value = text.partition("=")
+    kinds = {f.name: type(getattr(pipeline.DecomposeOptions(), f.name))
+             for f in fields(pipeline.DecomposeOptions)}
+    kind = kinds.get(name)
+    if not sep or kind not in (bool, int, float, str):
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of "
+            f"{sorted(k for k, t in kinds.items() if t in (bool, int, float, str))}")
+    if kind is bool:
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise argparse.ArgumentTypeError(f"{name} takes true or false, not {value!r}")
+        return name, value.lower() in ("true", "1")
+    try:
+        return name, kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} takes a {kind.__name__}, not {value!r}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -521,6 +550,10 @@ def main(argv=None) -> int:
     r.add_argument("--models", help="models folder (default: the shipped one)")
     r.add_argument("--acceptance", action="store_true",
                    help="also score the acceptance subjects (yaleB05, yaleB07): once, at the end")
+    r.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                   type=_decompose_option,
+                   help="a pipeline.DecomposeOptions field for the chain and Yale B runs, e.g. "
+                        "mirror_normals=false or albedo_headroom=0 (to measure what one adds)")
     r.add_argument("--json", default="models/evaluation.json", help="where to write the results")
     r.add_argument("--card", help="model card whose evaluation block to rewrite")
     r = sub.add_parser("flicker", help="temporal stability on a factory turntable")
@@ -533,7 +566,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "report":
         res = report(Path(args.val).expanduser(), args.count, Path(args.ckpt_root).expanduser(),
-                     Path(args.models) if args.models else None, args.acceptance)
+                     Path(args.models) if args.models else None, args.acceptance,
+                     dict(args.option))
         res["command"] = "python -m training.evaluate " + " ".join(
             argv if argv is not None else sys.argv[1:])
         out = Path(args.json)

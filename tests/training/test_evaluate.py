@@ -1,4 +1,5 @@
 """``training.evaluate`` on factory-like samples, the albedo comparison net and ``--rescan``."""
+import argparse
 import json
 
 import numpy as np
@@ -148,6 +149,19 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
     assert "normal tilt on the face" in text and "Yale B development" in text
     assert "acceptance" not in text.split(evaluate.CARD_BEGIN)[1]
+    assert res["options"] == {} and "runs with the pipeline's defaults." in text
+    assert "defaults except `mirror_normals=False`" in evaluate.card_markdown(
+        {**res, "options": {"mirror_normals": False}})
+
+
+def test_report_options_are_decompose_options_in_their_types():
+    parse = evaluate._decompose_option
+    assert parse("mirror_normals=false") == ("mirror_normals", False)
+    assert parse("albedo_headroom=0") == ("albedo_headroom", 0.0)
+    assert parse("max_side=256") == ("max_side", 256)
+    for bad in ("mirror_normals=maybe", "albedo_headroom=lots", "registry=x", "nothing"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(bad)
 
 
 def test_flicker_turntable_runs_the_cli_with_and_without_stabilisation(tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ from inference.errors import Cancelled, ModelNotInstalled
 from inference.models import Registry
 from inference.passes import Passes
 
-from onnx_graphs import channel_slice, install, install_chain
+from onnx_graphs import channel_slice, constant_map, install, install_chain
 
 
 @pytest.fixture
@@ -60,6 +60,24 @@ def test_albedo_is_diffuse_over_shading(options):
     shading = pipeline.lighting_shading(passes.normal, passes.sh)
     expected = np.clip(image / shading, 0, 1)
     assert np.abs(passes.albedo - expected).max() < 0.02
+
+
+def test_albedo_cannot_outshine_the_photo(tmp_path):
+    install_chain(tmp_path)
+    names = pipeline.FEATURES
+    # a direct albedo net that paints everything light blue, a dark jacket included
+    install(tmp_path, "diffuse_net", constant_map(6, [0.4, 0.5, 0.8]),
+            [*names["rgb"], *names["shading"]], names["albedo"], stride=16)
+    image = _image(64, 64)
+    image[32:] *= 0.05  # the dark half
+    base = {"registry": Registry(tmp_path, threads=1), "max_side": 64}
+    free = pipeline.decompose(image, {**base, "albedo_headroom": 0.0})
+    assert np.allclose(free.albedo, [0.4, 0.5, 0.8], atol=1e-3)
+    bound = pipeline.decompose(image, {**base, "albedo_headroom": 2.0})
+    limit = 2.0 * image / np.maximum(bound.diffuse_shading, 1e-3)
+    assert np.all(bound.albedo[40:] <= limit[40:] + 0.02)     # the dark half is held down
+    assert bound.albedo[40:].mean() < 0.1
+    assert np.allclose(bound.albedo[:24], free.albedo[:24], atol=1e-3)  # the bright half is not
 
 
 @pytest.mark.parametrize("image", [
