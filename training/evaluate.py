@@ -281,10 +281,26 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
                 add(f"relight_rendernet_{label}_psnr_db",
                     metrics.psnr(refined, s["rgb_b"], inside))
                 add(f"relight_rendernet_{label}_ssim", ssim(refined, s["rgb_b"], inside))
+        for label, passes in _albedo_diagnostics(p, s, mask).items():
+            relit = render.relight(passes, render.ShLight(s["sh_b"]))
+            add(f"relight_ct_predicted_{label}_psnr_db",
+                metrics.psnr(relit.rgb, s["rgb_b"], inside))
     return {"metric": "chain_synthetic", "data": str(folder), "samples": len(paths),
             "models": {n: reg.spec(n).version for n in reg.names()},
             "normals": _pooled(err, cos),
             **{k: float(np.mean(v)) for k, v in rows.items()}}
+
+
+def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> dict:
+    """The predicted passes with the albedo brought to the truth's overall level (one grey
+    factor, least squares inside the matte: an oracle), and with the true albedo. They split the
+    relight error into the albedo's level, which one photo leaves ambiguous with the light's
+    intensity, its pattern, and everything else."""
+    pred = {k: getattr(p, k) for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
+    a, t = p.albedo[mask], s["albedo"][mask]
+    level = float((a * t).sum() / max(float((a * a).sum()), 1e-12))
+    return {"albedo_level_oracle": {**pred, "albedo": np.clip(p.albedo * level, 0.0, 1.0)},
+            "true_albedo": {**pred, "albedo": s["albedo"]}}
 
 
 def _true_passes(s: dict) -> dict:
@@ -451,6 +467,11 @@ def card_markdown(res: dict) -> str:
               if rn is not None else "not installed")
         lines.append(f"| relight vs Cycles `rgb_b`, {label} passes: Cook-Torrance / RenderNet "
                      f"(PSNR / SSIM) | | {ct} / {rn} |")
+    oracle = chain.get("relight_ct_predicted_albedo_level_oracle_psnr_db")
+    if oracle is not None:
+        lines.append("| relight, predicted passes, Cook-Torrance, diagnostic: albedo brought to the "
+                     "truth's overall level (oracle) / true albedo | | "
+                     f"{f(oracle)} dB / {f(chain['relight_ct_predicted_true_albedo_psnr_db'])} dB |")
     for group, subjects in (("development", DEV_SUBJECTS), ("acceptance", ACCEPTANCE_SUBJECTS)):
         net = _yale_mean(res["yale_net"], subjects, "whole_mask")
         if net is None:

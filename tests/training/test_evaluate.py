@@ -82,7 +82,8 @@ def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
     assert row["samples"] == 2 and row["normals"]["pixels"] > 0
     for key in ("albedo_si_psnr_db", "roughness_mae", "f0_mae", "sh_relative_irradiance_error",
                 "matte_iou", "relight_ct_true_psnr_db", "relight_ct_predicted_ssim",
-                "relight_rendernet_true_psnr_db"):
+                "relight_rendernet_true_psnr_db", "relight_ct_predicted_true_albedo_psnr_db",
+                "relight_ct_predicted_albedo_level_oracle_psnr_db"):
         assert np.isfinite(row[key]), key
     # the stand-in IllumNet answers SH_A, the samples' own lighting
     assert row["sh_relative_irradiance_error"] < 1e-5
@@ -202,3 +203,17 @@ def test_direct_albedo_net_ships_as_diffuse_net_and_the_pipeline_uses_it(samples
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
     assert 0 <= passes.albedo.min() and passes.albedo.max() <= 1
     assert np.allclose(passes.diffuse, passes.albedo * passes.diffuse_shading, atol=1e-5)
+
+
+def test_albedo_diagnostics_bring_the_albedo_to_the_true_level():
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0.05, 0.4, (8, 8, 3)).astype(np.float32)
+    p = SimpleNamespace(normal=np.dstack([np.zeros((8, 8, 2)), np.ones((8, 8))]),
+                        albedo=2.0 * true, roughness=np.full((8, 8), 0.5),
+                        reflectivity=np.full((8, 8), 0.04), alpha=np.ones((8, 8)))
+    mask = np.ones((8, 8), bool)
+    d = evaluate._albedo_diagnostics(p, {"albedo": true}, mask)
+    assert np.allclose(d["albedo_level_oracle"]["albedo"], true, atol=1e-6)
+    assert d["true_albedo"]["albedo"] is true and d["true_albedo"]["normal"] is p.normal
