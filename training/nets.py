@@ -125,13 +125,28 @@ class IllumNet(nn.Module):
         return self.head(features)
 
 
+SH_BAND_GAIN = (3.141593, *[2.094395] * 3, *[0.785398] * 5)
+"""Lambertian shading's gain per SH band (π, 2π/3, π/4): how much each band reaches irradiance."""
+
+
 def sh_irradiance_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Relative error of the irradiance the SH predict over a sphere of normals, which weighs
-    the bands as shading sees them (band 2 counts less than band 0)."""
-    band_gain = torch.tensor([3.141593, *[2.094395] * 3, *[0.785398] * 5]).repeat_interleave(3)
-    diff = (pred - target) * band_gain
-    scale = (target * band_gain).pow(2).sum(dim=1).clamp(min=1e-6)
-    return (diff.pow(2).sum(dim=1) / scale).mean()
+    """Error of the irradiance the SH predict, with the bands weighed as shading sees them, in two
+    parts: the level (squared log ratio of the weighted norms) and the shape (squared distance of
+    the unit-norm weighted vectors: direction, colour and contrast of the light).
+
+    The level is scored in log space because one photo leaves it ambiguous (a darker face under
+    more light looks the same): a relative error ``|pred − target|² / |target|²`` is smallest
+    for a guess below the likely level, and such a net under-lights every image, which makes
+    the albedo computed from its shading too bright. A log ratio is symmetric: twice too bright
+    costs what half does.
+    """
+    gain = torch.tensor(SH_BAND_GAIN, dtype=pred.dtype).repeat_interleave(3)
+    p, t = pred * gain, target * gain
+    p_norm = p.norm(dim=1).clamp(min=1e-4)
+    t_norm = t.norm(dim=1).clamp(min=1e-4)
+    level = (p_norm.log() - t_norm.log()).pow(2)
+    shape = (p / p_norm[:, None] - t / t_norm[:, None]).pow(2).sum(dim=1)
+    return (level + shape).mean()
 
 
 class MapNet(nn.Module):

@@ -256,3 +256,17 @@ def test_finetune_script_warm_starts_each_run_and_resumes(shards, tmp_path):
         assert state["step"] == 2
         assert state["config"]["prior_jitter"] is jitter
         assert state["config"]["init"]["path"] == str(tmp_path / "from" / "normal" / "last.pt")
+
+
+def test_illum_loss_scores_the_level_in_log_space_and_the_shape_apart():
+    from training import nets
+
+    rng = np.random.default_rng(0)
+    t = torch.from_numpy(rng.normal(size=(4, 27)).astype(np.float32))
+    t[:, :3] += 3.0  # ambient light
+    assert float(nets.sh_irradiance_loss(t, t)) < 1e-6
+    twice, half = (float(nets.sh_irradiance_loss(k * t, t)) for k in (2.0, 0.5))
+    assert abs(twice - half) < 1e-5 and abs(twice - np.log(2.0) ** 2) < 1e-4  # shape unchanged
+    other = t.clone()
+    other[:, 3:12] *= -1.0  # the light from the other side, at the same level
+    assert float(nets.sh_irradiance_loss(other, t)) > 0.05
