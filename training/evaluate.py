@@ -233,12 +233,23 @@ def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
             "steps": config.get("step"), **{k: float(np.mean(v)) for k, v in scores.items()}}
 
 
+def _sphere_irradiance(*shs) -> list[np.ndarray]:
+    """The irradiance each SH set gives over 2,048 normals spread evenly on the sphere."""
+    dirs = lighting._fibonacci_directions(2048)
+    return [lighting.sh_irradiance(np.asarray(s, np.float32).reshape(9, 3), dirs) for s in shs]
+
+
 def sh_relative_error(pred: np.ndarray, true: np.ndarray) -> float:
     """Relative RMS error of the irradiance two SH sets give over the whole sphere of normals."""
-    dirs = lighting._fibonacci_directions(2048)
-    e_pred, e_true = (lighting.sh_irradiance(np.asarray(s, np.float32).reshape(9, 3), dirs)
-                      for s in (pred, true))
+    e_pred, e_true = _sphere_irradiance(pred, true)
     return float(np.linalg.norm(e_pred - e_true) / max(np.linalg.norm(e_true), 1e-9))
+
+
+def sh_level_log2(pred: np.ndarray, true: np.ndarray) -> float:
+    """How much brighter (in stops) the irradiance of ``pred`` is than that of ``true``, over the
+    whole sphere of normals (the ratio of the RMS irradiances)."""
+    e_pred, e_true = _sphere_irradiance(pred, true)
+    return float(np.log2(max(np.linalg.norm(e_pred), 1e-12) / max(np.linalg.norm(e_true), 1e-12)))
 
 
 def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
@@ -250,7 +261,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
     reg = models.Registry(models_dir) if models_dir else models.default_registry()
     opts = pipeline.DecomposeOptions(**{**(options or {}), "registry": reg, "max_side": 256})
     refiner = reg.status().get(pipeline.REFINER) == "ok"
-    err, cos, rows = [], [], {}
+    err, cos, rows, levels = [], [], {}, {}
     paths = _val_paths(folder, count)
 
     def add(key, value):
@@ -267,6 +278,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
         add("roughness_mae", np.abs(p.roughness - s["roughness"])[mask].mean())
         add("f0_mae", np.abs(p.reflectivity - s["reflectivity"])[mask].mean())
         add("sh_relative_irradiance_error", sh_relative_error(p.sh, s["sh"]))
+        levels.setdefault("sh", []).append(sh_level_log2(p.sh, s["sh"]))
         add("matte_iou", ((p.alpha > 0.5) & mask).sum() / max(((p.alpha > 0.5) | mask).sum(), 1))
         inside = s["alpha"] > 0.99
         for label, passes in (("predicted", p), ("true", _true_passes(s))):
@@ -281,17 +293,22 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
                 add(f"relight_rendernet_{label}_psnr_db",
                     metrics.psnr(refined, s["rgb_b"], inside))
                 add(f"relight_rendernet_{label}_ssim", ssim(refined, s["rgb_b"], inside))
-        for label, passes in _albedo_diagnostics(p, s, mask).items():
+        diagnostics, level = _albedo_diagnostics(p, s, mask)
+        levels.setdefault("albedo", []).append(-np.log2(max(level, 1e-6)))
+        for label, passes in diagnostics.items():
             relit = render.relight(passes, render.ShLight(s["sh_b"]))
             add(f"relight_ct_predicted_{label}_psnr_db",
                 metrics.psnr(relit.rgb, s["rgb_b"], inside))
     return {"metric": "chain_synthetic", "data": str(folder), "samples": len(paths),
             "models": {n: reg.spec(n).version for n in reg.names()},
             "normals": _pooled(err, cos),
+            **{f"{k}_level_log2": {"median": float(np.median(v)),
+                                   "mean_abs": float(np.mean(np.abs(v)))}
+               for k, v in levels.items()},
             **{k: float(np.mean(v)) for k, v in rows.items()}}
 
 
-def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> dict:
+def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> tuple[dict, float]:
     """The predicted passes with the albedo brought to the truth's overall level (one grey
     factor, least squares inside the matte: an oracle), and with the true albedo. They split the
     relight error into the albedo's level, which one photo leaves ambiguous with the light's
@@ -299,8 +316,8 @@ def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> dict:
     pred = {k: getattr(p, k) for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
     a, t = p.albedo[mask], s["albedo"][mask]
     level = float((a * t).sum() / max(float((a * a).sum()), 1e-12))
-    return {"albedo_level_oracle": {**pred, "albedo": np.clip(p.albedo * level, 0.0, 1.0)},
-            "true_albedo": {**pred, "albedo": s["albedo"]}}
+    return ({"albedo_level_oracle": {**pred, "albedo": np.clip(p.albedo * level, 0.0, 1.0)},
+             "true_albedo": {**pred, "albedo": s["albedo"]}}, level)
 
 
 def _true_passes(s: dict) -> dict:
@@ -467,6 +484,11 @@ def card_markdown(res: dict) -> str:
               if rn is not None else "not installed")
         lines.append(f"| relight vs Cycles `rgb_b`, {label} passes: Cook-Torrance / RenderNet "
                      f"(PSNR / SSIM) | | {ct} / {rn} |")
+    if "sh_level_log2" in chain:
+        sh, al = chain["sh_level_log2"], chain["albedo_level_log2"]
+        lines.append("| level, stops brighter than the truth (median; mean of its size): "
+                     f"lighting (SH irradiance) / albedo | 0 | {sh['median']:+.2f} "
+                     f"({sh['mean_abs']:.2f}) / {al['median']:+.2f} ({al['mean_abs']:.2f}) |")
     oracle = chain.get("relight_ct_predicted_albedo_level_oracle_psnr_db")
     if oracle is not None:
         lines.append("| relight, predicted passes, Cook-Torrance, diagnostic: albedo brought to the "

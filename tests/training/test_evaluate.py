@@ -85,6 +85,8 @@ def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
                 "relight_rendernet_true_psnr_db", "relight_ct_predicted_true_albedo_psnr_db",
                 "relight_ct_predicted_albedo_level_oracle_psnr_db"):
         assert np.isfinite(row[key]), key
+    assert abs(row["sh_level_log2"]["median"]) < 1e-4  # the stand-in answers SH_A itself
+    assert np.isfinite(row["albedo_level_log2"]["mean_abs"])
     # the stand-in IllumNet answers SH_A, the samples' own lighting
     assert row["sh_relative_irradiance_error"] < 1e-5
     # true passes under SH_B reproduce rgb_b (float16 storage aside)
@@ -214,6 +216,15 @@ def test_albedo_diagnostics_bring_the_albedo_to_the_true_level():
                         albedo=2.0 * true, roughness=np.full((8, 8), 0.5),
                         reflectivity=np.full((8, 8), 0.04), alpha=np.ones((8, 8)))
     mask = np.ones((8, 8), bool)
-    d = evaluate._albedo_diagnostics(p, {"albedo": true}, mask)
+    d, level = evaluate._albedo_diagnostics(p, {"albedo": true}, mask)
+    assert abs(level - 0.5) < 1e-6
     assert np.allclose(d["albedo_level_oracle"]["albedo"], true, atol=1e-6)
     assert d["true_albedo"]["albedo"] is true and d["true_albedo"]["normal"] is p.normal
+
+
+def test_sh_level_in_stops():
+    sh = np.zeros((9, 3), np.float32)
+    sh[0], sh[2] = 1.0, 0.4
+    assert abs(evaluate.sh_level_log2(2.0 * sh, sh) - 1.0) < 1e-6
+    assert abs(evaluate.sh_level_log2(0.5 * sh, sh) + 1.0) < 1e-6
+    assert abs(evaluate.sh_relative_error(2.0 * sh, sh) - 1.0) < 1e-6
