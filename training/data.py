@@ -97,6 +97,7 @@ class Augment:
     prior_tilt: float = 0.0    # largest turn (degrees) of the face-mesh prior, axis in the image
     prior_depth: float = 0.0   # the prior's relief scaled by 2 ** ±prior_depth
     prior_drop: float = 0.0    # probability of no prior and no landmarks (no face found)
+    shading_level: float = 0.0  # DiffuseNet's shading input scaled by 2 ** ±shading_level
 
 
 NO_AUG = Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0, noise=0.0,
@@ -308,6 +309,10 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
         if net in ("diffuse", "albedo"):
             # the colour gain of augmentation scales the lighting, so the SH follow it
             shading = lighting_shading(maps["normal"], maps["sh"].reshape(9, 3))
+            if aug is not None and aug.shading_level > 0:
+                # at run time the shading comes from IllumNet, whose level errs by about half
+                # a stop: the net learns to take the level from the photo, not the shading
+                shading = shading * 2.0 ** rng.uniform(-aug.shading_level, aug.shading_level)
             target = maps["albedo"] * shading if net == "diffuse" else maps["albedo"]
             arrays = (rgb, shading, target)
         else:

@@ -41,7 +41,8 @@ def stream(args, paths, seed: int):
         return data.illum_batches(paths, args.batch, args.size, seed=seed)
     if args.net == "render":
         return data.render_batches(paths, args.batch, args.size, seed=seed)
-    return data.map_batches(args.net, paths, args.batch, args.size, seed=seed)
+    aug = data.Augment(shading_level=args.shading_jitter)
+    return data.map_batches(args.net, paths, args.batch, args.size, seed=seed, aug=aug)
 
 
 def loss_of(net: str, model, batch) -> torch.Tensor:
@@ -114,6 +115,7 @@ def warm_start(model, args, config: dict) -> None:
 def train(args) -> Path:
     folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
     config = {"net": args.net, "landmarks": args.landmarks, "prior_jitter": args.prior_jitter,
+              "shading_jitter": args.shading_jitter,
               "size": args.size,
               "batch": args.batch, "lr": args.lr, "widths": args.widths,
               "data": [str(Path(d).expanduser()) for d in args.data]}
@@ -124,7 +126,7 @@ def train(args) -> Path:
     step = 0
     adversary = Adversary(args.lr) if args.net == "render" else None
     if state is not None:
-        for key in ("net", "landmarks", "prior_jitter"):
+        for key in ("net", "landmarks", "prior_jitter", "shading_jitter"):
             if state["config"].get(key, False) != config[key]:
                 raise SystemExit(f"{folder} holds a run with {key}={state['config'].get(key)!r}; "
                                  f"this one has {config[key]!r}: pick another --ckpt")
@@ -189,6 +191,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prior-jitter", action="store_true",
                    help="NormalNet: train on a turned, rescaled or missing face-mesh prior "
                         "(training.data.PRIOR_AUG)")
+    p.add_argument("--shading-jitter", type=float, default=0.0, metavar="STOPS",
+                   help="DiffuseNet / albedo net: scale the shading input by 2 ** ±STOPS, as "
+                        "IllumNet's level errs at run time")
     p.add_argument("--ckpt", help="checkpoint folder")
     p.add_argument("--every", type=int, default=200)
     p.add_argument("--log-every", type=int, default=20)

@@ -270,3 +270,28 @@ def test_illum_loss_scores_the_level_in_log_space_and_the_shape_apart():
     other = t.clone()
     other[:, 3:12] *= -1.0  # the light from the other side, at the same level
     assert float(nets.sh_irradiance_loss(other, t)) > 0.05
+
+
+def test_shading_jitter_scales_the_albedo_nets_shading_input_only(shards, tmp_path):
+    paths = data.sample_paths([shards])
+    sh = np.zeros((9, 3), np.float32)
+    sh[0] = 1.0
+    for path in paths:  # the fixture's samples carry no lighting: give them an ambient one
+        with np.load(path) as z:
+            arrays = dict(z)
+        side = arrays["alpha"].shape[:2] + (1,)
+        np.savez(path, **arrays, sh=sh, roughness=np.full(side, 0.5, np.float16),
+                 reflectivity=np.full(side, 0.04, np.float16))
+    still = data.Augment(crop=1.0, flip=0.0, exposure=0.0, white_balance=0.0, blur=0.0,
+                         noise=0.0, jpeg=0.0, occluder=0.0)
+    jitter = data.Augment(**{**still.__dict__, "shading_level": 1.0})
+    plain = next(data.map_batches("albedo", paths, 4, 32, seed=0, aug=still))
+    moved = next(data.map_batches("albedo", paths, 4, 32, seed=0, aug=jitter))
+    assert np.array_equal(plain[0], moved[0]) and np.array_equal(plain[2], moved[2])
+    ratio = moved[1].mean(axis=(1, 2, 3)) / plain[1].mean(axis=(1, 2, 3))
+    assert np.all((ratio >= 0.5 - 1e-4) & (ratio <= 2.0 + 1e-4)) and np.ptp(ratio) > 0.05
+    args = ["albedo", "--data", str(shards), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--every", "1", "--ckpt", str(tmp_path / "a")]
+    assert train.main(args + ["--shading-jitter", "0.5"]) == 0
+    with pytest.raises(SystemExit, match="shading_jitter"):
+        train.main(args[:args.index("--steps") + 1] + ["2"] + args[args.index("--steps") + 2:])
