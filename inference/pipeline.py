@@ -62,7 +62,7 @@ class DecomposeOptions:
     use_face: bool = True
     # NormalNet also runs on the mirrored image and the two are averaged (the mirrored answer
     # flipped back, X negated): the net was trained with that flip, so the two answers differ
-    # only by its errors, which averaging halves where they are independent.
+    # only by its errors, which averaging shrinks where they are independent.
     mirror_normals: bool = True
     # the diffuse reflection cannot be brighter than the photo: albedo × shading is kept at
     # most this many times the pixel (the shading comes from the estimated lighting, so the
