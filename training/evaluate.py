@@ -308,12 +308,16 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
             **{k: float(np.mean(v)) for k, v in rows.items()}}
 
 
+RELIGHT_PASSES = ("normal", "albedo", "roughness", "reflectivity", "alpha")
+"""The passes the Cook-Torrance relight reads."""
+
+
 def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> tuple[dict, float]:
     """The predicted passes with the albedo brought to the truth's overall level (one grey
     factor, least squares inside the matte: an oracle), and with the true albedo. They split the
     relight error into the albedo's level, which one photo leaves ambiguous with the light's
     intensity, its pattern, and everything else."""
-    pred = {k: getattr(p, k) for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
+    pred = {k: getattr(p, k) for k in RELIGHT_PASSES}
     a, t = p.albedo[mask], s["albedo"][mask]
     level = float((a * t).sum() / max(float((a * a).sum()), 1e-12))
     return ({"albedo_level_oracle": {**pred, "albedo": np.clip(p.albedo * level, 0.0, 1.0)},
@@ -321,7 +325,7 @@ def _albedo_diagnostics(p, s: dict, mask: np.ndarray) -> tuple[dict, float]:
 
 
 def _true_passes(s: dict) -> dict:
-    return {k: s[k] for k in ("normal", "albedo", "roughness", "reflectivity", "alpha")}
+    return {k: s[k] for k in RELIGHT_PASSES}
 
 
 def yale_net(subjects, models_dir: Path | None = None, options: dict | None = None
