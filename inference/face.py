@@ -531,7 +531,7 @@ def face_prior(face: Optional[Face], shape: tuple[int, int],
                            (y1 - y0, x1 - x0))
     rows, cols = np.nonzero(ids >= 0)
     corners = triangles[ids[rows, cols]]  # (P, 3) vertex indices
-    local = (xy - (x0 - 0.5, y0 - 0.5)).astype(np.float32)  # pixel centres at integers
+    local = (xy - (x0 + 0.5, y0 + 0.5)).astype(np.float32)  # pixel centres at integers
     lam = _barycentric(local[corners], cols.astype(np.float32), rows.astype(np.float32))
     n = np.einsum("pc,pcd->pd", lam, _vertex_normals(verts, triangles).astype(np.float32)[corners])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)

@@ -4,7 +4,8 @@ A factory folder holds ``shard_*/NNNNNNN.npz`` samples (see ``training/synth``).
 same inputs as ``inference.pipeline`` builds at run time, assembled by channel name
 (``pipeline.FEATURES``), so the face features (landmark channels, face-mesh prior, selfie matte)
 come from ``inference.face`` on each sample's own RGB. They cost ~20 ms a sample and are cached
-beside the shards' cache folder (``~/.cache/relit/features/<dataset>/``).
+in ``~/.cache/relit/features/v<FEATURE_VERSION>-<hash of inference/face.py>/``, so a change to
+the face code computes them afresh rather than training on stale ones.
 
 Augmentation bridges synthetic to real, and never touches the evaluation sets:
 - photometric, on the RGB only: exposure, white balance, Gaussian blur, sensor noise, JPEG, and
@@ -16,7 +17,9 @@ Augmentation bridges synthetic to real, and never touches the evaluation sets:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -28,7 +31,7 @@ import numpy as np
 
 from inference import face, images, pipeline
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # 2: keyed on the face code too
 CACHE = Path(os.environ.get("RELIT_CACHE", Path.home() / ".cache" / "relit"))
 
 
@@ -46,6 +49,23 @@ def sample_paths(folders: Sequence[str | Path]) -> list[Path]:
     return paths
 
 
+def require_train_split(folders: Sequence[str | Path]) -> None:
+    """Refuse a factory folder that says it is not training data: its ``manifest.json``, or its
+    first sample's ``meta``, names another split (held-out identities are for evaluation)."""
+    for folder in folders:
+        folder = Path(folder).expanduser()
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            split = json.loads(manifest.read_text()).get("split")
+        else:
+            first = next(iter(sample_paths([folder])))
+            with np.load(first) as d:
+                split = json.loads(str(d["meta"])).get("split") if "meta" in d.files else None
+        if split not in (None, "train"):
+            raise ValueError(f"{folder} holds split {split!r}, not training data: "
+                             "evaluation sets are never trained on")
+
+
 def load_sample(path: Path) -> dict[str, np.ndarray]:
     """A factory sample as float32 arrays (``meta`` kept as a string)."""
     with np.load(path) as data:
@@ -57,9 +77,16 @@ def load_sample(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def feature_key() -> str:
+    """The cache's folder name: the feature layout's version and a hash of the face code."""
+    code = hashlib.sha1(Path(face.__file__).read_bytes()).hexdigest()[:10]
+    return f"v{FEATURE_VERSION}-{code}"
+
+
 def _feature_path(path: Path) -> Path:
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
-    return CACHE / "features" / f"v{FEATURE_VERSION}" / digest[:2] / f"{digest}.npz"
+    return CACHE / "features" / feature_key() / digest[:2] / f"{digest}.npz"
 
 
 def face_features(path: Path, rgb: np.ndarray) -> dict[str, np.ndarray]:

@@ -71,6 +71,22 @@ def test_prior_is_unit_inside_its_mask_and_zero_outside(result):
         assert mask[y, x] == 1.0
 
 
+def test_prior_at_a_vertex_is_that_vertex_normal(result, hopper):
+    """The barycentric sample is taken at the pixel's centre: a pixel whose centre lies on a
+    mesh vertex gets exactly that vertex's normal (not its neighbour's, a pixel off)."""
+    points = result.landmarks.faces[0].points.astype(np.float64)
+    triangles, holes = face._mesh_topology()
+    for v in (NOSE_TIP, NOSE_BRIDGE_TIP, RIGHT_CHEEK, LEFT_CHEEK, FOREHEAD):
+        p = points.copy()
+        p[:, :2] += np.floor(p[v, :2]) + 0.5 - p[v, :2]  # vertex v on a pixel centre
+        p = p.astype(np.float32)
+        normal, mask = face.face_prior(face.Face(p), hopper.shape[:2])
+        expected = face._vertex_normals(face._mesh_vertices(p, holes, 1.0), triangles)[v]
+        col, row = np.floor(p[v, :2]).astype(int)
+        assert mask[row, col] == 1
+        assert np.abs(normal[row, col] - expected).max() < 1e-5
+
+
 @pytest.mark.parametrize("degrees", [30.0, -30.0])
 def test_prior_of_a_turned_face(result, hopper, degrees):
     """Turning the landmarks about the vertical axis toward image right gives nx > 0."""
