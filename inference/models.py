@@ -3,7 +3,7 @@
 The manifest is ``{"schema": 1, "models": {name: entry}}``. Each entry holds ``name``,
 ``version``, ``file`` (relative to the models folder), ``sha256``, ``size``, ``inputs`` and
 ``outputs`` (each ``{"name", "layout", "channels", "normalisation"}``), ``stride`` (the spatial
-multiple the network needs), ``training_data`` and ``metrics``.
+multiple the network needs) and ``training_data``; ``models/MODEL_CARD.md`` holds the metrics.
 
 A model that is not listed, whose file is missing, or whose checksum differs raises
 ``ModelNotInstalled`` naming it.

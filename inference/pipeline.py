@@ -188,8 +188,10 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
            cancel: CancelFn | None = None) -> np.ndarray:
     """RenderNet: the Cook-Torrance render plus passes and source RGB → refined relit RGB.
 
-    ``relit`` is a ``render.RelitImage`` (or an H×W×3 render). Runs at internal resolution and
-    adds the network's correction back onto the full-resolution render through the guide.
+    ``relit`` is a ``render.RelitImage`` (or an H×W×3 render, premultiplied). Runs at internal
+    resolution and adds the network's correction back onto the full-resolution render through
+    the guide. Returns premultiplied linear RGB: the net learns the Cycles frame inside the
+    matte, straight colour, so its result is multiplied by the matte here.
     """
     opts = DecomposeOptions.from_any(options)
     reg = opts.registry or default_registry()
@@ -207,7 +209,8 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
              for k, v in full.items() if v is not None}
     out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
     correction = out - small["render"]
-    return np.maximum(rendered + _Guide(passes.rgb, opts)(correction), 0.0)
+    refined = np.maximum(rendered + _Guide(passes.rgb, opts)(correction), 0.0)
+    return refined * passes.alpha[..., None]
 
 
 def _or(value, default: float, shape) -> np.ndarray:

@@ -98,7 +98,7 @@ def relight_passes(passes: Passes, lighting, *, refine: bool = False,
     image = render.relight(passes, lighting, options, steps.stage("render"), cancel)
     if refine:
         image.rgb = pipeline.refine(passes, image, progress=steps.stage("refine"),
-                                    cancel=cancel) * image.alpha[..., None]
+                                    cancel=cancel)
     steps.done()
     return image
 

@@ -1,4 +1,4 @@
-"""``python -m training.export NET --ckpt FILE [--models DIR] [--version V]``: ONNX export and
+"""``python -m training.export NET --ckpt FILE [--models DIR] --version V``: ONNX export and
 its manifest entry, for NET in normal, illum, diffuse, albedo, specular, render.
 
 Opset 17, dynamic H and W. The exported graph is checked against PyTorch on a random input of an
@@ -16,7 +16,6 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import torch
@@ -111,10 +110,11 @@ EXPORTS: dict[str, tuple[str, tuple[Port, ...], Port]] = {
 }
 
 
-def export(net: str, ckpt: Path, models_dir: Path = MODELS,
-           version: Optional[str] = None) -> dict:
+def export(net: str, ckpt: Path, models_dir: Path = MODELS, version: str = "") -> dict:
     """Export the checkpoint of ``net`` (a key of ``EXPORTS``) as ONNX into ``models_dir``,
     checked against PyTorch, with its manifest entry; returns the entry and the check."""
+    if not version:
+        raise ValueError("export needs the version the manifest gives the model")
     name, inputs, output = EXPORTS[net]
     model, config = _load(net, ckpt)
     blob, diff = _export_checked(model, {p.name: len(p.channels) for p in inputs},
@@ -125,7 +125,7 @@ def export(net: str, ckpt: Path, models_dir: Path = MODELS,
     if "init" in config:  # fine-tuned from an earlier run
         trained["init"] = config["init"]
     entry = {
-        "name": name, "version": version or config.get("version", "0.1.0"),
+        "name": name, "version": version,
         "file": f"{name}.onnx", "stride": model.stride,
         "inputs": [p.entry() for p in inputs], "outputs": [output.entry()],
         "training_data": trained, "parameters": nets.parameters(model),
@@ -145,9 +145,6 @@ def write_model(models_dir: Path, entry: dict, blob: bytes) -> None:
     manifest_path = models_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {
         "schema": 1, "models": {}}
-    old = manifest["models"].get(entry["name"], {})
-    if "metrics" in old:
-        entry.setdefault("metrics", old["metrics"])
     manifest["models"][entry["name"]] = entry
     tmp = manifest_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -159,7 +156,7 @@ def main(argv=None) -> int:
     p.add_argument("net", choices=tuple(EXPORTS))
     p.add_argument("--ckpt", required=True)
     p.add_argument("--models", default=str(MODELS))
-    p.add_argument("--version", help="the model's version in the manifest (default 0.1.0)")
+    p.add_argument("--version", required=True, help="the model's version in the manifest")
     args = p.parse_args(argv)
     entry = export(args.net, Path(args.ckpt), Path(args.models), args.version)
     print(json.dumps({k: entry[k] for k in ("file", "size", "sha256",

@@ -228,8 +228,10 @@ def _grad(x):
 
 
 def ssim_loss(pred, target, mask):
-    """1 − SSIM on log radiance (3×3 box windows), inside the mask."""
-    a, b = torch.log1p(pred.clamp(min=0)), torch.log1p(target.clamp(min=0))
+    """1 − SSIM on log radiance (3×3 box windows), inside the mask; windows at its edge see
+    black beyond it in both images, never what lies outside."""
+    w = mask.unsqueeze(1)
+    a, b = torch.log1p(pred.clamp(min=0)) * w, torch.log1p(target.clamp(min=0)) * w
     mu_a, mu_b = F.avg_pool2d(a, 3, 1, 1), F.avg_pool2d(b, 3, 1, 1)
     var_a = F.avg_pool2d(a * a, 3, 1, 1) - mu_a ** 2
     var_b = F.avg_pool2d(b * b, 3, 1, 1) - mu_b ** 2
@@ -237,7 +239,6 @@ def ssim_loss(pred, target, mask):
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) *
                                                      (var_a + var_b + c2))
-    w = mask.unsqueeze(1)
     return ((1 - s) * w).sum() / torch.clamp(w.sum() * 3, min=1.0)
 
 
@@ -248,8 +249,11 @@ def render_losses(pred, target, specular_weight, mask, fake_logits=None) -> dict
     w = mask.unsqueeze(1)
     norm = torch.clamp(w.sum() * 3, min=1.0)
     l1 = ((pred - target).abs() * w).sum() / norm
-    grad = sum(((ga - gb).abs()).mean() for ga, gb in zip(_grad(torch.log1p(pred.clamp(min=0))),
-                                                        _grad(torch.log1p(target))))
+    # inside the mask only: the frame's background is not RenderNet's to paint (the pipeline
+    # multiplies its output by the matte)
+    grad = sum(((ga - gb).abs()).mean()
+               for ga, gb in zip(_grad(torch.log1p(pred.clamp(min=0)) * w),
+                                 _grad(torch.log1p(target.clamp(min=0)) * w)))
     spec = ((pred - target).abs() * w * (1 + 4 * specular_weight)).sum() / norm
     out = {"l1": l1, "perceptual": ssim_loss(pred, target, mask) + grad, "specular": spec}
     if fake_logits is not None:

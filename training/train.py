@@ -68,8 +68,9 @@ class Adversary:
         t = [torch.from_numpy(x) for x in batch]
         *inputs, target, weight, mask = t
         pred = model(*inputs)
-        terms = nets.render_losses(pred, target, weight, mask, self.disc(pred))
-        self._last = (pred.detach(), target)
+        m = mask.unsqueeze(1)  # the critic judges the subject, not the frame's background
+        terms = nets.render_losses(pred, target, weight, mask, self.disc(pred * m))
+        self._last = ((pred * m).detach(), target * m)
         return (terms["l1"] + terms["perceptual"] + terms["specular"]
                 + ADVERSARIAL_WEIGHT * terms["adversarial"])
 
@@ -113,6 +114,10 @@ def warm_start(model, args, config: dict) -> None:
 
 
 def train(args) -> Path:
+    try:
+        data.require_train_split(args.data)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
     folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
     config = {"net": args.net, "landmarks": args.landmarks, "prior_jitter": args.prior_jitter,
               "shading_jitter": args.shading_jitter,

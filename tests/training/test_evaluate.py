@@ -198,7 +198,7 @@ def test_direct_albedo_net_ships_as_diffuse_net_and_the_pipeline_uses_it(samples
 
     models = tmp_path / "models"
     install_chain(models)
-    entry = export.export("albedo", _train("albedo", samples, tmp_path), models)
+    entry = export.export("albedo", _train("albedo", samples, tmp_path), models, "0.0.1")
     assert entry["name"] == "diffuse_net" and entry["ort_vs_torch_max_abs"] <= 1e-3
     assert entry["outputs"][0]["channels"] == list(pipeline.FEATURES["albedo"])
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)

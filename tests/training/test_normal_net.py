@@ -11,7 +11,7 @@ from inference import pipeline  # noqa: E402
 from inference.demo import bust  # noqa: E402
 from inference.models import Registry  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
-from training import data, export, train  # noqa: E402
+from training import data, export, nets, train  # noqa: E402
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_train_resume_export_and_run(shards, tmp_path):
 
     models = tmp_path / "models"
     install_chain(models)  # stand-ins for the nets not trained here
-    entry = export.export("normal", ckpt / "last.pt", models)
+    entry = export.export("normal", ckpt / "last.pt", models, "0.0.1")
     assert entry["ort_vs_torch_max_abs"] <= 1e-3
     manifest = json.loads((models / "manifest.json").read_text())["models"]["normal_net"]
     assert manifest["inputs"][0]["normalisation"] == "srgb" and manifest["stride"] == 2
@@ -92,7 +92,7 @@ def test_illum_net_trains_exports_and_feeds_the_pipeline(shards, tmp_path):
                        "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
     models = tmp_path / "models"
     install_chain(models)
-    entry = export.export("illum", ckpt / "last.pt", models)
+    entry = export.export("illum", ckpt / "last.pt", models, "0.0.1")
     assert entry["ort_vs_torch_max_abs"] <= 1e-3
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
@@ -121,10 +121,40 @@ def test_diffuse_and_specular_nets_train_export_and_run(shards, tmp_path):
         ckpt = tmp_path / net
         assert train.main([net, "--data", str(shards), "--steps", "2", "--batch", "2",
                            "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
-        assert export.export(net, ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
+        entry = export.export(net, ckpt / "last.pt", models, "0.0.1")
+        assert entry["ort_vs_torch_max_abs"] <= 1e-3
     image = (bust(48)["albedo"] * 0.6).astype(np.float32)
     passes = pipeline.decompose(image, {"registry": Registry(models), "max_side": 48})
     assert passes.reflectivity.max() <= 0.16 + 1e-6 and passes.albedo.shape == (48, 48, 3)
+
+
+def test_training_refuses_a_held_out_split(shards, tmp_path):
+    args = ["normal", "--data", str(shards), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--ckpt", str(tmp_path / "a")]
+    (shards / "manifest.json").write_text(json.dumps({"split": "val"}))
+    with pytest.raises(SystemExit, match="split 'val'"):
+        train.main(args)
+    assert not (tmp_path / "a").exists()
+    (shards / "manifest.json").unlink()  # no manifest: the first sample's meta tells
+    first = data.sample_paths([shards])[0]
+    d = dict(np.load(first))
+    np.savez(first, **{**d, "meta": json.dumps({"seed": 0, "split": "val"})})
+    with pytest.raises(SystemExit, match="split 'val'"):
+        train.main(args)
+
+
+def test_render_losses_ignore_the_frames_background():
+    """RenderNet is judged on the subject: what it paints outside the mask costs nothing."""
+    gen = torch.Generator().manual_seed(0)
+    target, pred = torch.rand(2, 3, 24, 24, generator=gen), torch.rand(2, 3, 24, 24, generator=gen)
+    mask = torch.zeros(2, 24, 24)
+    mask[:, 6:18, 5:20] = 1
+    weight = torch.rand(2, 1, 24, 24, generator=gen)
+    other = torch.where(mask.unsqueeze(1) > 0, pred, 5 * torch.rand(2, 3, 24, 24, generator=gen))
+    a, b = nets.render_losses(pred, target, weight, mask), nets.render_losses(other, target,
+                                                                               weight, mask)
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k]) for k in a)
+    assert a["l1"] > 0 and a["perceptual"] > 0
 
 
 def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
@@ -150,7 +180,8 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     assert "disc" in torch.load(ckpt / "last.pt", weights_only=False)
     models = tmp_path / "models"
     install_chain(models)
-    assert export.export("render", ckpt / "last.pt", models)["ort_vs_torch_max_abs"] <= 1e-3
+    entry = export.export("render", ckpt / "last.pt", models, "0.0.1")
+    assert entry["ort_vs_torch_max_abs"] <= 1e-3
     gt = bust(40)
     p = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
                roughness=gt["roughness"], reflectivity=gt["reflectivity"])

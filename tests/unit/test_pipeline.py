@@ -117,8 +117,10 @@ def test_passes_round_trip_and_refine(options, tmp_path):
     assert set(back.present()) >= {"rgb", "normal", "albedo", "roughness", "height"}
     relit = render.relight(passes, render.ShLight(passes.sh))
     refined = pipeline.refine(passes, relit, options)
-    # The stand-in RenderNet returns its render input, so refinement changes nothing.
-    assert np.allclose(refined, relit.rgb, atol=1e-4)
+    # The stand-in RenderNet returns its render input (as straight colour, the net's contract),
+    # so the refined image is that times the matte: premultiplied, nothing outside the subject.
+    assert np.allclose(refined, relit.rgb * passes.alpha[..., None], atol=1e-4)
+    assert np.all(refined[passes.alpha == 0] == 0)
 
 
 def test_height_is_integrated_at_bounded_size():
