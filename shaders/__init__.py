@@ -16,6 +16,10 @@ Everything Relit makes carries the custom property ``relit`` (``TAG``) and a key
 it is for. Builders look datablocks up by those tags, so a rerun reuses them, and they never
 modify a datablock without the tag: a user's material, object, world or image that happens to
 share a name is left alone, and Relit makes its own beside it (Blender adds ``.001``).
+
+Objects, collections, plate materials and worlds are looked up in the scene being built, never
+file-wide: building in a second scene makes that scene its own plane, lights, "Relit"
+collection and world, and leaves the first scene's alone. Pass images are shared by name.
 """
 from __future__ import annotations
 
@@ -58,16 +62,18 @@ def tag(idblock, **keys):
 
 
 def ensure_collection(scene, name: str = COLLECTION, parent=None):
-    """Relit's collection ``name`` (tagged), linked under ``parent`` (default the scene's).
+    """Relit's collection ``name`` (tagged) among the children of ``parent`` (default the
+    scene's master collection), made and linked there when it has none.
 
-    A user's collection of the same name is left alone.
+    The lookup is scoped to ``parent``: another scene's "Relit" collection is never linked
+    into this one, and a user's collection of the same name is left alone.
     """
     import bpy
 
     parent = parent if parent is not None else scene.collection
-    coll = find_tagged(bpy.data.collections, "relit_collection", name)
+    coll = next((c for c in parent.children
+                 if is_relit(c, "relit_collection", name) and c.library is None), None)
     if coll is None:
         coll = tag(bpy.data.collections.new(name), relit_collection=name)
-    if coll.name not in parent.children:
         parent.children.link(coll)
     return coll

@@ -17,8 +17,9 @@ radiance P / (pi A)). Each light's power is ``strength x ratio x pi x pi r^2``, 
 surface turned toward the key renders at 1.0.
 
 Lights are named "Relit Key", "Relit Fill", "Relit Rim", tagged ``relit_light = role``, kept
-in the "Relit Lights" collection (inside "Relit") and reused on rerun; roles a new preset does
-not use are removed (only Relit's own lights are ever touched).
+in the scene's "Relit Lights" collection (inside its "Relit") and reused on rerun in that
+scene; roles a new preset does not use are removed (only Relit's own lights in that scene are
+ever touched).
 
 Key light plus ambient from SH
 ------------------------------
@@ -102,13 +103,14 @@ def direction(azimuth: float, elevation: float) -> Vector:
     return Vector((math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)))
 
 
-def find_light(role: str):
-    """Relit's light of ``role`` ("key", "fill", "rim"), or None."""
-    return find_tagged(bpy.data.objects, "relit_light", role)
+def find_light(role: str, scene):
+    """Relit's light of ``role`` ("key", "fill", "rim") in ``scene``, or None (another
+    scene's rig is never reused)."""
+    return find_tagged(scene.objects, "relit_light", role)
 
 
 def _ensure_light(scene, role: str, kind: str):
-    obj = find_light(role)
+    obj = find_light(role, scene)
     if obj is not None and obj.type != "LIGHT":
         obj = None
     if obj is None:
@@ -143,9 +145,9 @@ def _remove_light(obj) -> None:
         bpy.data.lights.remove(data)
 
 
-def _remove_other_roles(keep: set) -> None:
+def _remove_other_roles(scene, keep: set) -> None:
     for role in ROLES:
-        obj = find_light(role)
+        obj = find_light(role, scene)
         if obj is not None and role not in keep:
             _remove_light(obj)
 
@@ -179,7 +181,7 @@ def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, 
         _aim(obj, plane)
         obj["relit_preset"] = preset
         made.append(obj)
-    _remove_other_roles({o["relit_light"] for o in made})
+    _remove_other_roles(scene, {o["relit_light"] for o in made})
     return made
 
 
@@ -236,6 +238,6 @@ def lights_from_sh(scene, sh, plane, *, kind: str = "SUN", world: bool = True,
     obj.location = center + d_world * r
     _aim(obj, plane)
     obj["relit_preset"] = "sh"
-    _remove_other_roles({"key"})
+    _remove_other_roles(scene, {"key"})
     made_world = worlds.ambient_world(scene, ambient) if world else None
     return obj, made_world

@@ -244,27 +244,39 @@ def find_material(source: str):
     return find_tagged(bpy.data.materials, "relit_source", source)
 
 
+def _plane_material(plane, source: str):
+    """The material to (re)build for ``plane``: its own Relit material of ``source``, else an
+    unused one of Relit's, else a new one. A plane never takes over another plane's material,
+    so planes of the same source in two scenes keep their own settings."""
+    current = plane.data.materials[0] if len(plane.data.materials) else None
+    if is_relit(current, "relit_source", source) and current.library is None:
+        return current
+    unused = next((m for m in bpy.data.materials if m.users == 0 and m.library is None
+                   and is_relit(m, "relit_source", source)), None)
+    return unused or tag(bpy.data.materials.new(f"Relit {source}"), relit_source=source)
+
+
 def plate_material(source: str, images: Mapping[str, Any], *, keep_plate: bool = False,
-                   interpolation: str = "Linear"):
+                   interpolation: str = "Linear", material=None):
     """Material "Relit <source>": an Image Texture per pass (UV, ``interpolation`` 'Linear' or
     'Closest', Extend) feeding the "Relit Plate" group into the Material Output.
 
     ``images`` maps pass keys (``albedo``, ``roughness``, ``reflectivity``, ``normal``,
     ``alpha``, ``rgb``) to Blender images; a missing pass leaves the group's default (grey
     albedo 0.8, roughness 0.5, F0 0.04, flat normal, opaque, black plate). Without an albedo
-    the plate colour is used. The material is found by its tag and rebuilt on rerun; a user's
-    material named alike is never touched.
+    the plate colour is used. The material (``material``, else the one found by its tag) is
+    rebuilt on rerun; a user's material named alike is never touched.
     """
     if interpolation not in ("Linear", "Closest", "Cubic", "Smart"):
         raise ShaderError(f"unknown interpolation '{interpolation}'")
     images = {k: v for k, v in images.items() if v is not None}
     if "albedo" not in images and "rgb" in images:
         images["albedo"] = images["rgb"]
-    mat = find_material(source)
+    if material is not None and not is_relit(material, "relit_source", source):
+        raise ShaderError(f"material '{material.name}' is not Relit's plate of '{source}'")
+    mat = material if material is not None else find_material(source)
     if mat is None:
         mat = tag(bpy.data.materials.new(f"Relit {source}"), relit_source=source)
-    if bpy.app.version < (5, 0, 0) and not mat.use_nodes:   # 4.x: nodes are opt-in
-        mat.use_nodes = True
     tree = mat.node_tree
     tree.nodes.clear()
     out = _node(tree, "ShaderNodeOutputMaterial", "Material Output", (500, 0))
@@ -418,13 +430,11 @@ def fill_grid(mesh, size: tuple[float, float], counts: tuple[int, int]) -> None:
 # ------------------------------------------------------------------ the plane object
 
 def find_plane(source: str, scene=None):
-    """Relit's plane of ``source`` (tag ``relit_source``), preferring one in ``scene``."""
-    found = [o for o in bpy.data.objects if o.type == "MESH" and is_relit(o, "relit_source",
-                                                                          source)]
-    if scene is not None:
-        in_scene = [o for o in found if scene.objects.get(o.name) == o]
-        found = in_scene or found
-    return found[0] if found else None
+    """Relit's plane of ``source`` (tag ``relit_source``) in ``scene``, or None; without a
+    scene, the first in the file. Another scene's plane is never returned for ``scene``."""
+    objects = scene.objects if scene is not None else bpy.data.objects
+    return next((o for o in objects if o.type == "MESH" and o.library is None
+                 and is_relit(o, "relit_source", source)), None)
 
 
 def build_plane(scene, camera, image_size, name: str, *, distance: Optional[float] = None,
@@ -687,7 +697,8 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
     images = bridge.pass_images(arrays, name, folder=folder, pack=pack)
     plane = build_plane(scene, camera, (w, h), name, distance=distance,
                         subdivisions=subdivisions, fit_resolution=fit_resolution)
-    material = plate_material(name, images, keep_plate=keep_plate, interpolation=interpolation)
+    material = plate_material(name, images, keep_plate=keep_plate, interpolation=interpolation,
+                              material=_plane_material(plane, name))
     mesh = plane.data
     if len(mesh.materials) == 0:
         mesh.materials.append(material)

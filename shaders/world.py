@@ -1,7 +1,11 @@
 """Relit's world: an HDRI (a built-in studio light or a file), SH lighting, or an ambient colour.
 
-All three build the one world "Relit World" (tagged, reused, its node tree rebuilt), assign it
-to the scene, and leave every other world alone.
+All three build the scene's "Relit World" (tagged, reused, its node tree rebuilt), assign it
+to the scene, and leave every other world alone. Each scene has its own: a Relit world that
+another scene shows is never rebuilt. The world the scene had before (a user's) is kept in the
+scene's ``relit_previous_world`` property, which holds a user on it so that saving the file
+does not drop it, and ``restore_world`` puts it back. ``relit_mode`` says what the world is
+("hdri", "sh", "ambient"); only an HDRI world carries ``relit_hdri`` (what it shows).
 
 HDRI: Texture Coordinate (Generated) -> Mapping (POINT, rotation Z = the rotation in degrees,
 as radians) -> Environment Texture -> Background (strength). With rotation theta the lookup is
@@ -28,7 +32,7 @@ import numpy as np
 
 from ..inference import lighting
 from ..inference.errors import RelitError
-from . import ShaderError, bridge, find_tagged, tag
+from . import ShaderError, bridge, find_tagged, is_relit, tag
 
 WORLD_NAME = "Relit World"
 SH_IMAGE = "Relit SH World"
@@ -51,26 +55,68 @@ def resolve_hdri(source: Union[str, os.PathLike]) -> Path:
         raise ShaderError(str(exc)) from None
 
 
-def find_world():
-    """Relit's world, or None."""
+PREVIOUS_WORLD = "relit_previous_world"   # scene property: the world before Relit's
+WORLD_KEYS = ("relit_hdri", "relit_rotation")   # cleared whenever the world is rebuilt
+
+
+def is_relit_world(world) -> bool:
+    return is_relit(world, "relit_world", WORLD_NAME) and world.library is None
+
+
+def find_world(scene=None):
+    """Relit's world of ``scene`` (the one it shows), or without a scene the first in the
+    file; None when there is none."""
+    if scene is not None:
+        return scene.world if is_relit_world(scene.world) else None
     return find_tagged(bpy.data.worlds, "relit_world", WORLD_NAME)
 
 
+def _shown_elsewhere(world, scene) -> bool:
+    return any(s.world == world for s in bpy.data.scenes if s != scene)
+
+
 def _relit_world(scene, mode: str):
-    world = find_world()
+    world = find_world(scene)
+    if world is None:   # an unused Relit world is reused; one another scene shows is not
+        world = next((w for w in bpy.data.worlds if is_relit_world(w)
+                      and not _shown_elsewhere(w, scene)), None)
     if world is None:
         world = tag(bpy.data.worlds.new(WORLD_NAME), relit_world=WORLD_NAME)
-    if bpy.app.version < (5, 0, 0) and not world.use_nodes:   # 4.x: nodes are opt-in
-        world.use_nodes = True
     tree = world.node_tree
     tree.nodes.clear()
     world["relit_mode"] = mode
+    for key in WORLD_KEYS:
+        if key in world:
+            del world[key]
     cycles = getattr(world, "cycles", None)
     if cycles is not None:  # Cycles' automatic importance map costs ~1.5 s per world edit
         cycles.sampling_method = "MANUAL"
         cycles.sample_map_resolution = 256
-    scene.world = world
+    if scene.world != world:
+        if scene.world is not None and not is_relit_world(scene.world):
+            scene[PREVIOUS_WORLD] = scene.world   # an ID property holds a user: kept on save
+        elif scene.world is None and PREVIOUS_WORLD in scene:
+            del scene[PREVIOUS_WORLD]             # the scene had no world before
+        scene.world = world
     return world, tree
+
+
+def previous_world(scene):
+    """The world ``scene`` showed before Relit's (None when it had none)."""
+    world = scene.get(PREVIOUS_WORLD)
+    return world if isinstance(world, bpy.types.World) else None
+
+
+def restore_world(scene):
+    """Put back the world ``scene`` had before Relit's world (None when it had none); Relit's
+    world stays in the file, unused, for the next time. Returns the restored world."""
+    if not is_relit_world(scene.world):
+        raise ShaderError(f"scene '{scene.name}' does not show Relit's world")
+    world = previous_world(scene)
+    scene.world = world
+    if PREVIOUS_WORLD in scene:
+        del scene[PREVIOUS_WORLD]
+    return world
 
 
 def _node(tree, kind: str, name: str, location):
