@@ -1,10 +1,22 @@
 """The Relit compositor (Blender 5.0 ``scene.compositing_node_group``).
 
-Render Layers (the relit plate, film transparent) → optional edge treatment of the matte
-(a feathered erode, for hair and soft edges) → Alpha Over the original plate → Group Output
-(the composite). A File Output node writes the AOVs as one multi-layer EXR: the composite, the
-relit render, its diffuse and glossy light, and Relit's passes (plate, normal, albedo,
-roughness, F0, alpha, height).
+Render Layers (the relit plate, film transparent, premultiplied) → Alpha Over the original plate
+→ Group Output (the composite). With an edge treatment the matte is eroded and feathered (for
+hair and soft edges): the render is unpremultiplied, given the treated matte (never more than
+the render's own alpha) with Set Alpha's *Replace Alpha*, and premultiplied again, so the edge
+is ``colour x matte`` once (Set Alpha's default, *Apply Mask*, would multiply the premultiplied
+render by the matte a second time). Without one the render goes over the plate as it is.
+
+``build_compositor`` also sets what the composite needs: a transparent film (the plate shows
+through the render's alpha) and the Standard view transform (DESIGN.md: the plate outside the
+matte must come out as shot, which AgX or Filmic would not give).
+
+A File Output node writes the AOVs as one multi-layer EXR named as Blender names passes
+(DESIGN.md, ``<layer>.<pass>.<channel>``), as ``python -m inference export`` does:
+``Composite.Combined`` (the composite), ``ViewLayer.Combined`` (the relit render), its diffuse
+and glossy light, and Relit's passes (``ViewLayer.Plate``, ``Normal`` raw X,Y,Z, ``Diffuse
+Color``, ``Roughness``, ``Reflectivity``, ``Alpha``, ``Height``). ``inference``'s
+``Passes.load`` reads the file back. (File Output names a scalar's one channel ``V``.)
 """
 from __future__ import annotations
 
@@ -12,24 +24,26 @@ from typing import Any, Mapping, Optional
 
 import bpy
 
+from ..inference.passes import LAYER
 from . import ShaderError, is_relit, tag
 
 TREE_NAME = "Relit Compositor"
+COMPOSITE = "Composite.Combined"   # the composite, as Blender names it in a multi-layer EXR
 # File Output item name -> (source, socket type): "render:<Render Layers output>" or a pass key
 AOVS = {
-    "Composite": ("composite", "RGBA"),
-    "Relit": ("render:Image", "RGBA"),
-    "Diffuse Direct": ("render:Diffuse Direct", "RGBA"),
-    "Diffuse Indirect": ("render:Diffuse Indirect", "RGBA"),
-    "Glossy Direct": ("render:Glossy Direct", "RGBA"),
-    "Glossy Indirect": ("render:Glossy Indirect", "RGBA"),
-    "Plate": ("rgb", "RGBA"),
-    "Normal": ("normal", "VECTOR"),
-    "Diffuse Color": ("albedo", "RGBA"),
-    "Roughness": ("roughness", "FLOAT"),
-    "Reflectivity": ("reflectivity", "FLOAT"),
-    "Alpha": ("alpha", "FLOAT"),
-    "Height": ("height", "FLOAT"),
+    COMPOSITE: ("composite", "RGBA"),
+    f"{LAYER}.Combined": ("render:Image", "RGBA"),
+    f"{LAYER}.Diffuse Direct": ("render:Diffuse Direct", "RGBA"),
+    f"{LAYER}.Diffuse Indirect": ("render:Diffuse Indirect", "RGBA"),
+    f"{LAYER}.Glossy Direct": ("render:Glossy Direct", "RGBA"),
+    f"{LAYER}.Glossy Indirect": ("render:Glossy Indirect", "RGBA"),
+    f"{LAYER}.Plate": ("rgb", "RGBA"),
+    f"{LAYER}.Normal": ("normal", "VECTOR"),
+    f"{LAYER}.Diffuse Color": ("albedo", "RGBA"),
+    f"{LAYER}.Roughness": ("roughness", "FLOAT"),
+    f"{LAYER}.Reflectivity": ("reflectivity", "FLOAT"),
+    f"{LAYER}.Alpha": ("alpha", "FLOAT"),
+    f"{LAYER}.Height": ("height", "FLOAT"),
 }
 
 
@@ -38,6 +52,21 @@ def _enable_light_passes(scene) -> None:
     for attr in ("use_pass_diffuse_direct", "use_pass_diffuse_indirect",
                  "use_pass_glossy_direct", "use_pass_glossy_indirect"):
         setattr(layer, attr, True)
+
+
+def prepare_scene(scene) -> list[str]:
+    """Transparent film and the Standard view transform (no look), which the composite needs;
+    returns what was changed, in words, for the artist."""
+    changed = []
+    if not scene.render.film_transparent:
+        scene.render.film_transparent = True
+        changed.append("film set to transparent")
+    view = scene.view_settings
+    if view.view_transform != "Standard" or view.look != "None":
+        changed.append(f"view transform {view.view_transform} set to Standard")
+        view.view_transform = "Standard"
+        view.look = "None"
+    return changed
 
 
 def _tree(scene):
@@ -55,10 +84,40 @@ def _tree(scene):
     return tree
 
 
+def _treated_edge(tree, render, edge: float):
+    """The render with its matte eroded and feathered by ``edge`` pixels, premultiplied once:
+    unpremultiply, replace the alpha by min(feathered, alpha), premultiply."""
+    nodes, links = tree.nodes, tree.links
+    feather = nodes.new("CompositorNodeDilateErode")
+    feather.inputs["Type"].default_value = "Feather"
+    feather.inputs["Size"].default_value = -max(1, int(round(edge)))
+    feather.location = (-350, 50)
+    links.new(render.outputs["Alpha"], feather.inputs["Mask"])
+    within = nodes.new("ShaderNodeMath")   # never more than the render's own coverage
+    within.operation = "MINIMUM"
+    within.location = (-150, 50)
+    links.new(feather.outputs[0], within.inputs[0])
+    links.new(render.outputs["Alpha"], within.inputs[1])
+    straight = nodes.new("CompositorNodePremulKey")
+    straight.inputs["Type"].default_value = "To Straight"
+    straight.location = (-350, 250)
+    links.new(render.outputs["Image"], straight.inputs["Image"])
+    set_alpha = nodes.new("CompositorNodeSetAlpha")
+    set_alpha.inputs["Type"].default_value = "Replace Alpha"
+    set_alpha.location = (-150, 250)
+    links.new(straight.outputs["Image"], set_alpha.inputs["Image"])
+    links.new(within.outputs[0], set_alpha.inputs["Alpha"])
+    premul = nodes.new("CompositorNodePremulKey")
+    premul.inputs["Type"].default_value = "To Premultiplied"
+    premul.location = (0, 250)
+    links.new(set_alpha.outputs["Image"], premul.inputs["Image"])
+    return premul.outputs["Image"]
+
+
 def build_compositor(scene, images: Mapping[str, Any], *, edge: float = 0.0,
                      directory: Optional[str] = None, file_name: str = "relit_",
                      half: bool = True):
-    """Build (or rebuild) the Relit compositor of ``scene``.
+    """Build (or rebuild) the Relit compositor of ``scene`` (and ``prepare_scene``).
 
     ``images`` are the pass images (``bridge.pass_images``; ``rgb`` is the original plate).
     ``edge`` > 0 erodes and feathers the matte by that many pixels. With ``directory`` a File
@@ -71,30 +130,20 @@ def build_compositor(scene, images: Mapping[str, Any], *, edge: float = 0.0,
         raise ShaderError(f"edge treatment must be >= 0 pixels, got {edge:g}")
     _enable_light_passes(scene)
     tree = _tree(scene)
+    prepare_scene(scene)
     nodes, links = tree.nodes, tree.links
     render = nodes.new("CompositorNodeRLayers")
     render.scene = scene
     render.location = (-600, 200)
     plate = nodes.new("CompositorNodeImage")
     plate.image, plate.location, plate.label = plate_image, (-600, -200), "Plate"
-    matte = render.outputs["Alpha"]
-    if edge > 0:
-        feather = nodes.new("CompositorNodeDilateErode")
-        feather.inputs["Type"].default_value = "Feather"
-        feather.inputs["Size"].default_value = -int(round(edge))
-        feather.location = (-350, 50)
-        links.new(matte, feather.inputs["Mask"])
-        matte = feather.outputs[0]
-    set_alpha = nodes.new("CompositorNodeSetAlpha")
-    set_alpha.location = (-150, 200)
-    links.new(render.outputs["Image"], set_alpha.inputs["Image"])
-    links.new(matte, set_alpha.inputs["Alpha"])
+    foreground = _treated_edge(tree, render, edge) if edge > 0 else render.outputs["Image"]
     over = nodes.new("CompositorNodeAlphaOver")
-    over.location = (50, 100)
+    over.location = (200, 100)
     links.new(plate.outputs["Image"], over.inputs["Background"])
-    links.new(set_alpha.outputs["Image"], over.inputs["Foreground"])
+    links.new(foreground, over.inputs["Foreground"])
     out = nodes.new("NodeGroupOutput")
-    out.location = (300, 100)
+    out.location = (400, 100)
     links.new(over.outputs["Image"], out.inputs["Image"])
     if directory is not None:
         _file_output(tree, render, over, images, directory, file_name, half)
