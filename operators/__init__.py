@@ -12,11 +12,13 @@ def register():
     for cls in _classes:
         bpy.utils.register_class(cls)
     settings.attach()
+    jobs.register_handlers()
     _cli_handle = bpy.utils.register_cli_command("relit", batch.run)
 
 
 def unregister():
     global _cli_handle
+    jobs.unregister_handlers()
     jobs.shutdown()
     if _cli_handle is not None:
         bpy.utils.unregister_cli_command(_cli_handle)
