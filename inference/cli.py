@@ -91,6 +91,8 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="portrait to decompose (default: matplotlib's grace_hopper.jpg)")
     p.add_argument("--only", choices=("portrait", "capture"),
                    help="run one of the two examples (default: both)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds other files")
     return parser
 
 
@@ -126,8 +128,13 @@ def cmd_decompose(args, progress) -> int:
     from . import images, pipeline, sequence
 
     frames = sequence.expand_inputs(args.images)
+    options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror)
     stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
-        if args.stabilise > 0 else None
+        if args.stabilise != 0 else None
+    clash = _same_stems(frames)
+    if clash:
+        raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"
+                         f"{clash[0].stem}/: decompose them into different --out folders")
     out, failures, size = Path(args.out), 0, None
     for i, path in enumerate(frames):
         _say(args, f"decompose {i + 1}/{len(frames)}: {path}")
@@ -137,8 +144,7 @@ def cmd_decompose(args, progress) -> int:
                 warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
                               f"frames {size[1]}×{size[0]}: stabilisation restarts here")
             size = image.shape[:2]
-            passes = pipeline.decompose(image, {"max_side": args.max_side,
-                                                 "mirror_normals": args.mirror}, progress)
+            passes = pipeline.decompose(image, options, progress)
             if stabiliser is not None:
                 _stabilise(stabiliser, passes)
             passes.meta["source"] = str(path)
@@ -152,6 +158,16 @@ def cmd_decompose(args, progress) -> int:
     if failures:
         print(f"relit: {failures} of {len(frames)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _same_stems(frames) -> tuple | None:
+    """Two inputs whose outputs would land in one folder (``a.png`` and ``a.jpg``), if any."""
+    seen: dict[str, Path] = {}
+    for path in frames:
+        if path.stem in seen and seen[path.stem] != path:
+            return seen[path.stem], path
+        seen.setdefault(path.stem, path)
+    return None
 
 
 STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")
@@ -178,6 +194,7 @@ def cmd_relight(args, progress) -> int:
     from . import images
     from .relight import relight_source, unpremultiply
 
+    images.check_output(args.out, args.overwrite)  # before the work, not after
     image = relight_source(args.source, hdri=args.hdri, rotation=args.rotation,
                            strength=args.strength, refine=args.refine, progress=progress)
     if Path(args.out).suffix.lower() != ".exr":
@@ -188,9 +205,10 @@ def cmd_relight(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from . import render
+    from . import images, render
     from .relight import export_aovs, load_or_decompose, relight_passes
 
+    images.check_output(args.out, args.overwrite, (".exr",))
     passes = load_or_decompose(args.source, progress)
     relit = relight_passes(passes, render.HdriLight(args.hdri, rotation=args.rotation,
                                                     strength=args.strength), progress=progress)
@@ -241,9 +259,9 @@ def cmd_models(args, progress) -> int:
 
 
 def cmd_demo(args, progress) -> int:
-    from .demo import run_demo, run_portrait
+    from .demo import claim_folder, run_demo, run_portrait
 
-    out = Path(args.out)
+    out = claim_folder(Path(args.out), args.overwrite)
     if args.only in (None, "portrait"):
         sheet = run_portrait(out, args.image, progress=progress)
         _say(args, f"portrait decomposed and relit into {out}; contact sheet: {sheet}")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import images, metrics, render
-from .errors import InputError
+from .errors import InputError, OutputError
 from .passes import Passes
 from .progress import ProgressFn, Steps
 from .relight import photometric_passes, relight_passes
@@ -103,6 +103,27 @@ def portrait_path() -> Path:
     return path
 
 
+MARKER = ".relit-demo"
+
+
+def claim_folder(out: Path, overwrite: bool = False) -> Path:
+    """The demo writes fixed names, so it keeps to a folder of its own: an empty or new one, or
+    one an earlier demo made (it holds ``MARKER``), unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"demo output {out} is a file, not a folder")
+    if (out.is_dir() and any(out.iterdir()) and not (out / MARKER).exists()
+            and not overwrite):
+        raise OutputError(f"{out} holds other files; the demo writes into an empty folder of "
+                          "its own (choose another --out, or --overwrite)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).touch()
+    except OSError as exc:
+        raise OutputError(f"cannot write to {out}: {exc.strerror or exc}") from None
+    return out
+
+
 def run_portrait(out: Path, image: Path | None = None, progress: ProgressFn | None = None,
                  options=None) -> Path:
     """Decompose a portrait with the shipped networks, relight it under three HDRIs, and write
@@ -165,8 +186,9 @@ def run_demo(out: Path, res: int = 256, progress: ProgressFn | None = None) -> P
     sheet = out / "contact_sheet.png"
     images.save_png(sheet, images.contact_sheet(tiles, tile=res, columns=4,
                                                 data_labels=("normal", "height")))
-    (out / "summary.json").write_text(json.dumps(
-        {"normal_error_vs_truth": stats, "hdris": HDRIS}, indent=2))
+    with images.atomic_path(out / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps({"normal_error_vs_truth": stats, "hdris": HDRIS},
+                                        indent=2))
     steps.done()
     print(f"[relit] photometric-stereo normals vs truth: mean {stats['mean_deg']:.2f} deg, "
           f"median {stats['median_deg']:.2f} deg")

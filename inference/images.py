@@ -435,17 +435,31 @@ def write_exr_channels(path: str | os.PathLike, channels: Mapping[str, np.ndarra
     return path
 
 
+WRITE_SUFFIXES = (".exr", ".png", ".jpg", ".jpeg")
+
+
+def check_output(path: str | os.PathLike, overwrite: bool = True,
+                 suffixes: tuple[str, ...] = WRITE_SUFFIXES) -> Path:
+    """Fail early, before any work: ``path`` must have a format we write and, unless
+    ``overwrite``, must not exist yet."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"unsupported output format '{path.suffix}' "
+                         f"(use {', '.join(suffixes)})")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path} exists; pass --overwrite to replace outputs")
+    return path
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray, *, data: bool = False,
                overwrite: bool = True, half: bool = True) -> Path:
     """Write by extension: .exr (linear), .png or .jpg (sRGB unless ``data``)."""
-    suffix = Path(path).suffix.lower()
+    suffix = check_output(path, overwrite).suffix.lower()
     if suffix == ".exr":
         return save_exr(path, image, half=half, overwrite=overwrite)
     if suffix == ".png":
         return save_png(path, image, data=data, overwrite=overwrite)
-    if suffix in (".jpg", ".jpeg"):
-        return save_jpeg(path, image, overwrite=overwrite)
-    raise InputError(f"unsupported output format '{suffix}' (use .exr, .png or .jpg)")
+    return save_jpeg(path, image, overwrite=overwrite)
 
 
 # ---------------------------------------------------------------- previews

@@ -46,6 +46,10 @@ NORMALISATIONS = ("none", "srgb", "signed")
 """How an input is fed: as stored, sRGB-encoded (for colour), or mapped from [0,1] to [-1,1]."""
 
 
+MIN_SIDE = 16
+"""The smallest internal resolution the chain accepts (the nets' coarsest stride)."""
+
+
 @dataclass
 class DecomposeOptions:
     max_side: int = 512              # internal network resolution (long side)
@@ -71,13 +75,27 @@ class DecomposeOptions:
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
+    def __post_init__(self):
+        if not (isinstance(self.max_side, (int, np.integer)) and self.max_side >= MIN_SIDE):
+            raise InputError(f"max_side must be a whole number of pixels ≥ {MIN_SIDE}, "
+                             f"got {self.max_side!r}")
+        if not MIN_SIDE <= self.height_max_side:
+            raise InputError(f"height_max_side must be ≥ {MIN_SIDE}, got {self.height_max_side}")
+        if not 0 <= 2 * self.overlap < self.tile:
+            raise InputError(f"tile {self.tile} must exceed twice the overlap {self.overlap}")
+        if self.guide_radius < 0 or self.guide_eps <= 0 or self.albedo_headroom < 0:
+            raise InputError("guide_radius and albedo_headroom must be ≥ 0, guide_eps > 0")
+
     @classmethod
     def from_any(cls, options) -> "DecomposeOptions":
         if options is None:
             return cls()
         if isinstance(options, cls):
             return options
-        return replace(cls(), **dict(options))
+        try:
+            return replace(cls(), **dict(options))
+        except TypeError as exc:  # an unknown option
+            raise InputError(f"decompose options: {exc}") from None
 
 
 def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = None,

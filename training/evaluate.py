@@ -11,13 +11,15 @@
 - ``yale-faces [--subjects …]``: how often Face Mesh finds the face under each subject's 64
   lights at the pipeline's 512 px, the plate as shot against with the exposure retries.
 
-- ``report [--val DIR] [--count N] [--card models/MODEL_CARD.md] [--acceptance]``: all of the
-  model card's numbers: NormalNet checkpoints with and without landmark channels (the ablation),
+- ``report [--test | --val DIR] [--count N] [--card models/MODEL_CARD.md] [--acceptance]``: all
+  of the model card's numbers: NormalNet checkpoints with and without landmark channels (the ablation),
   DiffuseNet against the direct-albedo net, SpecularNet, the shipped chain end to end on held-out
   samples (every pass, relight with Cook-Torrance and with RenderNet), and NormalNet on Yale B
   against the prior. Writes ``models/evaluation.json`` and the card's evaluation block.
 
 Yale B05 and B07 are acceptance subjects: the defaults score the development subjects only.
+Likewise the synthetic development set (``v1-val``) is where choices are made; the test set
+(``v1-test``, ``--test``) is scored once per release.
 
 Results print as JSON lines, so they can be pasted into the model card as they are.
 """
@@ -342,10 +344,11 @@ def yale_net(subjects, models_dir: Path | None = None, options: dict | None = No
         ref = np.load(folder / "reference.npz")
         for view in YALE_VIEWS:
             f = pipeline.estimate_normals(yale_image(folder, view), opts)
-            normal = f["normal"]
-            if normal.shape[:2] != ref["mask"].shape:
+            normal, covered = f["normal"], f["prior"][..., 3]
+            if normal.shape[:2] != ref["mask"].shape:  # the nets ran at a smaller size
                 normal = pipeline._unit(images.resize(normal, ref["mask"].shape))
-            face_px = ref["mask"] & (f["prior"][..., 3] > 0.5)
+                covered = images.resize(covered[..., None], ref["mask"].shape)[..., 0]
+            face_px = ref["mask"] & (covered > 0.5)
             row = {"metric": "normal_net_vs_reference", "subject": subject, "view": view,
                    "model": reg.spec("normal_net").version,
                    "whole_mask": metrics.normal_metrics(normal, ref["normal"], ref["mask"])}
@@ -467,7 +470,10 @@ def card_markdown(res: dict) -> str:
     chain = res["chain"]
     f = (lambda v, d=2: "n/a" if v is None else f"{v:.{d}f}")
     changed = ", ".join(f"`{k}={v}`" for k, v in res.get("options", {}).items())
-    lines = [f"Held-out synthetic samples: {chain['samples']} from `{res['val']}` "
+    held_out = ("the test set: scored once for this release, nothing was chosen on it"
+                if res.get("set") == "test" else
+                "the development set: the choices this card reports were made on it")
+    lines = [f"Held-out synthetic samples: {chain['samples']} from `{res['val']}`, {held_out} "
              "(identity anchors never trained on). The chain runs with the pipeline's "
              + (f"defaults except {changed}." if changed else "defaults."), "",
              "| metric | target | result |", "|---|---|---|",
@@ -591,8 +597,11 @@ def main(argv=None) -> int:
         y = sub.add_parser(name)
         y.add_argument("--subjects", nargs="+", default=["yaleB01", "yaleB02"])
     r = sub.add_parser("report", help="every model-card measurement, as JSON and markdown")
-    r.add_argument("--val", default=str(data.CACHE / "synth" / "v1-val"))
-    r.add_argument("--count", type=int, default=100)
+    r.add_argument("--val", help="held-out samples (default: v1-val, or v1-test with --test)")
+    r.add_argument("--test", action="store_true",
+                   help="score the test set: once per release, nothing is chosen on it "
+                        "(choices are made on the development set, v1-val)")
+    r.add_argument("--count", type=int, default=200)
     r.add_argument("--ckpt-root", default=str(data.CACHE / "ckpt"))
     r.add_argument("--models", help="models folder (default: the shipped one)")
     r.add_argument("--acceptance", action="store_true",
@@ -612,9 +621,11 @@ def main(argv=None) -> int:
                          indent=1))
         return 0
     if args.command == "report":
-        res = report(Path(args.val).expanduser(), args.count, Path(args.ckpt_root).expanduser(),
+        val = Path(args.val or data.CACHE / "synth" / ("v1-test" if args.test else "v1-val"))
+        res = report(val.expanduser(), args.count, Path(args.ckpt_root).expanduser(),
                      Path(args.models) if args.models else None, args.acceptance,
                      dict(args.option))
+        res["set"] = "test" if args.test else "development"
         res["command"] = "python -m training.evaluate " + " ".join(
             argv if argv is not None else sys.argv[1:])
         out = Path(args.json)

@@ -155,6 +155,8 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert res["options"] == {} and "runs with the pipeline's defaults." in text
     assert "defaults except `mirror_normals=False`" in evaluate.card_markdown(
         {**res, "options": {"mirror_normals": False}})
+    assert res["set"] == "development" and "the development set: the choices" in text
+    assert "the test set: scored once" in evaluate.card_markdown({**res, "set": "test"})
 
 
 def test_report_options_are_decompose_options_in_their_types():

@@ -244,6 +244,24 @@ def test_stabilised_sequence_and_mixed_sizes(with_chain, tmp_path, capsys):
     assert meta["stabilised"] == 0.6
 
 
+def test_bad_options_and_clashing_inputs_exit_2_before_any_work(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "a.png", gradient(20, 20))
+    images.save_jpeg(tmp_path / "a.jpg", gradient(20, 20))
+    out = tmp_path / "o"
+    for extra, message in ((["--max-side", "0"], "max_side"), (["--max-side", "-5"], "max_side"),
+                           (["--stabilise", "-0.5"], "strength")):
+        code, err = run(["decompose", str(tmp_path / "a.png"), "--out", str(out), *extra],
+                        capsys)
+        assert code == 2 and message in err, err
+    code, err = run(["decompose", str(tmp_path / "a.png"), str(tmp_path / "a.jpg"),
+                     "--out", str(out)], capsys)
+    assert code == 2 and "would both write" in err, err
+    assert not out.exists()  # nothing was started
+    code, err = run(["relight", str(tmp_path / "a.png"), "--hdri", "city",
+                     "--out", str(tmp_path / "r.tga")], capsys)
+    assert code == 2 and "unsupported output format" in err and "decompose" not in err
+
+
 def test_unwritable_output_keeps_what_exists(with_chain, tmp_path, capsys):
     images.save_png(tmp_path / "a.png", gradient(20, 20))
     blocker = tmp_path / "out"
@@ -298,6 +316,21 @@ def test_demo_decomposes_the_bundled_portrait_and_captures_the_bust(with_chain, 
     sheet = images.load_image(tmp_path / "d" / "contact_sheet.png")
     assert sheet.shape[1] == 5 * 256 and sheet.shape[0] >= 2 * 256
     assert (tmp_path / "d" / "capture" / "contact_sheet.png").is_file()
+
+
+def test_demo_keeps_to_a_folder_of_its_own(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "passes").write_text("someone else's file")
+    code, err = run(["demo", "--out", str(mine), "--only", "capture", "--res", "32"], capsys)
+    assert code == 4 and "holds other files" in err
+    assert (mine / "passes").read_text() == "someone else's file"
+    fresh = tmp_path / "fresh"
+    for _ in range(2):  # a rerun writes over its own earlier outputs
+        code, err = run(["demo", "--out", str(fresh), "--only", "capture", "--res", "32"],
+                        capsys)
+        assert code == 0, err
+    assert json.loads((fresh / "capture" / "summary.json").read_text())["hdris"]
 
 
 def test_demo_without_models_says_which_is_missing(tmp_path, monkeypatch, capsys):

@@ -27,7 +27,7 @@ def test_manifest_wheels_match_bundle_pins():
 def test_manifest_fields():
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     assert manifest["id"] == "relit" and manifest["schema_version"] == "1.0.0"
-    assert manifest["blender_version_min"] == "4.2.0"
+    assert manifest["blender_version_min"] == "5.0.0"  # the compositor uses 5.0 API
     assert "files" in manifest["permissions"]
     excluded = manifest["build"]["paths_exclude_pattern"]
     for folder in ("/training/", "/bench/", "/tests/"):
