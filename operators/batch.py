@@ -27,7 +27,11 @@ def _common(p: argparse.ArgumentParser, ext: str) -> None:
     p.add_argument("--displace", action="store_true", help="displace the plane by the height")
     p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
     p.add_argument("--out", required=True, metavar=f"FILE{ext}|DIR",
-                   help=f"a file for one source; a folder for several (<stem>{ext})")
+                   help=f"a file for one source; a folder for several (<name>{ext}: a pass "
+                   "folder's name, a passes.exr's folder's name, else the file name without "
+                   "its extension)")
+    p.add_argument("--models", metavar="DIR",
+                   help="models folder (default: the current scene's, else the shipped one)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="on a bad source: stop (keeping what is written) or skip it and go on")
@@ -75,21 +79,41 @@ def expand_sources(sources: list[str]) -> list[str]:
     return out
 
 
+OUTPUT_SUFFIXES = {".png": (".png", ".exr", ".jpg", ".jpeg"), ".exr": (".exr",)}
+
+
 def _outputs(args, ext: str) -> list[Path]:
+    """One output per source: ``--out`` itself for one source, else ``<out>/<name><ext>``
+    with the source's name (``api.source_name``). An unsupported suffix, or two sources that
+    would write the same file, is an error before anything runs."""
+    from .api import source_name
+
     out = Path(args.out)
     if len(args.sources) == 1 and out.suffix:
-        if out.suffix.lower() != ext and ext == ".exr":
-            raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
+        if out.suffix.lower() not in OUTPUT_SUFFIXES[ext]:
+            if ext == ".exr":
+                raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
+            raise InputError(f"unsupported output format '{out.suffix}' for {out.name} "
+                             f"(use {', '.join(OUTPUT_SUFFIXES[ext])})")
         return [out]
     if out.suffix:
         raise InputError(f"{len(args.sources)} sources need an output folder, not {out}")
-    return [out / f"{Path(s.rstrip('/')).stem}{ext}" for s in args.sources]
+    outputs = [out / f"{source_name(s)}{ext}" for s in args.sources]
+    first: dict[Path, str] = {}
+    for source, path in zip(args.sources, outputs):
+        if path in first:
+            raise InputError(f"{first[path]} and {source} would both write {path}: give the "
+                             "sources distinct names, or run them separately")
+        first[path] = source
+    return outputs
 
 
 def _each(args, ext: str, render_one) -> int:
-    """Run ``render_one(scene, source, out)`` over the expanded sources: every output is checked
-    before any work (nothing is replaced without ``--overwrite``); a failing source stops the
-    run or is skipped (``--on-error``), and what is written stays."""
+    """Run ``render_one(scene, source, out, progress)`` over the expanded sources: every output
+    and the models folder are checked before any work (nothing is replaced without
+    ``--overwrite``); a failing source stops the run or is skipped (``--on-error``), and what
+    is written stays."""
+    from ..inference.progress import StderrProgress
     from . import api
 
     args.sources = expand_sources(args.sources)
@@ -97,12 +121,19 @@ def _each(args, ext: str, render_one) -> int:
     for path in outputs:
         if path.exists() and not args.overwrite:
             raise InputError(f"{path} exists; pass --overwrite to replace it")
-    scene, failures = api.batch_scene(), 0
+        api.writable_folder(str(path.parent.resolve()), "the output")
+    models = ""
+    if args.models:
+        models = str(Path(args.models).resolve())
+        if not Path(models).is_dir():
+            raise InputError(f"models folder not found: {args.models}")
+    scene, failures = api.batch_scene(models), 0
     for i, (source, out) in enumerate(zip(args.sources, outputs)):
         if not args.quiet:
             print(f"[relit] {args.command} {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
+        progress = None if args.quiet else StderrProgress()
         try:
-            render_one(scene, source, out)
+            render_one(scene, source, out, progress)
         except RelitError as exc:
             if args.on_error == "stop" or len(outputs) == 1:
                 raise
@@ -119,15 +150,16 @@ def _each(args, ext: str, render_one) -> int:
 def relight(args) -> int:
     from . import api
 
-    return _each(args, ".png", lambda scene, source, out: api.render_source(
+    return _each(args, ".png", lambda scene, source, out, progress: api.render_source(
         scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
-        samples=args.samples, displace=args.displace, refine=args.refine, denoise=args.denoise))
+        samples=args.samples, displace=args.displace, refine=args.refine, denoise=args.denoise,
+        progress=progress))
 
 
 def export(args) -> int:
     from . import api
 
-    return _each(args, ".exr", lambda scene, source, out: api.export_source(
+    return _each(args, ".exr", lambda scene, source, out, progress: api.export_source(
         scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
         samples=args.samples, displace=args.displace, edge=args.edge, half=args.half,
-        denoise=args.denoise))
+        denoise=args.denoise, progress=progress))

@@ -29,22 +29,40 @@ def _status(op, fn, *args, **kwargs) -> set:
     return {"FINISHED"} if ok else {"CANCELLED"}
 
 
+def _scene_getter(scene):
+    """A way back to ``scene`` when a job ends: by its session id, as its name may change
+    and a Python reference to a scene removed meanwhile is not safe to use."""
+    uid = scene.session_uid
+
+    def get():
+        found = next((s for s in bpy.data.scenes if s.session_uid == uid), None)
+        if found is None:
+            raise RelitError("the scene this job was started in is gone: result dropped")
+        return found
+    return get
+
+
 def _start(op, context, kind, label, work, on_result):
-    """Run ``work`` as a job; apply ``on_result(scene, result)`` to the scene when it ends."""
-    scene_name = context.scene.name
+    """Run ``work`` as a job; ``on_result(scene, result)`` applies it to the scene when it ends
+    and returns its warnings. ``jobs`` keeps the outcome as the job's notice, which the panels
+    show, as ``self.report`` cannot be used once ``execute`` has returned."""
+    scene = _scene_getter(context.scene)
 
     def done(result):
-        on_result(bpy.data.scenes[scene_name], result)
+        warnings = on_result(scene(), result)
+        for warning in warnings:
+            print(f"relit: warning: {warning}", file=sys.stderr)
         if not bpy.app.background:
             try:
                 bpy.ops.ed.undo_push(message=f"Relit: {label}")
             except RuntimeError:  # no window to push from: the result stays, undo skips it
                 pass
+        return warnings
 
     def fail(message):
-        if bpy.app.background:
+        if bpy.app.background:  # the job ran synchronously: the operator reports it
             raise RelitError(message)
-        print(f"relit: {label}: {message}")
+        print(f"relit: {label}: {message}", file=sys.stderr)
 
     _, ok = _guard(op, jobs.submit, kind, label, work, done, fail)
     return {"FINISHED"} if ok else {"CANCELLED"}
@@ -52,10 +70,9 @@ def _start(op, context, kind, label, work, on_result):
 
 def _passes_done(build):
     def on_result(scene, passes):
-        for warning in passes.meta.get("warnings", []):
-            print(f"relit: warning: {warning}", file=sys.stderr)
         name = passes.meta.get("name", "plate")
         api.apply_passes(scene, scene.relit, name, passes, build=build)
+        return list(passes.meta.get("warnings", []))
     return on_result
 
 
@@ -94,10 +111,16 @@ class RELIT_OT_decompose(bpy.types.Operator):
     def execute(self, context):
         settings = _settings(context)
         if self.source == "ACTIVE":
-            image = getattr(context.space_data, "image", None) or settings.source_image
-            found, ok = _guard(self, api.image_source, image)
+            space = context.space_data
+            shown = getattr(space, "image", None) if getattr(space, "type", "") == \
+                "IMAGE_EDITOR" else None
+            user = space.image_user if shown is not None else None
+            found, ok = _guard(self, api.image_source, shown or settings.source_image, user)
         else:
             found, ok = _guard(self, api.file_source, settings.source_path)
+        if ok:  # where the result goes is checked before the work starts
+            _, ok = _guard(self, api.check_target, context.scene, settings, found[0],
+                           self.build_plane)
         if not ok:
             return {"CANCELLED"}
         name, pixels = found
@@ -145,14 +168,23 @@ class RELIT_OT_photometric(bpy.types.Operator, ImportHelper):
         if not _settings(context).lights_path:
             cls.poll_message_set("choose the Lights JSON first")
             return False
-        return not jobs.running("photometric")
+        if jobs.running("photometric"):
+            cls.poll_message_set("photometric stereo is running")
+            return False
+        return True
 
     def execute(self, context):
         from pathlib import Path
 
+        settings = _settings(context)
         paths = [str(Path(self.directory) / f.name) for f in self.files if f.name]
         name = Path(self.directory.rstrip("/\\")).name or "capture"
-        work = _named(api.photometric_work(paths, _settings(context).lights_path), name)
+        _, ok = _guard(self, api.photometric_inputs, paths, settings.lights_path)
+        if ok:
+            _, ok = _guard(self, api.check_target, context.scene, settings, name, True)
+        if not ok:
+            return {"CANCELLED"}
+        work = _named(api.photometric_work(paths, settings.lights_path), name)
         return _start(self, context, "photometric", "Photometric Stereo", work,
                       _passes_done(True))
 
@@ -209,6 +241,24 @@ class RELIT_OT_set_hdri(bpy.types.Operator):
         return _status(self, api.set_hdri, context.scene, _settings(context))
 
 
+class RELIT_OT_restore_world(bpy.types.Operator):
+    """Show the world the scene had before Relit's world again"""
+
+    bl_idname = "relit.restore_world"
+    bl_label = "Restore World"
+    bl_options = OPS
+
+    @classmethod
+    def poll(cls, context):
+        if not api.world.is_relit_world(context.scene.world):
+            cls.poll_message_set("the scene does not show Relit's world")
+            return False
+        return True
+
+    def execute(self, context):
+        return _status(self, api.restore_world, context.scene)
+
+
 class RELIT_OT_match_lighting(bpy.types.Operator):
     """Recreate the plate's original lighting from its estimate"""
 
@@ -239,18 +289,26 @@ class RELIT_OT_refine(bpy.types.Operator):
         except RelitError as exc:
             cls.poll_message_set(str(exc))
             return False
-        return _needs_plane(cls, context) and not jobs.running("refine")
+        if jobs.running("refine"):
+            cls.poll_message_set("a refinement is running")
+            return False
+        return _needs_plane(cls, context)
 
     def execute(self, context):
         settings = _settings(context)
-        rendered, ok = _guard(self, api.render_result_pixels, context.scene)
-        work, ok2 = _guard(self, api.refine_work, settings, settings.active,
-                           rendered[..., :3]) if ok else (None, False)
-        if not ok2:
-            return {"CANCELLED"}
         name = settings.active
-        return _start(self, context, "refine", "Refine", work,
-                      lambda scene, pixels: api.refined_image(name, pixels))
+        _, ok = _guard(self, api.output_folder, settings, name)  # where the result is saved
+        if ok:
+            rendered, ok = _guard(self, api.render_result_pixels, context.scene)
+        if ok:
+            work, ok = _guard(self, api.refine_work, settings, name, rendered)
+        if not ok:
+            return {"CANCELLED"}
+
+        def on_result(scene, rgba):
+            api.refined_image(scene.relit, name, rgba)
+            return []
+        return _start(self, context, "refine", "Refine", work, on_result)
 
 
 class RELIT_OT_export_passes(bpy.types.Operator):
@@ -292,8 +350,12 @@ class RELIT_OT_build_compositor(bpy.types.Operator):
                                         "(empty: no file output)")
 
     def execute(self, context):
-        return _status(self, api.build_compositor, context.scene, _settings(context),
-                       edge=self.edge, directory=self.directory)
+        made, ok = _guard(self, api.build_compositor, context.scene, _settings(context),
+                          edge=self.edge, directory=self.directory)
+        if ok:
+            _, changes = made
+            self.report({"INFO"}, "; ".join(["Relit compositor built", *changes]))
+        return {"FINISHED"} if ok else {"CANCELLED"}
 
 
 class RELIT_OT_cancel(bpy.types.Operator):
@@ -312,5 +374,5 @@ class RELIT_OT_cancel(bpy.types.Operator):
 
 classes = (RELIT_OT_decompose, RELIT_OT_import_passes, RELIT_OT_photometric,
            RELIT_OT_build_plane, RELIT_OT_add_light_rig, RELIT_OT_set_hdri,
-           RELIT_OT_match_lighting, RELIT_OT_refine, RELIT_OT_export_passes,
-           RELIT_OT_build_compositor, RELIT_OT_cancel)
+           RELIT_OT_restore_world, RELIT_OT_match_lighting, RELIT_OT_refine,
+           RELIT_OT_export_passes, RELIT_OT_build_compositor, RELIT_OT_cancel)

@@ -1,8 +1,9 @@
 """Scene settings shown in the Relit panels (``scene.relit``)."""
 import bpy
 
+from ..inference.errors import RelitError
 from ..inference.lighting import STUDIO_LIGHTS
-from ..shaders import lights, plate
+from ..shaders import is_relit, lights, plate
 
 
 def _models_dir_changed(self, context):
@@ -11,14 +12,10 @@ def _models_dir_changed(self, context):
     models.default_registry().clear()
 
 
-def _active_material(self):
-    return plate.find_material(self.active) if self.active else None
-
-
 def _keep_plate_changed(self, context):
-    material = _active_material(self)
-    if material is not None:
-        plane = plate.find_plane(self.active, context.scene)
+    plane = plate.find_plane(self.active, context.scene) if self.active else None
+    material = plane.active_material if plane is not None else None
+    if is_relit(material, "relit_source", self.active):
         plate.set_keep_plate(material, self.keep_plate, plane)
 
 
@@ -29,19 +26,27 @@ def _height_scale_changed(self, context):
 
 
 def _world_changed(self, context):
-    """Live HDRI edits: turn or dim Relit's world in place; a new HDRI rebuilds it."""
+    """Live HDRI edits: turn or dim the scene's Relit HDRI world in place; another HDRI
+    rebuilds it. Only while the scene shows Relit's world in HDRI mode: a world from Match
+    Lighting (SH or ambient), a user's world, or no world is left alone. A failure is kept
+    as the "world" notice (an update callback cannot report)."""
     from ..shaders import world as worlds
+    from . import api, jobs
 
-    current = context.scene.world
-    if current is None or not current.get("relit") or self.hdri == "FILE":
+    current = worlds.find_world(context.scene)
+    if current is None or current.get("relit_mode") != "hdri":
         return
-    if current.get("relit_hdri") == self.hdri:
-        worlds.set_world_rotation(current, self.hdri_rotation)
-        worlds.set_world_strength(current, self.hdri_strength)
-    else:
-        from . import api
-
-        api.set_hdri(context.scene, self)
+    if self.hdri == "FILE" and not self.hdri_path:
+        return  # a file is being chosen
+    try:
+        if current.get("relit_hdri") == api.hdri_source(self):
+            worlds.set_world_rotation(current, self.hdri_rotation)
+            worlds.set_world_strength(current, self.hdri_strength)
+        else:
+            api.set_hdri(context.scene, self)
+        jobs.clear_notice("world")
+    except RelitError as exc:
+        jobs.notify("world", "ERROR", f"HDRI: {exc}")
 
 
 _HDRI_ITEMS = [(n, n.title(), f"Blender's built-in '{n}' studio light") for n in STUDIO_LIGHTS]
@@ -91,12 +96,19 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
                                             soft_max=10.0)
     hdri: bpy.props.EnumProperty(name="HDRI", items=_HDRI_ITEMS, default="studio",
                                  update=_world_changed)
-    hdri_path: bpy.props.StringProperty(name="HDRI File", subtype="FILE_PATH")
+    hdri_path: bpy.props.StringProperty(name="HDRI File", subtype="FILE_PATH",
+                                        update=_world_changed)
     hdri_rotation: bpy.props.FloatProperty(
         name="Rotation", default=0.0, soft_min=-180.0, soft_max=180.0, update=_world_changed,
         description="HDRI rotation about world Z, degrees")
     hdri_strength: bpy.props.FloatProperty(name="Strength", default=1.0, min=0.0,
                                            soft_max=10.0, update=_world_changed)
+    compositor_edge: bpy.props.FloatProperty(
+        name="Edge", default=0.0, min=0.0, soft_max=8.0,
+        description="Erode and feather the matte edge in the compositor (pixels)")
+    aov_dir: bpy.props.StringProperty(
+        name="AOV Folder", subtype="DIR_PATH", default="",
+        description="Where the compositor's File Output writes the AOVs (empty: no file)")
     lights_path: bpy.props.StringProperty(
         name="Lights JSON", subtype="FILE_PATH",
         description="Photometric stereo: JSON mapping each file name to its light direction "

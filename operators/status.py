@@ -1,6 +1,7 @@
 """Model status: which networks are installed, and a refresh operator."""
 import bpy
 
+from ..inference.errors import RelitError
 from . import api
 
 
@@ -12,16 +13,20 @@ class RELIT_OT_check_models(bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     def execute(self, context):
-        reg = api.registry(context.scene.relit)
-        reg.clear()
-        status = reg.status()
-        bad = {name: why for name, why in status.items() if why != "ok"}
-        if not status:
-            self.report({"WARNING"}, f"no models installed in {reg.models_dir}")
+        try:
+            rows = api.model_status(context.scene.relit, recheck=True)
+        except RelitError as exc:  # e.g. a corrupt manifest.json
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        bad = [state for _, _, state in rows if state != "ok"]
+        folder = api.registry(context.scene.relit).models_dir
+        if not rows:
+            self.report({"WARNING"}, f"no models installed in {folder}")
         elif bad:
-            self.report({"WARNING"}, "; ".join(bad.values()))
+            self.report({"WARNING"}, "; ".join(bad))
         else:
-            self.report({"INFO"}, f"{len(status)} models ok: {', '.join(status)}")
+            self.report({"INFO"}, f"{len(rows)} models ok: "
+                        f"{', '.join(name for name, _, _ in rows)}")
         return {"FINISHED"}
 
 

@@ -1,8 +1,10 @@
-"""The "Relit" tab of the 3D View sidebar and a compact Image Editor panel."""
+"""The "Relit" tab of the 3D View sidebar, a compact Image Editor panel and a Compositor
+panel."""
+import textwrap
+
 import bpy
 
-from ..operators import jobs
-from ..shaders import plate
+from ..operators import api, jobs
 
 
 class _Relit:
@@ -11,10 +13,26 @@ class _Relit:
     bl_category = "Relit"
 
 
+NOTICE_ICONS = {"ERROR": "CANCEL", "WARNING": "ERROR", "INFO": "INFO"}
+
+
+def draw_notice(layout, kind: str) -> None:
+    """What the last job of ``kind`` ended with (error, warnings, done), wrapped."""
+    found = jobs.notice(kind)
+    if found is None:
+        return
+    level, message = found
+    box = layout.box().column(align=True)
+    for i, line in enumerate(textwrap.wrap(message, 40) or [""]):
+        box.label(text=line, icon=NOTICE_ICONS[level] if i == 0 else "BLANK1")
+
+
 def draw_job(layout, kind: str) -> bool:
-    """Progress bar and Cancel for a running job; True when one is running."""
+    """Progress bar and Cancel for a running job, else its last notice; True when one is
+    running."""
     job = jobs.running(kind)
     if job is None:
+        draw_notice(layout, kind)
         return False
     row = layout.row(align=True)
     row.progress(factor=job.fraction, type="BAR", text=f"{job.label}: {job.message}")
@@ -105,7 +123,10 @@ class RELIT_PT_lighting(_Relit, bpy.types.Panel):
             col.prop(settings, "hdri_path")
         col.prop(settings, "hdri_rotation")
         col.prop(settings, "hdri_strength")
-        col.operator("relit.set_hdri", icon="WORLD")
+        row = col.row(align=True)
+        row.operator("relit.set_hdri", icon="WORLD")
+        row.operator("relit.restore_world", text="", icon="LOOP_BACK")
+        draw_notice(col, "world")
         col.separator()
         row = col.row(align=True)
         row.operator("relit.match_lighting", text="Match: World").mode = "WORLD"
@@ -131,7 +152,34 @@ class RELIT_PT_export(_Relit, bpy.types.Panel):
     def draw(self, context):
         col = self.layout.column()
         col.operator("relit.export_passes", icon="EXPORT")
-        col.operator("relit.build_compositor", icon="NODE_COMPOSITING")
+        draw_compositor(col, context)
+
+
+def draw_compositor(layout, context) -> None:
+    settings = context.scene.relit
+    layout.prop(settings, "compositor_edge")
+    layout.prop(settings, "aov_dir")
+    op = layout.operator("relit.build_compositor", icon="NODE_COMPOSITING")
+    op.edge, op.directory = settings.compositor_edge, settings.aov_dir
+
+
+def draw_models(layout, context) -> None:
+    """Each model of the manifest with its version and state (ok, missing, corrupt)."""
+    try:
+        rows = api.model_status(context.scene.relit)
+    except api.RelitError as exc:  # an unreadable manifest
+        for i, line in enumerate(textwrap.wrap(str(exc), 40)):
+            layout.label(text=line, icon="CANCEL" if i == 0 else "BLANK1")
+        return
+    if not rows:
+        layout.label(text="no models installed", icon="ERROR")
+    for name, version, state in rows:
+        row = layout.row()
+        row.label(text=f"{name} {version}", icon="CHECKMARK" if state == "ok" else "CANCEL")
+        row.label(text="ok" if state == "ok" else "not usable")
+        if state != "ok":
+            for line in textwrap.wrap(state, 40):
+                layout.label(text=line, icon="BLANK1")
 
 
 class RELIT_PT_models(_Relit, bpy.types.Panel):
@@ -142,6 +190,7 @@ class RELIT_PT_models(_Relit, bpy.types.Panel):
     def draw(self, context):
         col = self.layout.column()
         col.prop(context.scene.relit, "models_dir")
+        draw_models(col, context)
         col.operator("relit.check_models", icon="CHECKMARK")
 
 
@@ -160,5 +209,25 @@ class RELIT_PT_image_editor(bpy.types.Panel):
         col.operator("relit.build_plane", icon="MESH_PLANE")
 
 
+class RELIT_PT_compositor(bpy.types.Panel):
+    """The Relit compositor, in the Compositor's sidebar."""
+
+    bl_label = "Relit"
+    bl_idname = "RELIT_PT_compositor"
+    bl_space_type = "NODE_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "Relit"
+
+    @classmethod
+    def poll(cls, context):
+        return getattr(context.space_data, "tree_type", "") == "CompositorNodeTree"
+
+    def draw(self, context):
+        col = self.layout.column()
+        col.prop(context.scene.relit, "active")
+        draw_compositor(col, context)
+
+
 classes = (RELIT_PT_main, RELIT_PT_source, RELIT_PT_passes, RELIT_PT_plane, RELIT_PT_lighting,
-           RELIT_PT_refine, RELIT_PT_export, RELIT_PT_models, RELIT_PT_image_editor)
+           RELIT_PT_refine, RELIT_PT_export, RELIT_PT_models, RELIT_PT_image_editor,
+           RELIT_PT_compositor)

@@ -27,7 +27,7 @@ def scene(relit):
         scene.relit.property_unset(prop)  # back to the defaults for the next test
 
 
-def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True) -> Path:
+def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True, folder: Path = None) -> Path:
     gt = bust(res)
     sh_coeffs = np.zeros((9, 3), np.float32)
     sh_coeffs[0], sh_coeffs[3] = 0.8, 0.4  # ambient plus light from camera-space +X
@@ -35,8 +35,8 @@ def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True) -> Path:
                     albedo=gt["albedo"], roughness=gt["roughness"],
                     reflectivity=gt["reflectivity"], height=gt["height"],
                     sh=sh_coeffs if sh else None)
-    folder = tmp_path / "face"
-    passes.save(folder)
+    folder = folder or tmp_path / "face"
+    passes.save(folder, previews=False)
     return folder
 
 
@@ -164,6 +164,9 @@ def test_decompose_with_a_face_free_image_warns_and_builds(scene, tmp_path, reli
         assert bpy.ops.relit.decompose(source="FILE") == {"FINISHED"}
         assert "no face" in capfd.readouterr().err
         assert bpy.data.objects.get("Relit plate") is not None
+        jobs = importlib.import_module(relit + ".operators.jobs")
+        level, message = jobs.notice("decompose")  # what the panel shows afterwards
+        assert level == "WARNING" and "no face" in message
     finally:
         scene.relit.models_dir = ""
 
@@ -243,8 +246,9 @@ def test_batch_export_writes_blender_aovs(relit, tmp_path):
     assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--samples", "2",
                       "--out", str(out)]) == 0
     layers = images.read_exr_layers(out)
-    assert {"Composite", "Relit", "Diffuse Direct", "Glossy Direct", "Normal",
-            "Diffuse Color", "Roughness", "Alpha"} <= set(layers)
+    assert {"Composite.Combined", "ViewLayer.Combined", "ViewLayer.Diffuse Direct",
+            "ViewLayer.Glossy Direct", "ViewLayer.Normal", "ViewLayer.Diffuse Color",
+            "ViewLayer.Roughness", "ViewLayer.Alpha"} <= set(layers)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".relit-")] == []
     assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--out",
                       str(out)]) == 2
@@ -270,7 +274,8 @@ def test_batch_export_over_a_sequence_with_a_bad_frame(relit, tmp_path):
     written = sorted(p.name for p in (tmp_path / "skip").iterdir())
     assert written == ["plate.0001.exr", "plate.0003.exr"]
     layers = images.read_exr_layers(tmp_path / "skip" / "plate.0003.exr")
-    assert {"Relit", "Normal", "Diffuse Color", "Alpha"} <= set(layers)
+    assert {"ViewLayer.Combined", "ViewLayer.Normal", "ViewLayer.Diffuse Color",
+            "ViewLayer.Alpha"} <= set(layers)
     assert batch.run([*args, "--out", str(tmp_path / "skip" / "one.exr")]) == 2  # 3 sources
 
 
@@ -316,3 +321,279 @@ def test_undo_restores_the_scene_after_import_and_lights(scene, tmp_path, relit)
     assert sorted(o.name for o in bpy.data.objects) == names
     assert bpy.ops.ed.redo() == {"FINISHED"}
     assert "Relit face" in bpy.data.objects
+
+
+# ------------------------------------------------------------------ batch: names and memory
+
+def _relight_args(*sources, out, samples="1"):
+    return ["--quiet", "relight", *map(str, sources), "--hdri", "forest", "--samples", samples,
+            "--out", str(out)]
+
+
+def test_batch_outputs_are_named_per_source_and_never_collide(relit, tmp_path, capfd):
+    batch = importlib.import_module(relit + ".operators.batch")
+    frames = [_passes_folder(tmp_path, res=16, folder=tmp_path / "passes" / f"plate.000{i}")
+              for i in (1, 2)]
+    out = tmp_path / "renders"
+    assert batch.run(_relight_args(*frames, out=out)) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["plate.0001.png", "plate.0002.png"]
+    shots = [_passes_folder(tmp_path, res=16, folder=tmp_path / "shots" / n) / "passes.exr"
+             for n in ("a", "b")]
+    assert batch.run(_relight_args(*shots, out=tmp_path / "by_shot")) == 0
+    assert sorted(p.name for p in (tmp_path / "by_shot").iterdir()) == ["a.png", "b.png"]
+    capfd.readouterr()
+
+    # two sources with one name are refused before anything runs
+    twins = [_passes_folder(tmp_path, res=16, folder=tmp_path / d / "face") for d in "xy"]
+    assert batch.run(_relight_args(*twins, out=tmp_path / "twins")) == 2
+    assert "would both write" in capfd.readouterr().err
+    assert not (tmp_path / "twins").exists()
+    # so are an output format Relit cannot write and an output folder that cannot be made
+    assert batch.run(_relight_args(frames[0], out=tmp_path / "one.tif")) == 2
+    assert "unsupported output format" in capfd.readouterr().err
+    (tmp_path / "a_file").write_text("")
+    assert batch.run(["--quiet", "export", str(frames[0]), "--hdri", "forest", "--samples", "1",
+                      "--out", str(tmp_path / "a_file" / "shot.exr")]) == 4
+    assert "not a folder" in capfd.readouterr().err
+
+
+def test_batch_reuses_one_plate_for_every_source(relit, tmp_path):
+    """A sequence holds one frame's plate at a time: a run over three sources, and a rerun,
+    leave the file with the datablocks of one."""
+    import bpy
+
+    batch = importlib.import_module(relit + ".operators.batch")
+    api = importlib.import_module(relit + ".operators.api")
+    sources = [_passes_folder(tmp_path, res=16, folder=tmp_path / "seq" / f"f{i}")
+               for i in range(3)]
+
+    def counts():
+        return (*_counts(), len(bpy.data.worlds), len(bpy.data.scenes))
+
+    assert batch.run(_relight_args(sources[0], out=tmp_path / "one")) == 0
+    after_one = counts()
+    assert batch.run(_relight_args(*sources, out=tmp_path / "three")) == 0
+    assert counts() == after_one
+    assert batch.run(_relight_args(*sources, out=tmp_path / "again")) == 0
+    assert counts() == after_one
+    held = [i for i in bpy.data.images if i.get("relit_source") == api.BATCH_NAME]
+    assert held and all(i.packed_file is None for i in held)  # no packed copy per frame
+    assert not hasattr(api, "_passes")  # no session cache of every source's arrays
+
+
+def test_batch_decompose_uses_the_models_folder_and_reports_progress(relit, tmp_path, capfd):
+    from onnx_graphs import install_chain
+
+    batch = importlib.import_module(relit + ".operators.batch")
+    install_chain(tmp_path / "models")
+    (tmp_path / "empty").mkdir()
+    plate = tmp_path / "plate.png"
+    y, x = np.mgrid[0:24, 0:32] / 32.0
+    images.save_png(plate, np.dstack([x, y, 0.5 + 0 * x]).astype(np.float32))
+    args = ["relight", str(plate), "--hdri", "forest", "--samples", "1"]
+    assert batch.run([*args, "--models", str(tmp_path / "models"),
+                      "--out", str(tmp_path / "a.png")]) == 0
+    err = capfd.readouterr().err
+    assert "%" in err and "[relit]" in err  # the decomposition's progress lines
+    assert "no face" in err  # and its warnings
+    assert batch.run([*args, "--models", str(tmp_path / "empty"),
+                      "--out", str(tmp_path / "b.png")]) == 3
+    assert "model not installed" in capfd.readouterr().err
+
+
+# ------------------------------------------------------------------ the UI: before and after a job
+
+def test_decompose_checks_where_results_go_before_it_starts(scene, tmp_path, relit,
+                                                            monkeypatch):
+    import bpy
+    from onnx_graphs import install_chain
+
+    api = importlib.import_module(relit + ".operators.api")
+    ran = []
+    monkeypatch.setattr(api.pipeline, "decompose", lambda *a, **k: ran.append(1))
+    install_chain(tmp_path / "models")
+    scene.relit.models_dir = str(tmp_path / "models")
+    plate = tmp_path / "plate.png"
+    images.save_png(plate, np.full((16, 16, 3), 0.5, np.float32))
+    scene.relit.source_path = str(plate)
+    assert not bpy.data.filepath and scene.relit.output_dir == "//relit/"
+    before = _counts()
+    try:
+        with pytest.raises(RuntimeError, match="not saved yet"):
+            bpy.ops.relit.decompose(source="FILE")
+        (tmp_path / "a_file").write_text("")
+        scene.relit.output_dir = str(tmp_path / "a_file" / "relit")
+        with pytest.raises(RuntimeError, match="not a folder"):
+            bpy.ops.relit.decompose(source="FILE")
+    finally:
+        scene.relit.models_dir = ""
+    assert ran == [] and _counts() == before  # the chain never ran, nothing was made
+
+
+def test_refine_survives_any_render_output_and_keeps_its_image(scene, tmp_path, relit):
+    """Multi-layer EXR or video output (where Blender 5.0 refuses a plain EXR format until
+    the media type is IMAGE) is set aside for the render read and put back; the refined image
+    is premultiplied, keeps the render's alpha, and is saved like the passes."""
+    import bpy
+    from onnx_graphs import install_chain
+
+    api = importlib.import_module(relit + ".operators.api")
+    install_chain(tmp_path / "models")
+    scene.relit.models_dir = str(tmp_path / "models")
+    scene.relit.output_dir = str(tmp_path / "out")
+    out = scene.render.image_settings
+    keys = ("media_type", "file_format", "color_depth", "color_mode", "exr_codec",
+            "color_management")
+    try:
+        bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path, res=32)))
+        scene.render.engine, scene.cycles.samples = "CYCLES", 2
+        scene.render.film_transparent = True
+        bpy.ops.render.render(scene=scene.name)
+        rendered = api.render_result_pixels(scene)
+        for media, fmt in (("MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"), ("VIDEO", "FFMPEG")):
+            out.media_type, out.file_format = media, fmt
+            saved = {k: getattr(out, k) for k in keys}
+            assert bpy.ops.relit.refine() == {"FINISHED"}
+            assert {k: getattr(out, k) for k in keys} == saved
+        refined = next(i for i in bpy.data.images if i.get("relit_image") == "face/refined")
+        assert refined.alpha_mode == "PREMUL" and refined.source == "FILE"
+        assert Path(bpy.path.abspath(refined.filepath)).is_file()
+        rgba = np.empty(32 * 32 * 4, np.float32)
+        refined.pixels.foreach_get(rgba)
+        rgba = rgba.reshape(32, 32, 4)[::-1]
+        np.testing.assert_allclose(rgba[..., 3], rendered[..., 3], atol=1e-4)
+        empty = rendered[..., 3] == 0
+        assert empty.any() and np.abs(rgba[..., :3][empty]).max() < 1e-4
+    finally:
+        out.media_type, out.file_format = "IMAGE", "PNG"
+        scene.render.film_transparent = False
+        scene.relit.models_dir = ""
+
+
+def test_the_pass_images_are_the_passes(scene, tmp_path, relit):
+    """An edited (painted) pass image is what export, rebuild and refine read."""
+    import bpy
+
+    scene.relit.pack_images = True
+    bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path, res=32)))
+    albedo = next(i for i in bpy.data.images if i.get("relit_image") == "face/albedo")
+    albedo.pixels.foreach_set(np.full(32 * 32 * 4, 0.25, np.float32))  # a paint stroke
+    out = tmp_path / "export"
+    assert bpy.ops.relit.export_passes(directory=str(out)) == {"FINISHED"}
+    np.testing.assert_allclose(images.load_image(out / "albedo.exr"), 0.25, atol=1e-3)
+    scene.relit.pack_images = False
+
+
+# ------------------------------------------------------------------ worlds and scenes
+
+def test_the_users_world_is_kept_and_can_be_restored(scene, tmp_path):
+    import bpy
+
+    original = scene.world
+    mine = bpy.data.worlds.new("My World")
+    scene.world = mine
+    scene.relit.pack_images = True
+    try:
+        assert bpy.ops.relit.restore_world.poll() is False
+        bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path, res=16)))
+        assert bpy.ops.relit.set_hdri() == {"FINISHED"}
+        assert bpy.ops.relit.set_hdri() == {"FINISHED"}  # a rerun keeps the user's world
+        assert scene.world.get("relit") and mine.users >= 1
+        bpy.data.orphans_purge(do_recursive=True)  # what saving the file drops
+        assert bpy.data.worlds.get("My World") == mine
+        assert bpy.ops.relit.restore_world() == {"FINISHED"}
+        assert scene.world == mine
+    finally:
+        scene.world = original
+        bpy.data.worlds.remove(mine)
+        scene.relit.pack_images = False
+
+
+def test_hdri_sliders_only_turn_an_hdri_world(scene, tmp_path, relit):
+    import math
+
+    import bpy
+
+    jobs = importlib.import_module(relit + ".operators.jobs")
+    settings = scene.relit
+    settings.pack_images = True
+    original = scene.world
+    try:
+        bpy.ops.relit.import_passes(filepath=str(_passes_folder(tmp_path, res=16)))
+        scene.world = original
+        settings.hdri_rotation = 30.0  # no Relit world: the slider leaves the world alone
+        assert scene.world == original
+        assert bpy.ops.relit.set_hdri() == {"FINISHED"}
+        settings.hdri_rotation = 60.0  # an HDRI world turns live
+        turn = scene.world.node_tree.nodes["Relit Rotation"].inputs["Rotation"].default_value
+        assert turn[2] == pytest.approx(math.radians(60.0))
+        for mode, kind in (("KEY", "ambient"), ("WORLD", "sh")):
+            assert bpy.ops.relit.match_lighting(mode=mode) == {"FINISHED"}
+            matched = scene.world
+            assert matched["relit_mode"] == kind and "relit_hdri" not in matched
+            settings.hdri_rotation, settings.hdri_strength = 90.0, 2.0
+            settings.hdri = "city"
+            assert scene.world == matched and matched["relit_mode"] == kind
+            assert jobs.notice("world") is None
+    finally:
+        scene.world = original
+        for prop in ("hdri", "hdri_rotation", "hdri_strength", "pack_images"):
+            settings.property_unset(prop)
+
+
+def test_two_scenes_keep_their_own_plates_and_lights(scene, tmp_path, relit):
+    import bpy
+
+    plate = importlib.import_module(relit + ".shaders.plate")
+    folder = _passes_folder(tmp_path, res=16)
+    other = bpy.data.scenes.new("Relit other scene")
+    cam = bpy.data.objects.new("other cam", bpy.data.cameras.new("other cam"))
+    other.collection.objects.link(cam)
+    other.camera = cam
+    try:
+        for s in (scene, other):
+            s.relit.pack_images = True
+            with bpy.context.temp_override(scene=s):
+                assert bpy.ops.relit.import_passes(filepath=str(folder)) == {"FINISHED"}
+                assert bpy.ops.relit.add_light_rig() == {"FINISHED"}
+        mine, theirs = plate.find_plane("face", scene), plate.find_plane("face", other)
+        assert mine != theirs
+        assert mine.parent == scene.camera and theirs.parent == cam
+        assert mine.active_material != theirs.active_material
+        assert not set(scene.collection.children) & set(other.collection.children)
+        lights = [{o for o in s.objects if o.get("relit_light")} for s in (scene, other)]
+        assert len(lights[0]) == len(lights[1]) == 3 and not lights[0] & lights[1]
+    finally:
+        scene.relit.pack_images = False
+        for obj in [o for o in other.objects]:
+            bpy.data.objects.remove(obj)
+        bpy.data.scenes.remove(other)
+
+
+def test_decompose_reads_what_the_image_editor_shows(relit, tmp_path):
+    import bpy
+
+    api = importlib.import_module(relit + ".operators.api")
+    errors = importlib.import_module(relit + ".inference.errors")
+    for f, grey in ((1, 0.2), (2, 0.5), (3, 0.8)):
+        images.save_exr(tmp_path / f"shot.{f:04d}.exr", np.full((8, 8, 3), grey, np.float32))
+    still = bpy.data.images.load(str(tmp_path / "shot.0001.exr"))
+    seq = bpy.data.images.load(str(tmp_path / "shot.0001.exr"), check_existing=False)
+    seq.source = "SEQUENCE"
+    material = bpy.data.materials.new("relit test sequence user")
+    node = material.node_tree.nodes.new("ShaderNodeTexImage")
+    node.image = seq
+    try:
+        assert api.image_source(still)[1][..., :3].mean() == pytest.approx(0.2, abs=1e-3)
+        still.pixels.foreach_set(np.full(8 * 8 * 4, 0.7, np.float32))  # painted, unsaved
+        assert still.is_dirty
+        assert api.image_source(still)[1][..., :3].mean() == pytest.approx(0.7, abs=1e-3)
+        node.image_user.frame_current = 2  # the frame the editor shows
+        assert api.image_source(seq, node.image_user)[1][..., :3].mean() == pytest.approx(
+            0.5, abs=1e-3)
+        with pytest.raises(errors.InputError, match="current frame"):
+            api.image_source(seq)  # no frame shown yet: a clear error, not the first file
+    finally:
+        bpy.data.materials.remove(material)
+        bpy.data.images.remove(still)
+        bpy.data.images.remove(seq)
