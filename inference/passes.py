@@ -174,7 +174,8 @@ class Passes:
             if key == "rgb" and arr.shape[-1] == 4:
                 found.setdefault("alpha", arr[..., 3])
                 arr = arr[..., :3]
-            found[key] = arr[..., 0] if key in SCALAR else arr
+            # Blender's File Output writes every colour pass as RGBA: the passes are RGB
+            found[key] = arr[..., 0] if key in SCALAR else arr[..., :3]
         return found
 
     @staticmethod

@@ -112,8 +112,6 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
     assert np.allclose(composite2[core].mean(), composite[core].mean(), atol=0.05)
 
 
-@pytest.mark.xfail(strict=True, reason="Blender's File Output writes every colour pass as RGBA; "
-                   "inference's Passes.load takes 4 channels only for Combined")
 def test_blender_aovs_read_back_with_inference(comp_scene, tmp_path, relit):
     import bpy
 
