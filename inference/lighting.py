@@ -517,7 +517,7 @@ def environment_irradiance(env: PrefilteredEnvironment, normals_tex: np.ndarray)
     return sample_equirect(env.irradiance, normals_tex)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)  # the eight built-in worlds stay warm (~8 MB each)
 def _prefiltered_cached(path: str, mtime_ns: int, levels: tuple[float, ...]
                         ) -> PrefilteredEnvironment:
     return prefilter_environment(_load_cached(path, mtime_ns), levels)

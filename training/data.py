@@ -349,22 +349,30 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
     return _endless(paths, batch, seed, row)
 
 
+RENDER_INPUT = "scene_lights"
+"""What RenderNet's Cook-Torrance input is rendered under: lighting B's own HDRI and lights
+(runs before this were trained on renders under its SH, ``sh_b``)."""
+
+
 def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> Iterator[tuple]:
     """Endless RenderNet batches: (CT render, normal, albedo, roughness+F0, alpha, source sRGB,
     target ``rgb_b``, specular weight, mask). The Cook-Torrance render is made on the crop from
-    the true passes under lighting B's SH, as ``inference.render`` makes it at run time."""
-    from inference import render
+    the true passes under lighting B itself, its HDRI and lights (``training.scene_light``), as
+    ``inference.render`` renders an artist's HDRI and lights at run time."""
+    from . import scene_light
 
     def row(path, rng):
         s = load_sample(path)
+        meta = scene_light.meta_of(s)
         maps = _crop_scale({"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
                             "spec": np.dstack([s["roughness"], s["reflectivity"]]),
-                            "alpha": s["alpha"], "rgb_b": s["rgb_b"]}, rng, size,
+                            "alpha": s["alpha"], "rgb_b": s["rgb_b"],
+                            "position": scene_light.positions(meta, s["depth"])}, rng, size,
                            Augment(crop=0.6))
         passes = {"normal": maps["normal"], "albedo": maps["albedo"],
                   "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
                   "alpha": maps["alpha"]}
-        relit = render.relight(passes, render.ShLight(s["sh_b"]))
+        relit = scene_light.relight(passes, meta, maps["position"], "b")
         glossy = images.luminance(relit.specular)
         weight = glossy / max(float(glossy.max()), 1e-6)
         rgb = _photometric(maps["rgb"], rng, Augment())  # the source only: a cue

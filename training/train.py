@@ -121,6 +121,7 @@ def train(args) -> Path:
     folder = Path(args.ckpt or CKPT_ROOT / f"{args.net}{'' if args.landmarks else '_nolm'}")
     config = {"net": args.net, "landmarks": args.landmarks, "prior_jitter": args.prior_jitter,
               "shading_jitter": args.shading_jitter,
+              "render_input": data.RENDER_INPUT if args.net == "render" else None,
               "size": args.size,
               "batch": args.batch, "lr": args.lr, "widths": args.widths,
               "data": [str(Path(d).expanduser()) for d in args.data]}
@@ -131,8 +132,9 @@ def train(args) -> Path:
     step = 0
     adversary = Adversary(args.lr) if args.net == "render" else None
     if state is not None:
-        for key in ("net", "landmarks", "prior_jitter", "shading_jitter"):
-            if state["config"].get(key, False) != config[key]:
+        before = {"render_input": "sh_b" if args.net == "render" else None}  # older runs
+        for key in ("net", "landmarks", "prior_jitter", "shading_jitter", "render_input"):
+            if state["config"].get(key, before.get(key, False)) != config[key]:
                 raise SystemExit(f"{folder} holds a run with {key}={state['config'].get(key)!r}; "
                                  f"this one has {config[key]!r}: pick another --ckpt")
         model.load_state_dict(state["model"])

@@ -11,12 +11,20 @@ from inference import pipeline, render  # noqa: E402
 from inference.demo import bust  # noqa: E402
 from inference.models import Registry  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
-from training import data, evaluate, train  # noqa: E402
+from training import data, evaluate, scene_light, train  # noqa: E402
 
 SH_A = np.zeros((9, 3), np.float32)
 SH_A[0], SH_A[2] = 1.0, 0.5          # the stand-in IllumNet's answer: ambient plus frontal
 SH_B = np.zeros((9, 3), np.float32)
-SH_B[0], SH_B[3] = 0.8, 0.6          # light from the side
+SH_B[0], SH_B[3] = 0.8, 0.6          # light from the side (roughly lighting B below)
+META = {"params": {"camera": {"focal_mm": 50.0, "shift": [0.0, 0.0]}},
+        "geometry": {"camera_position": [0.0, -0.7, 0.0]},
+        "lighting_b": {"hdri": "studio", "rotation": 0.0, "world_strength": 0.4,
+                       "lights": [{"type": "point", "position": [-1.0, -0.5, 0.2],
+                                   "power": 30.0, "rgb": [1.0, 1.0, 1.0]},
+                                  {"type": "area", "position": [0.8, -0.8, 0.6],
+                                   "direction": [-0.6, 0.6, -0.5], "power": 20.0, "size": 0.3,
+                                   "size_y": 0.2, "rgb": [1.0, 0.9, 0.8]}]}}
 
 
 @pytest.fixture
@@ -31,9 +39,11 @@ def samples(tmp_path, monkeypatch):
         passes.update(roughness=np.full((64, 64), 0.5, np.float32),
                       reflectivity=np.full((64, 64), 0.04, np.float32))
         rgb = render.relight(passes, render.ShLight(SH_A)).rgb
-        rgb_b = render.relight(passes, render.ShLight(SH_B)).rgb
+        depth = np.where(gt["alpha"] > 0, 0.7, 0.0).astype(np.float32)
+        rgb_b = scene_light.relight(passes, META, scene_light.positions(META, depth)).rgb
         np.savez(folder / f"{i:07d}.npz", rgb=rgb.astype(np.float16), sh=SH_A, sh_b=SH_B,
-                 rgb_b=rgb_b.astype(np.float16), meta=json.dumps({"seed": i}),
+                 rgb_b=rgb_b.astype(np.float16), meta=json.dumps({"seed": i, **META}),
+                 depth=depth.astype(np.float16),
                  **{k: v.astype(np.float16) for k, v in passes.items()})
     return tmp_path / "val"
 
@@ -83,14 +93,17 @@ def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
     for key in ("albedo_si_psnr_db", "roughness_mae", "f0_mae", "sh_relative_irradiance_error",
                 "matte_iou", "relight_ct_true_psnr_db", "relight_ct_predicted_ssim",
                 "relight_rendernet_true_psnr_db", "relight_ct_predicted_true_albedo_psnr_db",
-                "relight_ct_predicted_albedo_level_oracle_psnr_db"):
+                "relight_ct_predicted_albedo_level_oracle_psnr_db", "relight_scene_ct_true_ssim",
+                "relight_scene_ct_predicted_psnr_db", "relight_scene_rendernet_true_psnr_db"):
         assert np.isfinite(row[key]), key
     assert abs(row["sh_level_log2"]["median"]) < 1e-4  # the stand-in answers SH_A itself
     assert np.isfinite(row["albedo_level_log2"]["mean_abs"])
     # the stand-in IllumNet answers SH_A, the samples' own lighting
     assert row["sh_relative_irradiance_error"] < 1e-5
-    # true passes under SH_B reproduce rgb_b (float16 storage aside)
-    assert row["relight_ct_true_psnr_db"] > 40
+    # true passes under lighting B's own HDRI and lights reproduce rgb_b (float16 storage
+    # aside); its SH only approximates them
+    assert row["relight_scene_ct_true_psnr_db"] > 40
+    assert row["relight_ct_true_psnr_db"] < row["relight_scene_ct_true_psnr_db"]
 
 
 def test_estimate_normals_runs_only_the_first_net(tmp_path):

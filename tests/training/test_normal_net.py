@@ -161,19 +161,32 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     from inference import render
     from inference.passes import Passes
 
+    from training import scene_light
+
     folder = shards / "shard_00000"
     for path in folder.glob("*.npz"):
         d = dict(np.load(path))
         sh = np.zeros((9, 3), np.float32)
         sh[0], sh[3] = 1.0, 0.4
-        passes = {"normal": d["normal"].astype(np.float32), "albedo": d["albedo"].astype(
-            np.float32), "alpha": d["alpha"].astype(np.float32)}
-        d.update(sh=sh, sh_b=sh, rgb_b=render.relight(passes, render.ShLight(sh)).rgb,
+        meta = {**json.loads(str(d["meta"])),
+                "params": {"camera": {"focal_mm": 50.0, "shift": [0.0, 0.0]}},
+                "geometry": {"camera_position": [0.0, -1.0, 0.0]},
+                "lighting_b": {"hdri": "forest", "rotation": 30.0, "world_strength": 0.3,
+                               "lights": [{"type": "point", "position": [0.5, -1.0, 0.5],
+                                           "power": 20.0, "rgb": [1.0, 0.9, 0.8]}]}}
+        d.update(depth=np.where(d["alpha"] > 0, 1.0, 0.0).astype(np.float16),
                  roughness=np.full(d["alpha"].shape, 0.5, np.float16),
-                 reflectivity=np.full(d["alpha"].shape, 0.04, np.float16))
+                 reflectivity=np.full(d["alpha"].shape, 0.04, np.float16),
+                 sh=sh, sh_b=sh, meta=json.dumps(meta))
+        passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha", "roughness",
+                                                        "reflectivity")}
+        d["rgb_b"] = scene_light.relight(passes, meta, scene_light.positions(
+            meta, d["depth"].astype(np.float32))).rgb
         np.savez(path, **d)
     batch = next(data.render_batches(data.sample_paths([shards]), 2, 32, seed=0))
     assert [b.shape[1] for b in batch[:8]] == [3, 3, 3, 2, 1, 3, 3, 1]
+    inside = batch[-1] > 0  # the Cook-Torrance input is lit by lighting B's HDRI and light
+    assert (batch[0].transpose(0, 2, 3, 1)[inside] > 0).all()
     ckpt = tmp_path / "render"
     assert train.main(["render", "--data", str(shards), "--steps", "2", "--batch", "2",
                        "--size", "32", "--ckpt", str(ckpt), "--every", "1"]) == 0
