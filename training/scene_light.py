@@ -28,8 +28,9 @@ def meta_of(sample: dict) -> dict:
     return json.loads(str(meta)) if not isinstance(meta, dict) else meta
 
 
-def lights(meta: dict, which: str = "b", area_samples: int = 8) -> list:
-    """``inference.render`` lights of the sample's lighting ``which`` ("a" or "b")."""
+def lights(meta: dict, which: str = "b", area_samples: int = 4) -> list:
+    """``inference.render`` lights of the sample's lighting ``which`` ("a" or "b"); an area
+    light is sampled on an ``area_samples``² grid, as ``render.AreaLight`` is by default."""
     lit = meta[f"lighting_{which}"]
     out: list = [render.HdriLight(lit["hdri"], rotation=float(lit["rotation"]),
                                   strength=float(lit["world_strength"]))]
