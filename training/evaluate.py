@@ -491,8 +491,8 @@ def card_markdown(res: dict) -> str:
              f"| F0 MAE | ≤ 0.01 | {f(chain['f0_mae'], 4)} |",
              f"| SH relative irradiance error | | {f(chain['sh_relative_irradiance_error'], 3)} |",
              f"| matte IoU (MediaPipe selfie matte) | | {f(chain['matte_iou'], 3)} |"]
-    for light, under, target in (("scene_", "its own HDRI and lights", "≥ 30 dB, RenderNet "
-                                  "+1.5 dB"), ("", "its SH", "")):
+    for light, under, target in (("scene_", "own HDRI and lights", "≥ 30 dB, RenderNet "
+                                  "+1.5 dB"), ("", "SH", "")):
         for label in ("predicted", "true"):
             ct = chain.get(f"relight_{light}ct_{label}_psnr_db")
             if ct is None:  # an evaluation from before the scene-light rows
