@@ -95,7 +95,7 @@ unit: venv
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: venv
-	$(PY) -m inference demo --out demo_out
+	$(PY) -m inference demo --out demo_out --overwrite  # the project's own folder (make clean removes it)
 
 bench: venv
 	$(PY) bench/run.py --out bench/results.json
