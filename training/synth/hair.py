@@ -99,24 +99,30 @@ def shoulder_height(x: np.ndarray, z: np.ndarray, body: dict) -> np.ndarray:
 
 # --------------------------------------------------------------------- scalp hair
 
-def scalp_roots(model: ict.IctModel, verts: np.ndarray, hair: dict, rng: np.random.Generator):
-    """Root points and normals (OBJ cm, unposed) sampled over the scalp by area and density."""
-    tri_v, _ = model.triangles((ict.M_FACE, ict.M_BACKHEAD))
-    tri_v = tri_v[tri_v.max(axis=1) < 11248]       # skin of face and head, not the sockets
+def _sample_on_triangles(verts: np.ndarray, tri_v: np.ndarray, density: np.ndarray, n: int,
+                         rng: np.random.Generator):
+    """``n`` points drawn by area × ``density`` (one value per triangle) over the triangles
+    ``tri_v`` of ``verts``: (triangle index, point, unit face normal) per point."""
     a, b, c = verts[tri_v[:, 0]], verts[tri_v[:, 1]], verts[tri_v[:, 2]]
     cross = np.cross(b - a, c - a)
-    area = 0.5 * np.linalg.norm(cross, axis=1)
-    cen = (a + b + c) / 3.0
-    az = textures.azimuth(cen)
-    weight = area * textures.scalp_density(cen, hair)
-    n = hair["count"]
+    weight = 0.5 * np.linalg.norm(cross, axis=1) * density
     tri = rng.choice(len(tri_v), size=n, p=weight / weight.sum())
     r1, r2 = rng.random(n), rng.random(n)
     s = np.sqrt(r1)
     bary = np.stack([1 - s, s * (1 - r2), s * r2], -1)
-    roots = np.einsum("nk,nkd->nd", bary, np.stack([a[tri], b[tri], c[tri]], 1))
+    points = np.einsum("nk,nkd->nd", bary, np.stack([a[tri], b[tri], c[tri]], 1))
     normals = cross[tri] / np.linalg.norm(cross[tri], axis=1, keepdims=True)
-    return roots.astype(np.float64), normals, az[tri]
+    return tri, points, normals
+
+
+def scalp_roots(model: ict.IctModel, verts: np.ndarray, hair: dict, rng: np.random.Generator):
+    """Root points and normals (OBJ cm, unposed) sampled over the scalp by area and density."""
+    tri_v, _ = model.triangles((ict.M_FACE, ict.M_BACKHEAD))
+    tri_v = tri_v[tri_v.max(axis=1) < 11248]       # skin of face and head, not the sockets
+    cen = (verts[tri_v[:, 0]] + verts[tri_v[:, 1]] + verts[tri_v[:, 2]]) / 3.0
+    tri, roots, normals = _sample_on_triangles(
+        verts, tri_v, textures.scalp_density(cen, hair), hair["count"], rng)
+    return roots.astype(np.float64), normals, textures.azimuth(cen)[tri]
 
 
 def _tangent(v: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -211,17 +217,9 @@ def grow_brows(model: ict.IctModel, verts: np.ndarray, shape: HeadShape, brows: 
     mask = textures.lookup_frontal(textures.frontal_masks(folder)["brows"],
                                    cen0.astype(np.float32)[None])[0]
     mask = mask * (cen0[:, 2] > 5.0)
-    a, b, c = verts[tri_v[:, 0]], verts[tri_v[:, 1]], verts[tri_v[:, 2]]
-    cross = np.cross(b - a, c - a)
-    area = 0.5 * np.linalg.norm(cross, axis=1)
-    weight = area * np.clip(mask, 0, 1) ** 1.5
     n = int(brows["count"] * brows["density"])
-    tri = rng.choice(len(tri_v), size=n, p=weight / weight.sum())
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    bary = np.stack([1 - s, s * (1 - r2), s * r2], -1)
-    roots = np.einsum("nk,nkd->nd", bary, np.stack([a[tri], b[tri], c[tri]], 1))
-    normal = cross[tri] / np.linalg.norm(cross[tri], axis=1, keepdims=True)
+    _, roots, normal = _sample_on_triangles(
+        verts, tri_v, np.clip(mask, 0, 1) ** 1.5, n, rng)
     lateral = np.clip((np.abs(roots[:, 0]) - 1.5) / 3.0, 0.0, 1.0)
     flow = np.stack([np.sign(roots[:, 0]) * (0.3 + 0.9 * lateral), 1.0 - 0.75 * lateral,
                      np.zeros(n)], -1) + rng.normal(0.0, 0.15, (n, 3))
