@@ -79,23 +79,18 @@ def expand_sources(sources: list[str]) -> list[str]:
     return out
 
 
-OUTPUT_SUFFIXES = {".png": (".png", ".exr", ".jpg", ".jpeg"), ".exr": (".exr",)}
-
-
 def _outputs(args, ext: str) -> list[Path]:
     """One output per source: ``--out`` itself for one source, else ``<out>/<name><ext>``
     with the source's name (``api.source_name``). An unsupported suffix, or two sources that
     would write the same file, is an error before anything runs."""
+    from ..inference.images import check_output
     from .api import source_name
 
     out = Path(args.out)
     if len(args.sources) == 1 and out.suffix:
-        if out.suffix.lower() not in OUTPUT_SUFFIXES[ext]:
-            if ext == ".exr":
-                raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
-            raise InputError(f"unsupported output format '{out.suffix}' for {out.name} "
-                             f"(use {', '.join(OUTPUT_SUFFIXES[ext])})")
-        return [out]
+        if ext == ".exr" and out.suffix.lower() != ".exr":
+            raise InputError(f"AOVs are written as a multi-layer EXR; got {out.name}")
+        return [check_output(out)]
     if out.suffix:
         raise InputError(f"{len(args.sources)} sources need an output folder, not {out}")
     outputs = [out / f"{source_name(s)}{ext}" for s in args.sources]
