@@ -61,15 +61,16 @@ def model_status(settings, recheck: bool = False) -> list[tuple[str, str, str]]:
     return rows
 
 
-def writable_folder(folder: str, what: str = "the output") -> Path:
+def writable_folder(folder: str, what: str = "the output", other: str = "") -> Path:
     """``folder`` as an absolute path, after checking that it can be made and written: a
     ``//`` path needs a saved .blend, and the nearest existing parent must be a writable
-    folder. Nothing is created."""
+    folder. Nothing is created. ``other`` names a further way out for the messages (", or
+    pack them")."""
     if not folder:
-        raise InputError(f"choose a folder for {what}")
+        raise InputError(f"choose a folder for {what}{other}")
     if folder.startswith("//") and not bpy.data.filepath:
         raise InputError(f"the folder for {what} is relative (//) but the .blend is not saved "
-                         "yet: save it, or pick an absolute folder")
+                         f"yet: save it, or pick an absolute folder{other}")
     path = Path(bpy.path.abspath(folder))
     existing = path
     while not existing.exists() and existing.parent != existing:
@@ -87,12 +88,8 @@ def output_folder(settings, name: str) -> Optional[Path]:
     any work starts)."""
     if settings.pack_images:
         return None
-    if not settings.output_dir:
-        raise InputError("set an output folder for the passes, or choose to pack them")
-    if settings.output_dir.startswith("//") and not bpy.data.filepath:
-        raise InputError("the output folder is relative (//) but the .blend is not saved yet: "
-                         "save it, pick an absolute folder, or pack the passes")
-    return writable_folder(settings.output_dir, "the passes") / bpy.path.clean_name(name)
+    return (writable_folder(settings.output_dir, "the passes", ", or pack them")
+            / bpy.path.clean_name(name))
 
 
 # ---------------------------------------------------------------- sources
