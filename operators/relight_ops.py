@@ -189,6 +189,13 @@ class RELIT_OT_photometric(bpy.types.Operator, ImportHelper):
                       _passes_done(True))
 
 
+def _needs_plane(cls, context):
+    if not _settings(context).active:
+        cls.poll_message_set("decompose or import passes first")
+        return False
+    return True
+
+
 class RELIT_OT_build_plane(bpy.types.Operator):
     """Build (or rebuild) the camera-fitted plate plane and its material from the passes"""
 
@@ -198,8 +205,7 @@ class RELIT_OT_build_plane(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not _settings(context).active:
-            cls.poll_message_set("decompose or import passes first")
+        if not _needs_plane(cls, context):
             return False
         if context.scene.camera is None:
             cls.poll_message_set("the scene has no camera")
@@ -209,13 +215,6 @@ class RELIT_OT_build_plane(bpy.types.Operator):
     def execute(self, context):
         return _status(self, api.build_plate, context.scene, _settings(context),
                        _settings(context).active)
-
-
-def _needs_plane(cls, context):
-    if not _settings(context).active:
-        cls.poll_message_set("decompose or import passes first")
-        return False
-    return True
 
 
 class RELIT_OT_add_light_rig(bpy.types.Operator):
