@@ -99,7 +99,8 @@ def load_checkpoint(folder: Path):
 
 def warm_start(model, args, config: dict) -> None:
     """Start from another run's weights (same net, widths and inputs), with a fresh optimiser
-    and schedule: a model fine-tuned on more data. Recorded in the config."""
+    and schedule: a model fine-tuned on more data. Recorded in the config by its resolved path,
+    since a link such as ckpt/shipped/<net> moves on."""
     source = Path(args.init).expanduser()
     state = torch.load(source, map_location="cpu", weights_only=False)
     theirs = state.get("config", {})
@@ -108,7 +109,7 @@ def warm_start(model, args, config: dict) -> None:
             raise SystemExit(f"--init {source}: {key} is {theirs[key]!r}, this run has "
                              f"{config[key]!r}")
     model.load_state_dict(state["model"])
-    config["init"] = {"path": str(source), "step": state.get("step"),
+    config["init"] = {"path": str(source.resolve()), "step": state.get("step"),
                       "data": theirs.get("data")}
     print(f"[train] warm start from {source} (step {state.get('step')})", file=sys.stderr)
 
@@ -140,6 +141,8 @@ def train(args) -> Path:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
+        if "init" in state["config"]:  # a resumed fine-tune still records where it started
+            config["init"] = state["config"]["init"]
         if adversary is not None and "disc" in state:
             adversary.disc.load_state_dict(state["disc"])
             adversary.opt.load_state_dict(state["disc_opt"])

@@ -224,6 +224,12 @@ def test_warm_start_takes_the_weights_and_refuses_a_different_net(shards, tmp_pa
                                "--init", str(tmp_path / "a" / "last.pt")]) == 0
     second = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
     assert second["config"]["init"]["step"] == 1
+    # resumed (as after a session ends), the run still records where it started
+    longer = tuned[:]
+    longer[longer.index("--steps") + 1] = "2"
+    assert train.main(longer + ["--ckpt", str(tmp_path / "b"), "--lr", "0"]) == 0
+    resumed = torch.load(tmp_path / "b" / "last.pt", weights_only=False)
+    assert resumed["step"] == 2 and resumed["config"]["init"] == second["config"]["init"]
     assert export.main(["normal", "--ckpt", str(tmp_path / "b" / "last.pt"), "--models",
                         str(tmp_path / "models"), "--version", "0.2.0"]) == 0
     entry = json.loads((tmp_path / "models" / "manifest.json").read_text())["models"]
@@ -299,7 +305,8 @@ def test_finetune_script_warm_starts_each_run_and_resumes(shards, tmp_path):
         state = torch.load(tmp_path / "to" / name / "last.pt", weights_only=False)
         assert state["step"] == 2
         assert state["config"]["prior_jitter"] is jitter
-        assert state["config"]["init"]["path"] == str(tmp_path / "from" / "normal" / "last.pt")
+        assert state["config"]["init"]["path"] == str((tmp_path / "from" / "normal" / "last.pt")
+                                                      .resolve())
 
 
 def test_illum_loss_scores_the_level_in_log_space_and_the_shape_apart():
