@@ -17,8 +17,10 @@
 # Models 0.2.0:  FROM=~/.cache/relit/ckpt TO=~/.cache/relit/ckpt/v2 training/finetune.sh
 #   (how 0.2.0 was trained)
 # IllumNet 0.2.1: FROM=~/.cache/relit/ckpt/v2 TO=~/.cache/relit/ckpt/v2b NETS=illum MAP_STEPS=1500
-# Next round: FROM=~/.cache/relit/ckpt/shipped TO=~/.cache/relit/ckpt/v3 training/finetune.sh,
-#   where shipped/<net> links to the run behind each shipped model (v2/…, v2b/illum).
+# Models 0.3.0 (normal, albedo, specular): FROM=~/.cache/relit/ckpt/shipped
+#   TO=~/.cache/relit/ckpt/v3 training/finetune.sh in two lanes (NETS=normal; MAP_STEPS=4000
+#   NETS=albedo, then NETS="specular illum"), where shipped/<net> links to the run behind each
+#   shipped model (now v3/normal, v3/albedo, v3/specular, v2b/illum, v2c/render).
 cd "$(dirname "$0")/.." || exit 1
 PY=${PYTHON:-.venv-train/bin/python}
 SYNTH=${RELIT_SYNTH_ROOT:-$HOME/.cache/relit/synth}
