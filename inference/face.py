@@ -127,6 +127,10 @@ class FaceOptions:
     matte_model: int = MATTE_MODEL
     max_side: int = 2048  # MediaPipe sees the image shrunk to this long side at most
     expose: bool = True  # no face as shot: look again exposed and shadow-lifted (_exposures)
+    # the matte is at least the detected face: Selfie Segmentation, made for a person in front
+    # of a background, fails on a tight face crop or a plate with no background (it reached 0
+    # inside the face on Yale B), so the face-mesh hull is united with it (face_hull)
+    matte_face_hull: bool = True
 
 
 @dataclass
@@ -630,6 +634,26 @@ def _matte(pixels: np.ndarray, shape: tuple[int, int], model_selection: int,
     return np.clip(mask, 0.0, 1.0)
 
 
+def face_hull(face: Optional[Face], shape: tuple[int, int], feather: float = 0.02
+              ) -> np.ndarray:
+    """The convex hull of a face's landmarks as an H×W matte in [0, 1]: 1 inside, falling to 0
+    over ``feather`` × the face size outside the hull (so the union with a segmentation matte
+    has no hard step). All zeros without a face."""
+    h, w = shape
+    out = np.zeros((h, w), np.float32)
+    if face is None or len(face.points) < 3:
+        return out
+    hull = cv2.convexHull(np.round(face.points[:, :2] * 16).astype(np.int32))
+    cv2.fillConvexPoly(out, hull, 1.0, lineType=cv2.LINE_AA, shift=4)
+    radius = feather * face.size
+    if radius >= 0.5:  # 1 within 1.5 pixels of the hull (the prior's mesh paints pixel
+        # centres that far out), then a soft edge
+        dist = cv2.distanceTransform((out <= 0).astype(np.uint8), cv2.DIST_L2,
+                                     cv2.DIST_MASK_PRECISE)
+        out = np.clip(1.0 - (dist - 1.5) / radius, 0.0, 1.0).astype(np.float32)
+    return out
+
+
 # ---------------------------------------------------------------- all at once
 
 def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn] = None,
@@ -655,5 +679,7 @@ def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn]
     normal, mask = face_prior(found.primary, shape, opts.depth_scale)
     steps.stage("matte")
     alpha = _matte(_srgb8(small), shape, opts.matte_model, notes)
+    if opts.matte_face_hull and found.primary is not None:
+        alpha = np.maximum(alpha, face_hull(found.primary, shape))
     steps.done("face analysis done")
     return FaceAnalysis(found, channels, normal, mask, alpha, notes)

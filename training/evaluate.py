@@ -11,6 +11,11 @@
 - ``yale-faces [--subjects …]``: how often Face Mesh finds the face under each subject's 64
   lights at the pipeline's 512 px, the plate as shot against with the exposure retries.
 
+- ``yale-relight [--subjects …] [--acceptance] [--card …]``: the real-face relight protocol
+  (``training.yale_relight``): each subject's frontal photo through ``python -m inference
+  decompose``, relit to ten real captures of the same face and scored against them, every
+  variant of the model card's table. Writes ``models/yale_relight.json``.
+
 - ``report [--test | --val DIR] [--count N] [--card models/MODEL_CARD.md] [--acceptance]``: all
   of the model card's numbers: NormalNet checkpoints with and without landmark channels (the ablation),
   DiffuseNet against the direct-albedo net, SpecularNet, the shipped chain end to end on held-out
@@ -36,7 +41,7 @@ import numpy as np
 from inference import images, lighting, metrics, photometric, render
 from inference.passes import Passes
 
-from . import data, scene_light
+from . import data, scene_light, yale_relight
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -597,6 +602,47 @@ def _decompose_option(text: str) -> tuple[str, object]:
         raise argparse.ArgumentTypeError(f"{name} takes a {kind.__name__}, not {value!r}")
 
 
+YALE_CARD_BEGIN, YALE_CARD_END = "<!-- yale-relight:begin -->", "<!-- yale-relight:end -->"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _yale_relight(args, argv) -> int:
+    subjects = list(dict.fromkeys([*args.subjects,
+                                   *(ACCEPTANCE_SUBJECTS if args.acceptance else ())]))
+    rows = yale_relight.evaluate(subjects, args.decompose_arg, encoding=args.encoding)
+    groups = {"development": [s for s in DEV_SUBJECTS if s in subjects],
+              "acceptance": [s for s in ACCEPTANCE_SUBJECTS if s in subjects]}
+    other = [s for s in subjects if s not in DEV_SUBJECTS + ACCEPTANCE_SUBJECTS]
+    if other:
+        groups["other"] = other
+    groups = {g: s for g, s in groups.items() if s}
+    command = "python -m training.evaluate " + " ".join(argv if argv is not None
+                                                         else sys.argv[1:])
+    res = {"command": command, "encoding": args.encoding, "subjects": subjects,
+           "groups": {g: yale_relight.group_means(rows, s) for g, s in groups.items()},
+           "rows": rows}
+    _write_atomic(Path(args.json), json.dumps(res, indent=1) + "\n")
+    table = yale_relight.card_table(rows, groups)
+    if args.card:
+        card = Path(args.card)
+        text = card.read_text()
+        if YALE_CARD_BEGIN not in text or YALE_CARD_END not in text:
+            raise SystemExit(f"{card} has no {YALE_CARD_BEGIN} … {YALE_CARD_END} block")
+        head, rest = text.split(YALE_CARD_BEGIN, 1)
+        _, tail = rest.split(YALE_CARD_END, 1)
+        _write_atomic(card, f"{head}{YALE_CARD_BEGIN}\n`{command}`\n\n{table}\n"
+                            f"{YALE_CARD_END}{tail}")
+    for row in rows:
+        print(json.dumps({k: v for k, v in row.items() if k != "per_view"}))
+    print(table)
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -622,6 +668,16 @@ def main(argv=None) -> int:
                         "mirror_normals=false or albedo_headroom=0 (to measure what one adds)")
     r.add_argument("--json", default="models/evaluation.json", help="where to write the results")
     r.add_argument("--card", help="model card whose evaluation block to rewrite")
+    r = sub.add_parser("yale-relight", help="the real-face relight protocol (Yale B)")
+    r.add_argument("--subjects", nargs="+", default=list(DEV_SUBJECTS))
+    r.add_argument("--acceptance", action="store_true",
+                   help="also score the acceptance subjects (yaleB05, yaleB07): once per release")
+    r.add_argument("--encoding", choices=yale_relight.ENCODINGS, default="srgb",
+                   help="how the linear capture becomes the PNG that is decomposed")
+    r.add_argument("--decompose-arg", action="append", default=[], metavar="ARG",
+                   help="an extra argument for python -m inference decompose (repeatable)")
+    r.add_argument("--json", default="models/yale_relight.json")
+    r.add_argument("--card", help="model card whose yale-relight block to rewrite")
     r = sub.add_parser("flicker", help="temporal stability on a factory turntable")
     r.add_argument("folder", help="output of python -m training.synth.turntable")
     r.add_argument("--strength", type=float, default=0.7)
@@ -630,6 +686,8 @@ def main(argv=None) -> int:
         print(json.dumps(flicker_turntable(Path(args.folder).expanduser(), args.strength),
                          indent=1))
         return 0
+    if args.command == "yale-relight":
+        return _yale_relight(args, argv)
     if args.command == "report":
         val = Path(args.val or data.CACHE / "synth" / ("v1-test" if args.test else "v1-val"))
         res = report(val.expanduser(), args.count, Path(args.ckpt_root).expanduser(),

@@ -278,3 +278,28 @@ def test_exposures_try_the_plate_as_shot_first():
     assert np.array_equal(tries[0], face._srgb8(rgb))
     assert len(tries) == 3 and tries[1].min() == 255   # 99th percentile to white
     assert list(face._exposures(np.zeros((8, 8, 3), np.float32)))[1:] == []
+
+
+def test_matte_covers_the_face_on_a_tight_crop(hopper, result):
+    """Selfie Segmentation alone fails on a tight face crop (no background to tell the person
+    from); the face-mesh hull keeps the matte at 1 over the face, soft at its edge."""
+    x0, y0, x1, y1 = (int(v) for v in result.landmarks.primary.bbox)
+    crop = np.ascontiguousarray(hopper[y0 + 10:y1 - 10, x0 + 10:x1 - 10])
+    out = face.analyse(crop)
+    inside = out.prior_mask > 0
+    assert inside.mean() > 0.5
+    assert (out.matte[inside] > 0.99).mean() > 0.99
+    bare = face.analyse(crop, options={"matte_face_hull": False})
+    assert (bare.matte[inside] > 0.99).mean() < (out.matte[inside] > 0.99).mean()
+
+
+def test_face_hull_is_one_inside_and_soft_outside(result):
+    f = result.landmarks.primary
+    shape = result.prior_mask.shape
+    hull = face.face_hull(f, shape)
+    assert hull.dtype == np.float32 and hull.shape == shape
+    assert (hull[result.prior_mask > 0] > 0.99).all()
+    assert hull[:10, :10].max() == 0.0
+    edge = (hull > 0.0) & (hull < 1.0)
+    assert edge.any()
+    assert not face.face_hull(None, shape).any()

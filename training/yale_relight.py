@@ -1,0 +1,230 @@
+"""The real-face relight protocol: does Relit relight a real face the way it really looks?
+
+Each Yale B subject's frontal capture goes in as a user's photo, through ``python -m inference
+decompose``; its pass folder is then relit to ten other real captures of the same face, and each
+relight is compared with the real photograph.
+
+- Input: ``<subject>_P00A+000E+00.pgm`` minus ``*_Ambient.pgm``. The PGMs hold linear camera
+  values, so the photo a user would have is their sRGB encoding: it is written as an 8-bit sRGB
+  PNG, which ``decompose`` decodes back to the same linear values (to 8-bit precision).
+- Targets: ``TARGETS``, each minus the ambient capture and clamped at 0, lit from camera-space
+  ``(-sin A cos E, sin E, cos A cos E)``.
+- Score: inside ``reference.npz``'s mask where the target is below 250 (not saturated), the
+  single least-squares scale s minimising ‖s·pred − target‖² is fitted (the light's power is
+  unknown), then PSNR against a peak of 255. Reported: the mean over each subject's relights and
+  over the subjects of a group.
+
+Variants (a Lambertian render ρ·max(0, n·l), grey: each RGB pass averaged, unless named
+otherwise):
+
+- ``photo``: the frontal photo unchanged, the baseline every relight must beat;
+- ``flat``: normal (0, 0, 1) and Relit's albedo;
+- ``prior``: the face-mesh prior's normals (flat where the prior is empty) and Relit's albedo;
+- ``chain``: Relit's normals and albedo, as decomposed: the product;
+- ``physics``: Relit's normals, albedo = photo / Relit's diffuse shading (no albedo net);
+- ``reference_albedo``: Relit's normals with the photometric-stereo albedo;
+- ``oracle``: the photometric-stereo normals and albedo;
+- ``chain_shadow``: the chain with the cast shadow marched over Relit's height pass (when the
+  renderer provides ``render.cast_shadow``);
+- ``render_sun``: Relit's own Cook-Torrance ``render.relight`` under a sun from the target's
+  direction, every pass and the matte, as ``python -m inference relight`` renders it;
+- ``render_sun_refined``: the same refined by RenderNet (when installed).
+
+Choices are made on the development subjects (yaleB01, yaleB02); the acceptance subjects
+(yaleB05, yaleB07) are scored once per release.
+"""
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from inference import face, images, lighting, metrics, pipeline, render
+from inference.passes import Passes
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FRONTAL = "P00A+000E+00"
+TARGETS = ("P00A+025E+00", "P00A-025E+00", "P00A+050E+00", "P00A-050E+00", "P00A+070E+00",
+           "P00A-070E+00", "P00A+000E+45", "P00A+020E-40", "P00A-035E+40", "P00A+035E+15")
+SATURATED = 250.0
+PEAK = 255.0
+VARIANTS = ("photo", "flat", "prior", "chain", "physics", "reference_albedo", "oracle",
+            "chain_shadow", "render_sun", "render_sun_refined")
+LABELS = {
+    "photo": "the frontal photo, unchanged",
+    "flat": "flat normals + Relit's albedo",
+    "prior": "face-mesh prior normals + Relit's albedo",
+    "chain": "**Relit's normals + Relit's albedo (the chain)**",
+    "physics": "Relit's normals + albedo = photo / Relit's diffuse shading",
+    "reference_albedo": "Relit's normals + the reference albedo",
+    "oracle": "photometric-stereo normals + albedo (the oracle)",
+    "chain_shadow": "the chain + the cast shadow from Relit's height",
+    "render_sun": "Relit's `render.relight`, sun light, all passes and matte",
+    "render_sun_refined": "the same, refined by RenderNet",
+}
+
+
+def light_direction(view: str) -> np.ndarray:
+    """Camera-space unit direction toward the light of a Yale B view name (``P00A+025E-40``)."""
+    m = re.search(r"A([+-]\d+)E([+-]\d+)", view)
+    if m is None:
+        raise ValueError(f"not a Yale B view name: {view}")
+    a, e = np.radians(float(m.group(1))), np.radians(float(m.group(2)))
+    return np.array([-np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)], np.float32)
+
+
+def capture(folder: Path, view: str) -> np.ndarray:
+    """A capture's linear values in [0, 1] (H×W), the ambient capture subtracted, clamped at 0."""
+    raw = images.load_image(next(folder.glob(f"*_{view}.pgm")), data=True)[..., 0]
+    ambient = next(folder.glob("*_Ambient.pgm"), None)
+    if ambient is not None:
+        raw = raw - images.load_image(ambient, data=True)[..., 0]
+    return np.maximum(raw, 0.0).astype(np.float32)
+
+
+def si_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, peak: float = PEAK
+            ) -> float:
+    """PSNR of s·pred against target inside mask, s the least-squares scale (None-safe: a
+    prediction that is zero everywhere in the mask scores as zero)."""
+    p, t = pred[mask].astype(np.float64), target[mask].astype(np.float64)
+    pp = float(p @ p)
+    s = float(p @ t) / pp if pp > 0 else 0.0
+    mse = float(np.mean((s * p - t) ** 2))
+    return float(10.0 * np.log10(peak ** 2 / max(mse, 1e-12)))
+
+
+def lambert(albedo: np.ndarray, normal: np.ndarray, to_light: np.ndarray) -> np.ndarray:
+    return albedo * np.maximum(normal @ to_light, 0.0)
+
+
+def grey(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return None if x is None else (x.mean(axis=-1) if x.ndim == 3 else x)
+
+
+ENCODINGS = ("srgb", "raw")
+"""How the linear capture becomes the user's PNG: ``srgb`` encodes it (what a camera's or a raw
+converter's 8-bit output holds, and what decompose decodes back to linear); ``raw`` stores the
+linear values as the bytes, which every reader then takes for sRGB (the capture looks darker and
+harder than the face did: the input of the measurement this protocol was first filed with)."""
+
+
+def decompose_photo(photo: np.ndarray, work: Path, name: str, extra: Sequence[str] = (),
+                    encoding: str = "srgb") -> Passes:
+    """Write ``photo`` (linear, H×W) as an 8-bit PNG (``ENCODINGS``) and decompose it with the
+    CLI, as a user does; returns the passes read back from the pass folder."""
+    from inference import cli
+
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, not {encoding!r}")
+    png = work / f"{name}.png"
+    images.save_png(png, np.repeat(photo[..., None], 3, axis=-1), data=encoding == "raw")
+    code = cli.main(["--quiet", "decompose", str(png), "--out", str(work / "passes"),
+                     "--overwrite", *extra])
+    if code:
+        raise SystemExit(f"decompose {png} exited {code}")
+    return Passes.load(work / "passes" / name)
+
+
+def _sun(to_light_cam: np.ndarray) -> render.SunLight:
+    """A sun lighting the plate from camera-space ``to_light_cam`` (it shines the other way)."""
+    return render.SunLight(direction=lighting.camera_to_world(-to_light_cam).tolist(),
+                           strength=1.0)
+
+
+def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.ndarray,
+                        refine: bool) -> dict[str, np.ndarray]:
+    """Every variant's render of one subject under one light (H×W, arbitrary scale)."""
+    h, w = photo.shape
+    flat = np.broadcast_to(np.array([0, 0, 1], np.float32), (h, w, 3))
+    albedo = grey(passes.albedo)
+    shading = grey(passes.diffuse_shading)
+    prior = face.analyse(passes.rgb)
+    prior_n = np.where(prior.prior_mask[..., None] > 0.5, prior.prior_normal, flat)
+    out = {
+        "photo": photo,
+        "flat": lambert(albedo, flat, to_light),
+        "prior": lambert(albedo, prior_n, to_light),
+        "chain": lambert(albedo, passes.normal, to_light),
+        "physics": lambert(grey(passes.rgb) / np.maximum(shading, 1e-4), passes.normal,
+                           to_light),
+        "reference_albedo": lambert(ref["albedo"], passes.normal, to_light),
+        "oracle": lambert(ref["albedo"], ref["normal"], to_light),
+    }
+    if hasattr(render, "cast_shadow") and passes.height is not None:
+        lit = render.cast_shadow(passes.height, to_light)
+        out["chain_shadow"] = out["chain"] * lit
+    relit = render.relight(passes, _sun(to_light))
+    out["render_sun"] = grey(relit.rgb)
+    if refine:
+        out["render_sun_refined"] = grey(pipeline.refine(passes, relit))
+    return out
+
+
+def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
+                     extra: Sequence[str] = (), refine: Optional[bool] = None,
+                     targets: Sequence[str] = TARGETS, encoding: str = "srgb") -> dict:
+    """The protocol on one subject: per-variant mean si-PSNR over ``targets`` (and per view)."""
+    folder = root / subject
+    ref = np.load(folder / "reference.npz")
+    photo = capture(folder, FRONTAL)
+    if refine is None:
+        refine = _refiner_installed()
+    per_view: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        passes = decompose_photo(photo, Path(tmp), subject, extra, encoding)
+    for view in targets:
+        target = capture(folder, view) * PEAK
+        mask = ref["mask"].astype(bool) & (target < SATURATED)
+        preds = subject_predictions(passes, photo, ref, light_direction(view), refine)
+        per_view[view] = {k: si_psnr(v, target, mask) for k, v in preds.items()}
+    variants = [v for v in VARIANTS if all(v in row for row in per_view.values())]
+    normals = metrics.normal_metrics(passes.normal, ref["normal"], ref["mask"].astype(bool))
+    return {"metric": "yale_relight_si_psnr_db", "subject": subject,
+            "normal_mean_deg": normals["mean_deg"], "normal_median_deg": normals["median_deg"],
+            "models": passes.meta.get("models", {}), "encoding": encoding,
+            "decompose_args": list(extra), "relights": len(per_view),
+            "mean": {v: float(np.mean([row[v] for row in per_view.values()])) for v in variants},
+            "per_view": per_view}
+
+
+def _refiner_installed() -> bool:
+    from inference.models import default_registry
+
+    return default_registry().status().get(pipeline.REFINER) == "ok"
+
+
+def evaluate(subjects: Sequence[str], extra: Sequence[str] = (), refine: Optional[bool] = None,
+             encoding: str = "srgb") -> list[dict]:
+    return [evaluate_subject(s, extra=extra, refine=refine, encoding=encoding)
+            for s in subjects]
+
+
+def group_means(rows: list[dict], subjects: Sequence[str]) -> dict[str, float]:
+    """Mean over the relights of ``subjects`` (every subject has the same number)."""
+    rows = [r for r in rows if r["subject"] in subjects]
+    if not rows:
+        return {}
+    keys = [k for k in VARIANTS if all(k in r["mean"] for r in rows)]
+    return {k: float(np.mean([r["mean"][k] for r in rows])) for k in keys}
+
+
+def card_table(rows: list[dict], groups: dict[str, Sequence[str]]) -> str:
+    """A markdown table: one row per variant, one column per group of subjects, and the
+    decomposed normals' mean error against the reference beneath."""
+    means = {g: group_means(rows, s) for g, s in groups.items()}
+    shown = [g for g in groups if means[g]]
+    head = " | ".join(f"{g} ({', '.join(groups[g])})" for g in shown)
+    lines = [f"| variant | {head} |", "|---|" + "---|" * len(shown)]
+    for v in VARIANTS:
+        if not any(v in means[g] for g in shown):
+            continue
+        cells = " | ".join(f"{means[g][v]:.2f} dB" if v in means[g] else "n/a" for g in shown)
+        lines.append(f"| {LABELS[v]} | {cells} |")
+    errors = {g: [r["normal_mean_deg"] for r in rows if r["subject"] in groups[g]]
+              for g in shown}
+    cells = " | ".join(f"{np.mean(errors[g]):.2f}°" for g in shown)
+    lines.append(f"| Relit's normals against the reference, mean angular error | {cells} |")
+    return "\n".join(lines)
