@@ -41,6 +41,10 @@ directions are world space of the relight scene (Z up, camera looking along +Y).
 The view is orthographic (0, 0, 1) unless a ``view`` pass or ``camera_position`` is given.
 
 Outputs are premultiplied by alpha like a Blender render with a transparent film.
+
+Cast shadows: with a height pass (and no ``position`` pass), each light is marched over the
+relief toward it, the displaced plate's own geometry (``CastShadows``, ``shadow_mask``); turn
+them off with ``RenderOptions(shadows=False)``. SH lighting stays unshadowed.
 """
 from __future__ import annotations
 
@@ -175,6 +179,12 @@ class RenderOptions:
     plane_center: Sequence[float] = (0.0, 0.0, 0.0)
     env_levels: Sequence[float] = lt.DEFAULT_LEVELS
     area_samples: Optional[int] = None                  # overrides AreaLight.samples
+    # Cast shadows of the height pass (CastShadows): None = on when there is a height pass.
+    shadows: Optional[bool] = None
+    height_scale: float = 1.0           # the relief's scale, as the plate's "Scale"
+    shadow_steps: int = 32              # samples per shadow ray
+    shadow_area_samples: int = 2        # shadow rays per side of an area light
+    shadow_hdri_lights: int = 4         # HDRI key lights that cast shadows (0: none)
 
 
 @dataclass
@@ -585,6 +595,296 @@ def _normalise(v: np.ndarray, fallback) -> np.ndarray:
     return np.where(norm > 1e-8, v / np.maximum(norm, 1e-8), np.asarray(fallback))
 
 
+# ------------------------------------------------------------------ cast shadows
+
+SHADOW_STEPS = 32        # samples along each shadow ray
+SHADOW_SPREAD = 0.02     # angular radius (radians) of a sun's penumbra, about 1 degree
+SHADOW_LOW = -1.0e4      # the occluder height outside the matte: nothing is there
+_REMAP_COLS = 4096       # cv2.remap maps must stay under 32767 on a side
+
+
+@dataclass
+class ShadowField:
+    """The relief as an occluder, in **pixels** (``height x image width x scale``): exactly the
+    geometry of the displaced plate (shaders/plate.py moves each vertex toward the camera by
+    ``height x plane width x Scale``, and one pixel is ``plane width / image width``).
+
+    ``field`` is H x W float32, ``SHADOW_LOW`` outside the matte (the plate is trimmed there,
+    so nothing occludes); ``surface`` is each pixel's own height (the ray origins)."""
+
+    field: np.ndarray
+    surface: np.ndarray
+    top: float
+
+    @classmethod
+    def from_height(cls, height: np.ndarray, alpha: Optional[np.ndarray] = None,
+                    scale: float = 1.0) -> "ShadowField":
+        height = np.asarray(height, np.float32)
+        if height.ndim == 3:
+            height = height[..., 0]
+        if height.ndim != 2 or not np.all(np.isfinite(height)):
+            raise InputError(f"height must be a finite H x W map; got shape {height.shape}")
+        surface = height * np.float32(height.shape[1] * float(scale))
+        inside = (np.ones(height.shape, bool) if alpha is None
+                  else np.asarray(alpha, np.float32).reshape(height.shape) > 0.5)
+        field = np.where(inside, surface, np.float32(SHADOW_LOW)).astype(np.float32)
+        top = float(surface[inside].max()) if inside.any() else 0.0
+        return cls(field, surface, top)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.field.shape
+
+
+def _pixel_direction(to_light_cam: np.ndarray) -> np.ndarray:
+    """Camera-space directions (..., 3) to image space: columns right, rows down, height up."""
+    d = np.asarray(to_light_cam, np.float64)
+    return np.stack([d[..., 0], -d[..., 1], d[..., 2]], axis=-1)
+
+
+def march_visibility(field: ShadowField, pixels: np.ndarray, direction: np.ndarray,
+                     reach: Optional[np.ndarray] = None, steps: int = SHADOW_STEPS,
+                     spread: float = SHADOW_SPREAD) -> np.ndarray:
+    """Visibility in [0, 1] (N,) of a light from the flat ``pixels`` (indices into H x W).
+
+    ``direction`` is the image-space unit direction toward the light (3,) or (N, 3): columns,
+    rows (down), height, all in pixels. ``reach`` (N,), in pixels along that direction, is how far
+    the light is (None: a sun, infinitely far). Each ray is sampled at ``steps`` evenly spaced
+    points from the pixel to where it clears the highest point of the relief (or reaches the
+    light, or leaves the image), bilinearly (cv2.remap). A sample at distance ``s`` that rises
+    ``dz`` above the ray hides a light of angular radius ``spread`` (radians) by
+    ``0.5 + dz / (s spread)``: hard at the occluder, widening with distance, and never on a
+    plane that the light grazes by more than ``spread``. The most hiding sample wins.
+    """
+    import cv2
+
+    h, w = field.shape
+    n = pixels.size
+    if n == 0:
+        return np.ones(0, np.float32)
+    d = np.broadcast_to(np.asarray(direction, np.float64), (n, 3))
+    flat = np.hypot(d[:, 0], d[:, 1])                      # horizontal part of the unit ray
+    inv = 1.0 / np.maximum(flat, 1e-6)
+    du, dv, rise = d[:, 0] * inv, d[:, 1] * inv, d[:, 2] * inv   # per pixel of travel
+    rows, cols = np.divmod(pixels, w)
+    h0 = field.surface.reshape(-1)[pixels].astype(np.float64)
+    span = float(np.hypot(h, w))
+    length = np.full(n, span)
+    up = rise > spread                    # the ray's lower penumbra edge still climbs
+    length[up] = np.minimum(span, (field.top - h0[up]) / (rise[up] - 0.5 * spread))
+    if reach is not None:
+        length = np.minimum(length, np.broadcast_to(reach, (n,)) * flat)
+    march = (flat > 1e-6) & (length > 0.0)   # straight up, or already above everything: lit
+    pad = (-n) % _REMAP_COLS
+    shape = (-1, min(n + pad, _REMAP_COLS))
+
+    def grid(a):
+        return np.pad(a.astype(np.float32), (0, pad)).reshape(shape)
+
+    cu, cv_, du, dv = grid(cols), grid(rows), grid(du * length), grid(dv * length)
+    base, climb = grid(h0), grid(rise * length)
+    scale = grid(np.where(march, 1.0 / np.maximum(length * spread, 1e-12), 0.0))
+    worst = np.full(cu.shape, -np.inf, np.float32)
+    for k in range(int(steps)):
+        t = np.float32((k + 1.0) / steps)
+        terrain = cv2.remap(field.field, cu + t * du, cv_ + t * dv, cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=SHADOW_LOW)
+        terrain -= base + t * climb
+        terrain *= scale / t
+        np.maximum(worst, terrain, out=worst)
+    hidden = np.where(march, worst.reshape(-1)[:n], -np.inf)
+    return np.clip(0.5 - hidden, 0.0, 1.0).astype(np.float32)
+
+
+def shadow_mask(height: np.ndarray, to_light: Sequence[float] | np.ndarray, *,
+                alpha: Optional[np.ndarray] = None, distance: Optional[np.ndarray] = None,
+                scale: float = 1.0, steps: int = SHADOW_STEPS) -> np.ndarray:
+    """Per-pixel visibility (H x W float32, 1 lit, 0 in cast shadow) of a light over a relief.
+
+    ``height`` is the height pass (image widths, + toward the viewer; DESIGN.md), ``to_light``
+    the camera-space unit direction toward the light, one (3,) for a sun or H x W x 3 per pixel,
+    ``distance`` (H x W or a number, image widths) how far the light is along it (None: a sun).
+    ``alpha``: only the matte (> 0.5) occludes, as on the trimmed plate. ``scale`` is the
+    plate's relief Scale. Only cast shadows: a surface turned away from the light is not
+    darkened here (shading's ``n.l`` does that). See ``march_visibility``.
+    """
+    field = ShadowField.from_height(height, alpha, scale)
+    h, w = field.shape
+    pixels = np.arange(h * w)
+    d = np.asarray(to_light, np.float64)
+    d = d.reshape(-1, 3) if d.ndim > 1 else d
+    d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
+    reach = None if distance is None else np.broadcast_to(
+        np.asarray(distance, np.float64) * w, (h, w)).reshape(-1)
+    return march_visibility(field, pixels, _pixel_direction(d), reach, steps).reshape(h, w)
+
+
+def lambertian_shadowed(normal: np.ndarray, albedo: np.ndarray, height: np.ndarray,
+                        to_light: Sequence[float], *, alpha: Optional[np.ndarray] = None,
+                        scale: float = 1.0, steps: int = SHADOW_STEPS) -> np.ndarray:
+    """``albedo x max(n.l, 0) x visibility`` (H x W x C) under one directional light along
+    camera-space ``to_light``, with the relief's cast shadow: the Yale protocol's render (its
+    light power is unknown, so there is no 1/pi or irradiance factor)."""
+    normal = np.asarray(normal, np.float32)[..., :3]
+    light = _unit(to_light, "light direction").astype(np.float32)
+    cosine = np.maximum(normal @ light, 0.0)
+    visible = shadow_mask(height, light, alpha=alpha, scale=scale, steps=steps)
+    albedo = np.asarray(albedo, np.float32)
+    shade = (cosine * visible)[..., None] if albedo.ndim == 3 else cosine * visible
+    return albedo * shade
+
+
+def hdri_key_lights(env: lt.PrefilteredEnvironment, rotation: float = 0.0,
+                    strength: float = 1.0, count: int = 4, cone_deg: float = 25.0
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The few bright regions of an HDRI that cast shadows, as ``(to_light camera space (3,),
+    irradiance RGB (3,))`` pairs, brightest first.
+
+    The map's radiance above its median level is the part that casts distinct shadows; the
+    rest is the unshadowed ambient. Greedily, the brightest texel of what is left and all of
+    its excess within ``cone_deg`` collapse to one direction (power-weighted mean) carrying
+    that excess irradiance; regions under 5 % of the total excess are left in the ambient.
+    """
+    import cv2
+
+    radiance = np.asarray(env.radiance[0], np.float32)
+    small = cv2.resize(radiance, (64, 32), interpolation=cv2.INTER_AREA).astype(np.float64)
+    dirs = lt.equirect_directions(32, 64).reshape(-1, 3)
+    omega = np.repeat(lt.equirect_solid_angles(32, 64), 64)
+    rgb = small.reshape(-1, 3)
+    lum = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    floor = float(np.median(lum))
+    excess = rgb * np.clip(1.0 - floor / np.maximum(lum, 1e-12), 0.0, 1.0)[:, None]
+    power = (excess @ np.array([0.2126, 0.7152, 0.0722])) * omega
+    total = power.sum()
+    cos_cone = np.cos(np.radians(cone_deg))
+    lights = []
+    for _ in range(int(count)):
+        if total <= 0 or power.max() < 1e-12:
+            break
+        centre = dirs[int(np.argmax(power))]
+        near = (dirs @ centre >= cos_cone) & (power > 0)
+        if power[near].sum() < 0.05 * total:
+            break
+        direction = (power[near, None] * dirs[near]).sum(0)
+        irradiance = (excess[near] * omega[near, None]).sum(0) * strength
+        power[near] = 0.0
+        lights.append((lt.texture_to_camera(direction / np.linalg.norm(direction), rotation),
+                       irradiance))
+    return lights
+
+
+class CastShadows:
+    """Cast shadows of the height pass on each light's share of a render (``relight`` uses it).
+
+    Suns, points and area lights scale their contribution by the visibility (area lights
+    average it over ``area_samples`` x ``area_samples`` points of the light). HDRIs lose the
+    shadowed share of their key lights (``hdri_key_lights``) from the diffuse, and the specular
+    follows the diffuse's ratio; their ambient remainder and SH lighting are unshadowed.
+    """
+
+    def __init__(self, height, alpha, keep: np.ndarray, options: RenderOptions):
+        self.field = ShadowField.from_height(height, alpha, options.height_scale)
+        self.pixels = np.flatnonzero(keep)
+        self.options = options
+        h, w = self.field.shape
+        self.pixel_size = options.plane_width / w
+        self.center = _vector(options.plane_center, "plane centre")
+        self.origin = np.stack([self.pixels % w, self.pixels // w,
+                                self.field.surface.reshape(-1)[self.pixels]], -1)
+
+    def _to_pixels(self, world: np.ndarray) -> np.ndarray:
+        """A world point in the image space of the march (columns, rows, height, in pixels)."""
+        h, w = self.field.shape
+        x, y, z = (np.asarray(world, np.float64) - self.center) / self.pixel_size
+        return np.array([x + w / 2.0 - 0.5, h / 2.0 - 0.5 - z, -y])
+
+    def _towards(self, world: np.ndarray, select: np.ndarray) -> np.ndarray:
+        offset = self._to_pixels(world)[None, :] - self.origin[select]
+        reach = np.linalg.norm(offset, axis=1)
+        direction = offset / np.maximum(reach, 1e-9)[:, None]
+        return march_visibility(self.field, self.pixels[select], direction, reach,
+                                self.options.shadow_steps)
+
+    def _lit(self, surf: Surface, to_light_cam: np.ndarray) -> np.ndarray:
+        """Pixels that face the light (the others are dark whatever the shadow)."""
+        return np.einsum("nc,nc->n", surf.normal, np.broadcast_to(to_light_cam, surf.normal.shape)
+                         ) > 0.0
+
+    def visibility(self, surf: Surface, light: Light) -> Optional[np.ndarray]:
+        """Visibility (N,) of ``light`` over the covered pixels, or None if it casts none here."""
+        vis = np.ones(len(self.pixels), np.float32)
+        if isinstance(light, SunLight):
+            to_light = lt.world_to_camera(-_unit(light.direction, "sun direction"))
+            lit = self._lit(surf, to_light)
+            vis[lit] = march_visibility(self.field, self.pixels[lit], _pixel_direction(to_light),
+                                        None, self.options.shadow_steps)
+            return vis
+        if isinstance(light, AreaLight) or hasattr(light, "position"):   # area, point, spot
+            if isinstance(light, AreaLight):
+                k = min(int(self.options.shadow_area_samples), int(light.samples))
+                points = area_light_points(light, max(k, 1))
+            else:
+                points = [_vector(light.position, "light position")]
+            total = np.zeros_like(vis)
+            for point in points:
+                offset = lt.world_to_camera(point[None, :] - surf.position)
+                lit = np.einsum("nc,nc->n", surf.normal, offset) > 0.0
+                part = np.ones_like(vis)
+                part[lit] = self._towards(point, lit)
+                total += part
+            return total / len(points)
+        return None
+
+    def apply(self, surf: Surface, light: Light, diffuse: np.ndarray, specular: np.ndarray,
+              options: RenderOptions) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(light, HdriLight):
+            return self._apply_hdri(surf, light, diffuse, specular, options)
+        vis = self.visibility(surf, light)
+        if vis is None:
+            return diffuse, specular
+        return diffuse * vis[:, None], specular * vis[:, None]
+
+    def _apply_hdri(self, surf, light, diffuse, specular, options):
+        count = int(options.shadow_hdri_lights)
+        if count < 1:
+            return diffuse, specular
+        env = light.source
+        if not isinstance(env, lt.PrefilteredEnvironment):
+            env = lt.prefiltered_hdri(env, light.search_dirs, options.env_levels)
+        lost = np.zeros_like(diffuse)
+        for to_light, irradiance in hdri_key_lights(env, light.rotation, light.strength, count):
+            lit = self._lit(surf, to_light)
+            if not lit.any():
+                continue
+            hidden = 1.0 - march_visibility(self.field, self.pixels[lit],
+                                            _pixel_direction(to_light), None,
+                                            self.options.shadow_steps)
+            cosine = surf.normal[lit] @ to_light
+            lost[lit] += (hidden * cosine)[:, None] * irradiance
+        lost *= surf.albedo / np.pi * surf.diffuse_weight[:, None]
+        shadowed = np.maximum(diffuse - lost, 0.0)
+        weights = np.array([0.2126, 0.7152, 0.0722])
+        before = diffuse @ weights
+        ratio = np.where(before > 1e-12, (shadowed @ weights) / np.maximum(before, 1e-12), 1.0)
+        return shadowed, specular * ratio[:, None]
+
+
+def cast_shadows(passes: Any, alpha: np.ndarray, keep: np.ndarray, options: RenderOptions
+                 ) -> Optional[CastShadows]:
+    """The cast shadows of ``relight``, or None: off by ``options.shadows = False``, without a
+    height pass, or with a ``position`` pass (its surface is not the plate's relief)."""
+    if options.shadows is False:
+        return None
+    height = _get(passes, "height")
+    if height is None or _get(passes, "position") is not None:
+        if options.shadows:
+            raise InputError("cast shadows need a height pass on the relight plane "
+                             "(and no position pass)")
+        return None
+    return CastShadows(height, alpha, keep, options)
+
+
 # ------------------------------------------------------------------ entry point
 
 def shade(surf: Surface, light: Light, options: RenderOptions
@@ -611,6 +911,7 @@ def relight(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
             ) -> RelitImage:
     """Render the passes under ``lighting`` (see ``as_lights``): the initial relit image.
 
+    With a ``height`` pass the relief casts shadows (``cast_shadows``; ``options.shadows``).
     Returns diffuse, specular and their sum, H x W x 3 linear, premultiplied by alpha.
     """
     options = options or RenderOptions()
@@ -618,11 +919,14 @@ def relight(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
     lights = as_lights(lighting)
     progress(0.0, "preparing passes")
     surf, alpha, keep = surface_from_passes(passes, options)
+    shadows = cast_shadows(passes, alpha, keep, options)
     diffuse = np.zeros_like(surf.albedo)
     specular = np.zeros_like(surf.albedo)
     for i, light in enumerate(lights):
         check_cancel(cancel)
         d, s = shade(surf, light, options)
+        if shadows is not None:
+            d, s = shadows.apply(surf, light, d, s, options)
         diffuse += d
         specular += s
         progress((i + 1) / len(lights), f"shaded {type(light).__name__} {i + 1}/{len(lights)}")
