@@ -7,6 +7,7 @@ with the same folder resumes where it stopped. Run it in the background with noh
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data, nets
+from . import data, nets, onnx_init
 
 CKPT_ROOT = data.CACHE / "ckpt"
 
@@ -24,6 +25,7 @@ CKPT_ROOT = data.CACHE / "ckpt"
 NETS = {"normal": nets.NormalNet, "illum": nets.IllumNet, "diffuse": nets.diffuse_net,
         "albedo": nets.albedo_net, "specular": nets.specular_net, "render": nets.RenderNet}
 ADVERSARIAL_WEIGHT = 0.05
+CALIBRATION_SEED = 7919  # the warm start's batch-norm calibration draws its own batches
 
 
 def build(net: str, widths=None):
@@ -97,6 +99,16 @@ def load_checkpoint(folder: Path):
     return torch.load(path, map_location="cpu", weights_only=False) if path.exists() else None
 
 
+def model_inputs(net: str, batch) -> list[torch.Tensor]:
+    """The net's inputs in one of ``stream``'s batches."""
+    tensors = [torch.from_numpy(x) for x in batch]
+    if net == "normal":
+        return [tensors[0][:, :3], tensors[0][:, 3:]]
+    if net == "illum":
+        return tensors[:2]
+    return tensors[:-3] if net == "render" else tensors[:-2]
+
+
 def warm_start(model, args, config: dict) -> None:
     """Start from another run's weights (same net, widths and inputs), with a fresh optimiser
     and schedule: a model fine-tuned on more data. Recorded in the config by its resolved path,
@@ -114,6 +126,45 @@ def warm_start(model, args, config: dict) -> None:
     print(f"[train] warm start from {source} (step {state.get('step')})", file=sys.stderr)
 
 
+def onnx_source(args):
+    """(graph, widths) when ``--init`` names an ONNX file or a models folder, else None; the
+    widths are the file's, and --widths must agree with them."""
+    if not args.init or not onnx_init.is_onnx(args.init):
+        return None
+    try:
+        graph, widths = onnx_init.open_for(args.init, args.net)
+    except onnx_init.OnnxInitError as exc:
+        raise SystemExit(str(exc)) from None
+    if args.widths and list(args.widths) != widths:
+        raise SystemExit(f"--init {graph.path}: widths are {widths}, this run has "
+                         f"{list(args.widths)}")
+    trained = (graph.entry or {}).get("training_data", {})
+    if args.net == "normal" and trained.get("landmarks", args.landmarks) != args.landmarks:
+        raise SystemExit(f"--init {graph.path}: landmarks is {trained['landmarks']!r}, this run "
+                         f"has {args.landmarks!r}")
+    return graph, widths
+
+
+def warm_start_onnx(model, graph, args, config: dict, paths) -> None:
+    """Start from a shipped ONNX file (training.onnx_init): its weights read back, the batch
+    norms the export fused given the statistics of this run's data, and the result checked
+    against ONNX Runtime. Recorded by the file's resolved path and sha256."""
+    calibration = itertools.islice(
+        (model_inputs(args.net, b) for b in stream(args, paths, args.seed + CALIBRATION_SEED)),
+        args.calibrate)
+    try:
+        report = onnx_init.load(model, graph, args.net, calibration)
+    except onnx_init.OnnxInitError as exc:
+        raise SystemExit(str(exc)) from None
+    config["init"] = onnx_init.record(graph, report)
+    version = config["init"]["version"]
+    named = f"version {version}" if version else "no manifest entry"
+    print(f"[train] warm start from {graph.path} ({named}, sha256 {graph.sha256[:12]}…; "
+          f"ONNX Runtime vs torch {report['ort_max_abs']:.1e}; "
+          f"{len(report['fused_norms'])} fused batch norms calibrated on "
+          f"{report['calibration_batches']} batches)", file=sys.stderr)
+
+
 def train(args) -> Path:
     try:
         data.require_train_split(args.data)
@@ -126,10 +177,15 @@ def train(args) -> Path:
               "size": args.size,
               "batch": args.batch, "lr": args.lr, "widths": args.widths,
               "data": [str(Path(d).expanduser()) for d in args.data]}
-    torch.manual_seed(args.seed)
-    model = build(args.net, args.widths)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     state = load_checkpoint(folder)
+    source = onnx_source(args) if state is None else None
+    if source is not None:  # the file's widths, whether or not --widths names them
+        config["widths"] = source[1]
+    elif state is not None and not args.widths:  # a resumed run keeps its own
+        config["widths"] = state["config"].get("widths")
+    torch.manual_seed(args.seed)
+    model = build(args.net, config["widths"])
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step = 0
     adversary = Adversary(args.lr) if args.net == "render" else None
     if state is not None:
@@ -147,9 +203,11 @@ def train(args) -> Path:
             adversary.disc.load_state_dict(state["disc"])
             adversary.opt.load_state_dict(state["disc_opt"])
         print(f"[train] resumed {folder} at step {step}", file=sys.stderr)
-    elif args.init:
-        warm_start(model, args, config)
     paths = data.sample_paths(args.data)
+    if state is None and source is not None:
+        warm_start_onnx(model, source[0], args, config, paths)
+    elif state is None and args.init:
+        warm_start(model, args, config)
     print(f"[train] {args.net}: {len(paths)} samples, step {step}/{args.steps}",
           file=sys.stderr, flush=True)
     batches = stream(args, paths, args.seed + step)
@@ -211,8 +269,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rescan", action="store_true",
                    help="pick up samples the factory adds while training, at each checkpoint")
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--init", help="checkpoint whose weights start a new run (fine-tuning); "
-                                  "ignored when --ckpt already holds a run to resume")
+    p.add_argument("--init", help="weights that start a new run (fine-tuning): a checkpoint "
+                                  "(last.pt), a shipped ONNX file (models/<net>_net.onnx), or a "
+                                  "models folder (its file for NET); ignored when --ckpt already "
+                                  "holds a run to resume")
+    p.add_argument("--calibrate", type=int, default=8, metavar="BATCHES",
+                   help="--init from ONNX: batches of this run's data that give the batch norms "
+                        "the export fused their statistics (0: leave them as identities)")
     return p
 
 
