@@ -49,6 +49,12 @@ NORMALISATIONS = ("none", "srgb", "signed")
 MIN_SIDE = 16
 """The smallest internal resolution the chain accepts (the nets' coarsest stride)."""
 
+FRAME_TRIGGER = 0.6
+FRAME_TARGET = 0.43
+"""Face framing (``frame_padding``): the factory's portraits show the face at 0.27–0.59 of the
+long side (Face Mesh's landmark-box size, median 0.43, on the development set); a face above
+``FRAME_TRIGGER`` is outside what the nets saw, and is padded out to ``FRAME_TARGET``."""
+
 
 @dataclass
 class DecomposeOptions:
@@ -72,6 +78,10 @@ class DecomposeOptions:
     # most this many times the pixel (the shading comes from the estimated lighting, so the
     # bound leaves room for its error); 0 turns the bound off
     albedo_headroom: float = 2.0
+    # a face that fills the frame (a tight crop) is framed as the nets were trained: the image
+    # is padded with its own border colour so the face spans FRAME_TARGET of the long side, the
+    # nets run on that, and their maps are cropped back (frame_padding)
+    face_frame: bool = True
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
@@ -129,7 +139,10 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
 
     up = steps.stage("upsample")
     # every map through the guide at once: alpha, normal xyz, albedo rgb, roughness, F0
-    maps = _Guide(rgb, opts)(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]))
+    stack = unframe(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]),
+                    feats["frame"])
+    small = unframe(small, feats["frame"])
+    maps = _Guide(rgb, opts)(stack)
     scalars = np.clip(maps[..., [0, 7, 8]], 0.0, 1.0)
     passes = Passes(
         rgb=rgb, alpha=np.ascontiguousarray(scalars[..., 0]), normal=_unit(maps[..., 1:4]),
@@ -160,12 +173,32 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
     steps = Steps(progress, {"face": 1, "normal": 3}, cancel)
     feats = _normal_features(_Runner(reg, opts, cancel), rgb, alpha_in, steps)
     steps.done()
-    return feats
+    frame = feats["frame"]
+    out = {k: unframe(v, frame) if isinstance(v, np.ndarray) and v.ndim >= 2 else v
+           for k, v in feats.items()}
+    out["normal"] = _unit(out["normal"])
+    return out
 
 
 def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
     small = _shrink(rgb, net.opts.max_side)
-    feats = _face_features(small, alpha_in, net.opts, steps.stage("face"), net.cancel)
+    face_step = steps.stage("face")
+    feats = _face_features(small, alpha_in, net.opts,
+                           lambda f, m="face": face_step(0.5 * f, m), net.cancel)
+    frame = (0, small.shape[:2], small.shape[:2])
+    pad = frame_padding(feats["face_size"], small.shape[:2]) if net.opts.face_frame else 0
+    if pad:
+        alpha_small = None if alpha_in is None else images.resize(alpha_in[..., None],
+                                                                  small.shape[:2])[..., 0]
+        padded = pad_frame(small, pad)
+        run = _shrink(padded, net.opts.max_side)
+        frame = (pad, small.shape[:2], run.shape[:2])
+        alpha_run = None if alpha_small is None else images.resize(
+            pad_frame(alpha_small[..., None], pad, 0.0), run.shape[:2])[..., 0]
+        feats = _face_features(run, alpha_run, net.opts,
+                               lambda f, m="face": face_step(0.5 + 0.5 * f, m), net.cancel)
+        small = run
+    feats["frame"] = frame
     feats["rgb"] = small
     progress = steps.stage("normal")
     if not net.opts.mirror_normals:
@@ -290,13 +323,55 @@ def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
     return images.resize(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
+def frame_padding(face_size: float, shape: tuple[int, int]) -> int:
+    """Pixels of padding on every side that bring a face of ``face_size`` pixels in an image of
+    ``shape`` down to ``FRAME_TARGET`` of the long side; 0 when it is at most
+    ``FRAME_TRIGGER`` (or there is no face)."""
+    long = max(shape)
+    if not face_size or face_size <= FRAME_TRIGGER * long:
+        return 0
+    return int(np.ceil((face_size / FRAME_TARGET - long) / 2.0))
+
+
+def pad_frame(image: np.ndarray, pad: int, value: Optional[float] = None) -> np.ndarray:
+    """``image`` (H×W×C) padded by ``pad`` pixels on every side with a constant: ``value``, or
+    the median colour of the image's own border (the backdrop it was shot against)."""
+    if value is None:
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        fill = np.median(border, axis=0).astype(np.float32)
+    else:
+        fill = np.full(image.shape[-1], value, np.float32)
+    h, w, c = image.shape
+    out = np.empty((h + 2 * pad, w + 2 * pad, c), np.float32)
+    out[...] = fill
+    out[pad:pad + h, pad:pad + w] = image
+    return out
+
+
+def unframe(image: np.ndarray, frame: tuple) -> np.ndarray:
+    """A map the nets made on the framed image (``_normal_features``' ``frame``: padding,
+    the unpadded internal size, the size the nets ran at) back on the unpadded image."""
+    pad, (h, w), run = frame
+    if not pad:
+        return image
+    flat = image.ndim == 2
+    x = image[..., None] if flat else image
+    if x.shape[:2] != (h + 2 * pad, w + 2 * pad):  # the nets ran shrunk: back to full size
+        x = cv2.resize(x, (w + 2 * pad, h + 2 * pad), interpolation=cv2.INTER_LINEAR)
+        x = x.reshape(h + 2 * pad, w + 2 * pad, -1)
+    x = np.ascontiguousarray(x[pad:pad + h, pad:pad + w], np.float32)
+    return x[..., 0] if flat else x
+
+
 def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
     shape = small.shape[:2]
+    face_size = 0.0
     if opts.use_face:
         fa = face.analyse(small, opts.face_options, progress=progress, cancel=cancel)
         lm, prior, prior_mask, matte = (fa.landmark_channels, fa.prior_normal, fa.prior_mask,
                                         fa.matte)
         notes = list(fa.warnings)
+        face_size = fa.landmarks.primary.size if fa.landmarks.primary is not None else 0.0
     else:
         lm = np.zeros((*shape, len(face.LANDMARK_CHANNELS)), np.float32)
         prior, prior_mask = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
@@ -304,7 +379,7 @@ def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
     if alpha_in is not None:  # an alpha channel in the file is the artist's matte
         matte = images.resize(alpha_in[..., None], shape)[..., 0]
     return {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
-            "alpha": matte.astype(np.float32), "warnings": notes}
+            "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size}
 
 
 class _Runner:

@@ -186,3 +186,51 @@ def test_mirror_pass_averages_the_net_with_its_mirrored_answer(tmp_path):
     install_chain(tmp_path)
     passes = pipeline.decompose(image, {**base, "mirror_normals": True})
     assert passes.meta["mirror_normals"] is True
+
+
+# ---------------------------------------------------------------- face framing
+
+def test_frame_padding_follows_the_training_framing():
+    assert pipeline.frame_padding(0.0, (192, 168)) == 0  # no face
+    assert pipeline.frame_padding(0.5 * 512, (512, 400)) == 0  # as the factory frames faces
+    pad = pipeline.frame_padding(200.0, (192, 168))  # a tight crop (Yale B)
+    assert 200.0 / (192 + 2 * pad) == pytest.approx(pipeline.FRAME_TARGET, abs=0.005)
+
+
+def test_pad_frame_uses_the_border_colour_and_unframe_inverts_it():
+    image = np.zeros((40, 30, 3), np.float32)
+    image[...] = (0.1, 0.2, 0.3)
+    image[10:30, 8:22] = 0.9  # the subject
+    padded = pipeline.pad_frame(image, 12)
+    assert padded.shape == (64, 54, 3)
+    assert np.allclose(padded[0, 0], (0.1, 0.2, 0.3))
+    assert np.allclose(pipeline.pad_frame(image[..., :1], 3, 0.0)[0, 0], 0.0)
+    same = pipeline.unframe(padded, (12, (40, 30), padded.shape[:2]))
+    assert np.array_equal(same, image)
+    # the nets ran on a shrunk copy: back to the padded size, then cropped
+    shrunk = images.resize(padded, (32, 27))
+    back = pipeline.unframe(shrunk, (12, (40, 30), (32, 27)))
+    assert back.shape == image.shape and np.abs(back - image).mean() < 0.1
+    assert pipeline.unframe(padded[..., 0], (12, (40, 30), padded.shape[:2])).shape == (40, 30)
+
+
+def test_a_tight_face_crop_runs_framed_and_keeps_its_size(options, monkeypatch):
+    """A face filling the frame: the nets see it padded, every pass comes back at the image's
+    size, and turning the framing off runs the nets on the image as it is."""
+    sizes = []
+    real = pipeline._face_features
+
+    def spy(small, *args, **kwargs):
+        feats = real(small, *args, **kwargs)
+        sizes.append(small.shape[:2])
+        feats["face_size"] = 0.9 * max(small.shape[:2])  # as Face Mesh finds a tight crop
+        return feats
+
+    monkeypatch.setattr(pipeline, "_face_features", spy)
+    passes = pipeline.decompose(_image(60, 50), options)
+    assert passes.shape == (60, 50) and passes.meta["internal_size"] == [60, 50]
+    assert len(sizes) == 2 and sizes[1][0] > sizes[0][0]
+    assert np.allclose(np.linalg.norm(passes.normal, axis=-1), 1.0, atol=1e-4)
+    sizes.clear()
+    pipeline.decompose(_image(60, 50), {**options, "face_frame": False})
+    assert sizes == [(60, 50)]
