@@ -22,6 +22,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
+    from . import lightspec
+
     parser = argparse.ArgumentParser(prog=prog, description="Relit: photo → PBR passes → relight.")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -46,21 +48,14 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p = sub.add_parser("relight", help="relight an image or a pass folder with Cook-Torrance")
     p.add_argument("source", metavar="IMAGE|PASSES",
                    help="an image (decomposed first) or a pass folder / passes.exr")
-    p.add_argument("--hdri", required=True, metavar="NAME|PATH",
-                   help="a built-in studio light (forest, city, courtyard, interior, night, "
-                        "studio, sunrise, sunset) or an equirectangular EXR/HDR")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG",
-                   help="HDRI rotation about world Z, degrees")
-    p.add_argument("--strength", type=float, default=1.0)
+    lightspec.add_arguments(p)
     p.add_argument("--refine", action="store_true", help="refine with render_net")
     p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg")
     _add_common(p)
 
     p = sub.add_parser("export", help="relight and write the AOVs as a multi-layer EXR")
     p.add_argument("source", metavar="IMAGE|PASSES")
-    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
-    p.add_argument("--strength", type=float, default=1.0)
+    lightspec.add_arguments(p)
     p.add_argument("--out", required=True, metavar="FILE.exr")
     p.add_argument("--single", action="store_true", help="also one EXR per pass")
     p.add_argument("--previews", action="store_true", help="also PNG previews")
@@ -191,12 +186,13 @@ def _stabilise(stabiliser, passes) -> None:
 
 
 def cmd_relight(args, progress) -> int:
-    from . import images
+    from . import images, lightspec
     from .relight import relight_source, unpremultiply
 
     images.check_output(args.out, args.overwrite)  # before the work, not after
-    image = relight_source(args.source, hdri=args.hdri, rotation=args.rotation,
-                           strength=args.strength, refine=args.refine, progress=progress)
+    lighting = lightspec.from_args(args)
+    image = relight_source(args.source, lighting=lighting, refine=args.refine,
+                           progress=progress)
     if Path(args.out).suffix.lower() != ".exr":
         image = unpremultiply(image)  # PNG and JPEG store straight alpha
     images.save_image(args.out, image, overwrite=args.overwrite, half=args.half)
@@ -205,13 +201,13 @@ def cmd_relight(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from . import images, render
+    from . import images, lightspec
     from .relight import export_aovs, load_or_decompose, relight_passes
 
     images.check_output(args.out, args.overwrite, (".exr",))
+    lighting = lightspec.from_args(args)
     passes = load_or_decompose(args.source, progress)
-    relit = relight_passes(passes, render.HdriLight(args.hdri, rotation=args.rotation,
-                                                    strength=args.strength), progress=progress)
+    relit = relight_passes(passes, lighting.for_render(passes.shape), progress=progress)
     written = export_aovs(passes, relit, args.out, half=args.half, single=args.single,
                           previews=args.previews, overwrite=args.overwrite)
     _say(args, f"wrote {len(written)} files: {args.out}")

@@ -103,15 +103,17 @@ def relight_passes(passes: Passes, lighting, *, refine: bool = False,
     return image
 
 
-def relight_source(source: str | Path, *, hdri: str, rotation: float = 0.0,
-                   strength: float = 1.0, refine: bool = False,
+def relight_source(source: str | Path, *, hdri: str | None = None, rotation: float = 0.0,
+                   strength: float = 1.0, lighting=None, refine: bool = False,
                    progress: ProgressFn | None = None, cancel: CancelFn | None = None
                    ) -> np.ndarray:
-    """The ``relight`` command: returns premultiplied linear RGBA."""
+    """The ``relight`` command: returns premultiplied linear RGBA. ``lighting`` (a
+    ``lightspec.Lighting``: HDRI, rig, lights) replaces ``hdri``, ``rotation`` and ``strength``."""
     if refine:
         pipeline.require_refiner()
     passes = load_or_decompose(source, progress, cancel)
-    light = render.HdriLight(hdri, rotation=rotation, strength=strength)
+    light = (lighting.for_render(passes.shape) if lighting is not None
+             else render.HdriLight(hdri, rotation=rotation, strength=strength))
     image = relight_passes(passes, light, refine=refine, progress=progress, cancel=cancel)
     return np.dstack([image.rgb, image.alpha])
 

@@ -32,7 +32,13 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
     area   ``power`` P watts over area A, one-sided Lambertian emitter of radiance
            P / (pi A): a patch of it at distance d gives P_patch / (pi d^2) cos_l cos_s.
            Sampled on a regular grid of ``samples`` x ``samples`` points.
-  ``color`` multiplies these (linear RGB). Spot lights are not modelled.
+    spot   ``power`` P watts: a point light (radiant intensity P / (4 pi), whatever the cone)
+           cut to a cone about its ``direction``: ``spot_size`` is the cone's full angle in
+           degrees, ``spot_blend`` b its soft edge, the factor Cycles applies
+           (``spot_light_attenuation``) ``smoothstep((cos t - cos(size / 2)) /
+           ((1 - cos(size / 2)) b))``, cos t the cosine between the spot's axis and the
+           direction to the shaded point (a hard edge for b = 0).
+  ``color`` multiplies these (linear RGB).
 
 Frames: normals and view vectors are camera space (DESIGN.md); light positions and
 directions are world space of the relight scene (Z up, camera looking along +Y). Without a
@@ -123,13 +129,27 @@ class ShLight:
     coeffs: Any
 
 
-Light = Union[PointLight, SunLight, AreaLight, HdriLight, ShLight]
-_LIGHT_TYPES = {"point": PointLight, "sun": SunLight, "area": AreaLight, "hdri": HdriLight,
-                "world": HdriLight, "sh": ShLight}
+@dataclass
+class SpotLight:
+    """Blender spot light: ``power`` watts at world ``position``, shining along world
+    ``direction`` (its local -Z) inside a cone of full angle ``spot_size`` degrees (Blender's
+    Spot Size as its UI shows it) with the soft edge ``spot_blend`` (0-1)."""
+
+    position: Sequence[float]
+    direction: Sequence[float]
+    power: float = 1000.0
+    spot_size: float = 45.0
+    spot_blend: float = 0.15
+    color: Sequence[float] = (1.0, 1.0, 1.0)
+
+
+Light = Union[PointLight, SunLight, AreaLight, SpotLight, HdriLight, ShLight]
+_LIGHT_TYPES = {"point": PointLight, "sun": SunLight, "area": AreaLight, "spot": SpotLight,
+                "hdri": HdriLight, "world": HdriLight, "sh": ShLight}
 
 
 def light_from_dict(spec: Mapping[str, Any]) -> Light:
-    """Build a light from ``{"type": "point"|"sun"|"area"|"hdri"|"sh", ...fields}``.
+    """Build a light from ``{"type": "point"|"sun"|"area"|"spot"|"hdri"|"sh", ...fields}``.
 
     Blender-style aliases are accepted: ``energy`` for power/strength, ``sh`` for coeffs.
     """
@@ -455,6 +475,33 @@ def shade_sun(surf: Surface, light: SunLight) -> tuple[np.ndarray, np.ndarray]:
     to_light = np.broadcast_to(to_light, surf.normal.shape)
     irradiance = np.broadcast_to(light.strength * _color(light), surf.normal.shape)
     return shade_directional(surf, to_light, irradiance)
+
+
+def spot_attenuation(cos_axis: np.ndarray, spot_size: float, spot_blend: float
+                     ) -> np.ndarray:
+    """Cycles' spot cone factor (module docstring) for cosines ``cos_axis`` between the spot's
+    axis and the directions from the light to the shaded points."""
+    size, blend = float(spot_size), float(spot_blend)
+    if not (np.isfinite(size) and 0.0 < size <= 180.0):
+        raise InputError(f"spot_size must be a cone angle in (0, 180] degrees; got {spot_size}")
+    if not (np.isfinite(blend) and 0.0 <= blend <= 1.0):
+        raise InputError(f"spot_blend must be in [0, 1]; got {spot_blend}")
+    cos_half = np.cos(np.radians(size) / 2.0)
+    if blend == 0.0 or cos_half >= 1.0:
+        return (cos_axis > cos_half).astype(np.float64)
+    t = np.clip((cos_axis - cos_half) / ((1.0 - cos_half) * blend), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def shade_spot(surf: Surface, light: SpotLight) -> tuple[np.ndarray, np.ndarray]:
+    """Spot light: a point light of ``power`` watts times the cone factor."""
+    offset = _vector(light.position, "spot light position")[None, :] - surf.position
+    dist2 = np.maximum(np.einsum("nc,nc->n", offset, offset), 1e-8)
+    to_light = offset / np.sqrt(dist2)[:, None]
+    axis = _unit(light.direction, "spot direction")
+    cone = spot_attenuation(-(to_light @ axis), light.spot_size, light.spot_blend)
+    irradiance = (light.power * cone / (4.0 * np.pi * dist2))[:, None] * _color(light)
+    return shade_directional(surf, lt.world_to_camera(to_light), irradiance)
 
 
 def area_light_points(light: AreaLight, samples: Optional[int] = None) -> np.ndarray:
@@ -903,6 +950,8 @@ def shade(surf: Surface, light: Light, options: RenderOptions
         return shade_sun(surf, light)
     if isinstance(light, AreaLight):
         return shade_area(surf, light, options.area_samples)
+    if isinstance(light, SpotLight):
+        return shade_spot(surf, light)
     raise InputError(f"unsupported light {type(light).__name__}")
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from ..inference import images as imageio
 from ..inference import pipeline
 from ..inference.errors import InputError, OutputError, RelitError
+from ..inference.lightspec import Lighting
+from ..inference.render import HdriLight
 from ..inference.models import Registry, default_registry
 from ..inference.passes import PASS_TABLE, SCALAR, Passes
 from ..inference.relight import photometric_passes
@@ -447,6 +449,58 @@ def batch_scene(models_dir: str = ""):
     return scene
 
 
+FIT_CAMERA = "relit_fit_camera"
+
+
+def user_scene(path: str, name: str = "", models_dir: str = ""):
+    """A scene of the user's .blend ``path`` (``name``, default its first), appended into this
+    session to render in, with its lights, world and render settings; the file itself is
+    only read, never written. A scene without a camera gets "Relit Camera", which
+    ``stage_source`` places so the plate sits at the world origin, facing -Y (Front view).
+    Raises InputError for a missing or unreadable file or an unknown scene name."""
+    import math
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"scene file not found: {path}")
+    if file.suffix.lower() != ".blend":
+        raise InputError(f"--scene needs a .blend file, got {file.name}")
+    try:
+        with bpy.data.libraries.load(str(file.resolve()), link=False) as (src, dst):
+            names = list(src.scenes)
+            if not names:
+                raise InputError(f"{file.name} holds no scene")
+            if name and name not in names:
+                raise InputError(f"{file.name} has no scene '{name}'; it has "
+                                 f"{', '.join(names)}")
+            dst.scenes = [name or names[0]]
+    except OSError as exc:
+        raise InputError(f"cannot read {file.name} as a .blend: {exc}") from None
+    scene = dst.scenes[0]
+    if scene is None:
+        raise InputError(f"cannot read the scene of {file.name}")
+    if scene.camera is None:
+        cam = bpy.data.objects.new("Relit Camera", bpy.data.cameras.new("Relit Camera"))
+        cam[FIT_CAMERA] = 1
+        cam["relit"] = 1
+        cam.rotation_euler = (math.pi / 2, 0.0, 0.0)  # looks along +Y, Z up
+        scene.collection.objects.link(cam)
+        scene.camera = cam
+    if models_dir and scene.relit.models_dir != models_dir:
+        scene.relit.models_dir = models_dir
+    return scene
+
+
+def _fit_camera(scene, plane) -> None:
+    """Move Relit's own camera (``user_scene``) so that the plate's centre is the origin."""
+    cam = scene.camera
+    if cam is None or not cam.get(FIT_CAMERA):
+        return
+    scene.view_layers[0].update()
+    cam.location = cam.matrix_world.translation - plane.matrix_world.translation
+    scene.view_layers[0].update()
+
+
 def load_or_decompose(scene, source: str, progress=None) -> Passes:
     """A pass folder or passes.exr read back, or an image decomposed with the scene's models
     folder and settings."""
@@ -458,16 +512,17 @@ def load_or_decompose(scene, source: str, progress=None) -> Passes:
                               progress)
 
 
-def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
-                 strength: float = 1.0, samples: int = 32, displace: bool = False,
-                 denoise: bool = False, progress=None):
+def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: float = 0.0,
+                 strength: float = 1.0, lighting=None, samples: Optional[int] = 32,
+                 displace: bool = False, denoise: bool = False, progress=None):
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
-    lit by an HDRI, ready for a Cycles render; returns ``(name, passes, plate)``. Every source
-    reuses the one batch plate (plane, material, in-memory images): a long sequence holds one
-    frame's data at a time."""
+    lit by an HDRI or by ``lighting`` (``inference.lightspec.Lighting``: HDRI, rig, lights;
+    see ``stage_lighting``), ready for a Cycles render; returns ``(name, passes, plate)``.
+    Every source reuses the one batch plate (plane, material, in-memory images): a long
+    sequence holds one frame's data at a time. ``samples`` None keeps the scene's."""
     import dataclasses
 
-    if samples < 1:
+    if samples is not None and samples < 1:
         raise InputError(f"samples must be at least 1, got {samples}")
     passes = load_or_decompose(scene, source, progress)
     for warning in passes.meta.get("warnings", []):
@@ -485,21 +540,44 @@ def stage_source(scene, source: str, *, hdri: str, rotation: float = 0.0,
         if obj.get("relit_source") and obj.get("relit_source") != BATCH_NAME:
             obj.hide_render = True
     made.plane.hide_render = False
-    world.hdri_world(scene, hdri, rotation, strength)
-    scene.cycles.samples = samples
+    _fit_camera(scene, made.plane)
+    if lighting is None:
+        lighting = Lighting(HdriLight(hdri, rotation=rotation, strength=strength))
+    stage_lighting(scene, made.plane, lighting, passes.shape)
+    if samples is not None:
+        scene.cycles.samples = samples
     scene.cycles.use_denoising = denoise
     return source_name(source), passes, made
 
 
-def render_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
-                  strength: float = 1.0, samples: int = 32, displace: bool = False,
+def stage_lighting(scene, plane, lighting, shape) -> None:
+    """Light ``plane`` in ``scene`` as the numpy renderer lights an image of ``shape`` under
+    ``lighting``: its HDRI as Relit's world (Relit's batch scene without one: a black world,
+    so the lights alone light it, as in ``render.relight``; a user's scene keeps its world),
+    its rig and file lights placed on the plate (``lights.place_lights``; Relit's earlier
+    lights in the scene removed, the user's kept)."""
+    if lighting.hdri is not None:
+        world.hdri_world(scene, lighting.hdri.source, lighting.hdri.rotation,
+                         lighting.hdri.strength)
+    elif scene.get("relit"):
+        world.ambient_world(scene, (0.0, 0.0, 0.0))
+    named = lighting.named_lights(shape)
+    if named:
+        lights.place_lights(scene, plane, named)
+    else:
+        lights.remove_lights(scene)
+
+
+def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
+                  rotation: float = 0.0, strength: float = 1.0, lighting=None,
+                  samples: Optional[int] = 32, displace: bool = False,
                   refine: bool = False, denoise: bool = False, progress=None) -> Path:
     """``stage_source``, then a Cycles render written atomically to ``out``."""
     if refine:
         pipeline.require_refiner(registry(scene.relit))
     _, passes, _ = stage_source(scene, source, hdri=hdri, rotation=rotation,
-                                strength=strength, samples=samples, displace=displace,
-                                denoise=denoise, progress=progress)
+                                strength=strength, lighting=lighting, samples=samples,
+                                displace=displace, denoise=denoise, progress=progress)
     scene.compositing_node_group = None  # the plain render, whatever an export left
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
@@ -533,8 +611,9 @@ def build_compositor(scene, settings, *, edge: float = 0.0, directory: str = "")
     return tree, changes
 
 
-def export_source(scene, source: str, out: Path, *, hdri: str, rotation: float = 0.0,
-                  strength: float = 1.0, samples: int = 32, displace: bool = False,
+def export_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
+                  rotation: float = 0.0, strength: float = 1.0, lighting=None,
+                  samples: Optional[int] = 32, displace: bool = False,
                   edge: float = 0.0, half: bool = True, denoise: bool = False,
                   progress=None) -> Path:
     """Render ``source`` on the plate with the Relit compositor and move its multi-layer EXR
@@ -544,8 +623,8 @@ def export_source(scene, source: str, out: Path, *, hdri: str, rotation: float =
     from ..shaders import compositor
 
     _, _, made = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
-                              samples=samples, displace=displace, denoise=denoise,
-                              progress=progress)
+                              lighting=lighting, samples=samples, displace=displace,
+                              denoise=denoise, progress=progress)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.TemporaryDirectory(prefix=".relit-", dir=out.parent)

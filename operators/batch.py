@@ -10,20 +10,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..inference import cli
+from ..inference import cli, lightspec
 from ..inference.errors import InputError, RelitError
 
 BLENDER_COMMANDS = ("relight", "export")
+SAMPLES = 32   # Relit's batch scene; a --scene keeps its own unless --samples is given
 
 
 def _common(p: argparse.ArgumentParser, ext: str) -> None:
     """Arguments both Cycles commands take: sources, lighting, render and output."""
     p.add_argument("sources", nargs="+", metavar="IMAGE|PASSES",
                    help="images, pass folders, image folders or frame patterns (plate.####.exr)")
-    p.add_argument("--hdri", required=True, metavar="NAME|PATH")
-    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
-    p.add_argument("--strength", type=float, default=1.0)
-    p.add_argument("--samples", type=int, default=32)
+    lightspec.add_arguments(p, scene=True)
+    p.add_argument("--samples", type=int, default=None,
+                   help=f"Cycles samples (default {SAMPLES}; with --scene, the scene's)")
     p.add_argument("--displace", action="store_true", help="displace the plane by the height")
     p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
     p.add_argument("--out", required=True, metavar=f"FILE{ext}|DIR",
@@ -122,7 +122,14 @@ def _each(args, ext: str, render_one) -> int:
         models = str(Path(args.models).resolve())
         if not Path(models).is_dir():
             raise InputError(f"models folder not found: {args.models}")
-    scene, failures = api.batch_scene(models), 0
+    args.lighting = _lighting(args)
+    if args.scene:
+        scene = api.user_scene(args.scene, args.scene_name or "", models)
+    else:
+        scene = api.batch_scene(models)
+        if args.samples is None:
+            args.samples = SAMPLES
+    failures = 0
     for i, (source, out) in enumerate(zip(args.sources, outputs)):
         if not args.quiet:
             print(f"[relit] {args.command} {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
@@ -142,19 +149,29 @@ def _each(args, ext: str, render_one) -> int:
     return 1 if failures else 0
 
 
+def _lighting(args):
+    """The run's lighting (``lightspec.from_args``: HDRI found, LIGHTS.json read and checked),
+    before any work; with ``--scene`` none is needed (the scene's own lights)."""
+    from ..shaders.world import studio_lights_dir
+
+    if args.scene_name and not args.scene:
+        raise InputError("--scene-name picks a scene of --scene FILE.blend: give --scene too")
+    return lightspec.from_args(args, search_dirs=[str(studio_lights_dir())],
+                               allow_none=bool(args.scene))
+
+
 def relight(args) -> int:
     from . import api
 
     return _each(args, ".png", lambda scene, source, out, progress: api.render_source(
-        scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
-        samples=args.samples, displace=args.displace, refine=args.refine, denoise=args.denoise,
-        progress=progress))
+        scene, source, out, lighting=args.lighting, samples=args.samples,
+        displace=args.displace, refine=args.refine, denoise=args.denoise, progress=progress))
 
 
 def export(args) -> int:
     from . import api
 
     return _each(args, ".exr", lambda scene, source, out, progress: api.export_source(
-        scene, source, out, hdri=args.hdri, rotation=args.rotation, strength=args.strength,
-        samples=args.samples, displace=args.displace, edge=args.edge, half=args.half,
-        denoise=args.denoise, progress=progress))
+        scene, source, out, lighting=args.lighting, samples=args.samples,
+        displace=args.displace, edge=args.edge, half=args.half, denoise=args.denoise,
+        progress=progress))

@@ -19,7 +19,20 @@ surface turned toward the key renders at 1.0.
 Lights are named "Relit Key", "Relit Fill", "Relit Rim", tagged ``relit_light = role``, kept
 in the scene's "Relit Lights" collection (inside its "Relit") and reused on rerun in that
 scene; roles a new preset does not use are removed (only Relit's own lights in that scene are
-ever touched).
+ever touched). The presets and their geometry are ``inference.lightspec``'s, which the numpy
+renderer uses for ``--rig``: ``light_rig`` places the very lights ``lightspec.Rig`` describes.
+
+Lights from the command line (``place_lights``)
+-----------------------------------------------
+``--lights LIGHTS.json`` and ``--rig`` give ``inference.render`` lights (point, sun, area, spot)
+in the relight scene's frame: a plate 1 unit wide through the origin, world Z up, the camera
+looking along +Y (``inference.lightspec``). ``place_lights`` maps that frame onto the plate:
+``p -> centre + R (world_to_camera(p) w)``, directions by ``R world_to_camera``, with ``R`` the
+plate's rotation (camera space -> world) and ``w`` its width in metres. Point, spot and area
+powers scale by ``w^2`` (area sizes by ``w``), so the irradiance on the plate is what the numpy
+renderer computes; a sun keeps its strength. Point and spot lights get radius 0 and suns
+angle 0 (hard, as the numpy renderer has them). An area light's local X is its ``tangent``
+(or the one ``render.area_light_points`` picks), -Z its direction.
 
 Key light plus ambient from SH
 ------------------------------
@@ -44,9 +57,9 @@ from typing import Optional
 
 import bpy
 import numpy as np
-from mathutils import Vector
+from mathutils import Matrix, Vector
 
-from ..inference import lighting
+from ..inference import lighting, lightspec, render
 from . import COLLECTION, ShaderError, ensure_collection, find_tagged, is_relit, tag
 
 LIGHTS_COLLECTION = "Relit Lights"
@@ -56,22 +69,10 @@ Y00 = 0.282095
 Y1 = 0.488603
 
 # preset -> role -> (azimuth deg, elevation deg, irradiance ratio, size / distance)
-PRESETS = {
-    "key": {"key": (-45.0, 30.0, 1.0, 0.35)},
-    "three_point": {"key": (-45.0, 30.0, 1.0, 0.35),
-                    "fill": (50.0, 5.0, 0.3, 0.8),
-                    "rim": (78.0, 35.0, 0.8, 0.2)},
-    "rembrandt": {"key": (-55.0, 40.0, 1.0, 0.3),
-                  "fill": (40.0, 0.0, 0.12, 0.8)},
-    "loop": {"key": (-35.0, 25.0, 1.0, 0.35),
-             "fill": (40.0, 0.0, 0.25, 0.8)},
-    "butterfly": {"key": (0.0, 45.0, 1.0, 0.4),
-                  "fill": (0.0, -25.0, 0.25, 0.6)},
-    "split": {"key": (-80.0, 10.0, 1.0, 0.3)},
-    "rim": {"key": (-20.0, 15.0, 0.35, 0.6),
-            "rim": (78.0, 30.0, 1.0, 0.2)},
-}
-DISTANCE_FACTOR = 2.0
+PRESETS = lightspec.PRESETS
+DISTANCE_FACTOR = lightspec.DISTANCE_FACTOR
+KINDS = ((render.PointLight, "POINT"), (render.SunLight, "SUN"), (render.AreaLight, "AREA"),
+         (render.SpotLight, "SPOT"))
 
 
 def lights_collection(scene):
@@ -99,8 +100,7 @@ def _plane_frame(scene, plane):
 
 def direction(azimuth: float, elevation: float) -> Vector:
     """Unit direction toward a light in the plane's frame (x right, y up, z toward camera)."""
-    az, el = math.radians(azimuth), math.radians(elevation)
-    return Vector((math.sin(az) * math.cos(el), math.sin(el), math.cos(az) * math.cos(el)))
+    return Vector(lightspec.rig_direction(azimuth, elevation).tolist())
 
 
 def find_light(role: str, scene):
@@ -145,11 +145,95 @@ def _remove_light(obj) -> None:
         bpy.data.lights.remove(data)
 
 
+def relit_lights(scene) -> list:
+    """Relit's lights in ``scene`` (rig roles and placed lights), not a user's."""
+    return [o for o in scene.objects if o.type == "LIGHT" and o.library is None
+            and is_relit(o) and o.get("relit_light")]
+
+
 def _remove_other_roles(scene, keep: set) -> None:
-    for role in ROLES:
-        obj = find_light(role, scene)
-        if obj is not None and role not in keep:
+    for obj in relit_lights(scene):
+        if obj["relit_light"] not in keep:
             _remove_light(obj)
+
+
+def remove_lights(scene) -> None:
+    """Remove Relit's lights from ``scene`` (the user's lights stay)."""
+    _remove_other_roles(scene, set())
+
+
+def _drop_aim(obj) -> None:
+    for con in [c for c in obj.constraints if c.type == "TRACK_TO" and c.name == "Relit Aim"]:
+        obj.constraints.remove(con)
+
+
+def _basis(z_axis: Vector, x_hint: Optional[Vector] = None) -> Matrix:
+    """3 x 3 rotation with columns X, Y, Z: Z along ``z_axis`` (a light's -Z is where it
+    shines), X the part of ``x_hint`` perpendicular to it, Y = Z x X."""
+    z = z_axis.normalized()
+    if x_hint is None or x_hint.cross(z).length < 1e-6:
+        x_hint = Vector((1.0, 0.0, 0.0)) if abs(z.x) < 0.9 else Vector((0.0, 1.0, 0.0))
+    x = (x_hint - z * x_hint.dot(z)).normalized()
+    return Matrix((x, z.cross(x), z)).transposed()
+
+
+def place_lights(scene, plane, named, *, aim: bool = False) -> list:
+    """Blender lights for ``(role, light)`` pairs of ``inference.render`` lights (point, sun,
+    area, spot) in the relight scene's frame, placed on ``plane`` (module doc). Each role is
+    the light "Relit <Role>" (tag ``relit_light = role``), reused on rerun; Relit's other
+    lights in the scene are removed, a user's are left alone. With ``aim`` the lights get the
+    rig's TRACK_TO at the plane (they then stay aimed when moved by hand). Returns the objects.
+    """
+    if plane is None:
+        raise ShaderError("no relight plane: build the plane before adding lights")
+    center, rot = _plane_frame(scene, plane)
+    width = float(plane.get("relit_plane_size", (plane.dimensions.x,))[0])
+    area = width * width
+    made = []
+    for role, light in named:
+        kind = next((k for cls, k in KINDS if isinstance(light, cls)), None)
+        if kind is None:
+            raise ShaderError(f"{type(light).__name__} is not a Blender light")
+        lightspec.check_light(light, role)
+        obj = _ensure_light(scene, role, kind)
+        data = obj.data
+        color = np.broadcast_to(np.asarray(light.color, float).reshape(-1), (3,))
+        data.color = tuple(float(c) for c in color)
+        if kind == "SUN":
+            data.energy = float(light.strength)
+            data.angle = 0.0
+        else:
+            data.energy = float(light.power) * area
+        if kind in ("POINT", "SPOT"):
+            data.shadow_soft_size = 0.0
+        if kind == "SPOT":
+            data.spot_size = math.radians(float(light.spot_size))
+            data.spot_blend = float(light.spot_blend)
+        to_plate = lambda v: rot @ Vector(lighting.world_to_camera(  # noqa: E731
+            np.asarray(v, float)).tolist())
+        x_hint = None
+        if kind == "AREA":
+            tangent, _, _ = lightspec.area_axes(light)
+            x_hint = to_plate(tangent)
+            data.shape = light.shape.upper()
+            data.size = float(light.size) * width
+            data.size_y = float(light.size if light.size_y is None else light.size_y) * width
+        if kind == "POINT":
+            basis = rot.copy()
+        else:
+            basis = _basis(-to_plate(light.direction), x_hint)
+        if kind == "SUN":   # where it sits does not matter; in front, along its light
+            location = center - to_plate(light.direction).normalized() * 2.0 * width
+        else:
+            location = center + to_plate(light.position) * width
+        _drop_aim(obj)
+        obj.matrix_world = Matrix.Translation(location) @ basis.to_4x4()
+        if aim and kind != "POINT":
+            _aim(obj, plane)
+        obj["relit_preset"] = "lights"
+        made.append(obj)
+    _remove_other_roles(scene, {o["relit_light"] for o in made})
+    return made
 
 
 def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, *,
@@ -167,21 +251,13 @@ def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, 
         raise ShaderError("no relight plane: build the plane before adding lights")
     if strength < 0:
         raise ShaderError(f"light strength must be >= 0, got {strength:g}")
-    center, rot = _plane_frame(scene, plane)
-    r = distance or DISTANCE_FACTOR * _plane_size(plane)
-    made = []
-    for role, (az, el, ratio, size) in PRESETS[preset].items():
-        obj = _ensure_light(scene, role, "AREA")
-        light = obj.data
-        light.shape = "SQUARE"
-        light.size = size * r
-        light.energy = strength * ratio * math.pi * math.pi * r * r
-        light.color = (1.0, 1.0, 1.0)
-        obj.location = center + rot @ (direction(az, el) * r)
-        _aim(obj, plane)
+    width = float(plane.get("relit_plane_size", (plane.dimensions.x,))[0])
+    long_side = _plane_size(plane)
+    rig = lightspec.Rig(preset, strength=strength,
+                        distance=None if distance is None else distance / width)
+    made = place_lights(scene, plane, rig.lights(long_side / width), aim=True)
+    for obj in made:
         obj["relit_preset"] = preset
-        made.append(obj)
-    _remove_other_roles(scene, {o["relit_light"] for o in made})
     return made
 
 

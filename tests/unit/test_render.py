@@ -204,7 +204,8 @@ def test_bad_passes_are_rejected(passes, message):
 
 
 @pytest.mark.parametrize("lighting,message", [
-    ({"type": "spot"}, "unknown light type"),
+    ({"type": "laser"}, "unknown light type"),
+    ({"type": "spot"}, "bad spot light"),
     ({"type": "point", "positon": (0, 0, 0)}, "bad point light"),
     (render.SunLight((0, 0, 0)), "must not be zero"),
     ([], "no usable lighting"),
