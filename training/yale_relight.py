@@ -24,8 +24,8 @@ otherwise):
 - ``physics``: Relit's normals, albedo = photo / Relit's diffuse shading (no albedo net);
 - ``reference_albedo``: Relit's normals with the photometric-stereo albedo;
 - ``oracle``: the photometric-stereo normals and albedo;
-- ``chain_shadow``: the chain with the cast shadow marched over Relit's height pass (when the
-  renderer provides ``render.cast_shadow``);
+- ``chain_shadow``: the chain with the cast shadow marched over Relit's height pass
+  (``render.shadow_mask``, as ``render.relight`` casts it);
 - ``render_sun``: Relit's own Cook-Torrance ``render.relight`` under a sun from the target's
   direction, every pass and the matte, as ``python -m inference relight`` renders it;
 - ``render_sun_refined``: the same refined by RenderNet (when installed).
@@ -153,9 +153,9 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
         "reference_albedo": lambert(ref["albedo"], passes.normal, to_light),
         "oracle": lambert(ref["albedo"], ref["normal"], to_light),
     }
-    if hasattr(render, "cast_shadow") and passes.height is not None:
-        lit = render.cast_shadow(passes.height, to_light)
-        out["chain_shadow"] = out["chain"] * lit
+    if passes.height is not None:
+        out["chain_shadow"] = out["chain"] * render.shadow_mask(passes.height, to_light,
+                                                                alpha=passes.alpha)
     relit = render.relight(passes, _sun(to_light))
     out["render_sun"] = grey(relit.rgb)
     if refine:
