@@ -50,6 +50,8 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="an image (decomposed first) or a pass folder / passes.exr")
     lightspec.add_arguments(p)
     p.add_argument("--refine", action="store_true", help="refine with render_net")
+    p.add_argument("--no-shadows", dest="shadows", action="store_false",
+                   help="no cast shadows from the height pass")
     p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg")
     _add_common(p)
 
@@ -59,6 +61,8 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE.exr")
     p.add_argument("--single", action="store_true", help="also one EXR per pass")
     p.add_argument("--previews", action="store_true", help="also PNG previews")
+    p.add_argument("--no-shadows", dest="shadows", action="store_false",
+                   help="no cast shadows from the height pass")
     _add_common(p)
 
     p = sub.add_parser("ps", help="photometric stereo: images + light directions → passes")
@@ -192,7 +196,7 @@ def cmd_relight(args, progress) -> int:
     images.check_output(args.out, args.overwrite)  # before the work, not after
     lighting = lightspec.from_args(args)
     image = relight_source(args.source, lighting=lighting, refine=args.refine,
-                           progress=progress)
+                           shadows=args.shadows, progress=progress)
     if Path(args.out).suffix.lower() != ".exr":
         image = unpremultiply(image)  # PNG and JPEG store straight alpha
     images.save_image(args.out, image, overwrite=args.overwrite, half=args.half)
@@ -207,7 +211,8 @@ def cmd_export(args, progress) -> int:
     images.check_output(args.out, args.overwrite, (".exr",))
     lighting = lightspec.from_args(args)
     passes = load_or_decompose(args.source, progress)
-    relit = relight_passes(passes, lighting.for_render(passes.shape), progress=progress)
+    relit = relight_passes(passes, lighting.for_render(passes.shape), shadows=args.shadows,
+                           progress=progress)
     written = export_aovs(passes, relit, args.out, half=args.half, single=args.single,
                           previews=args.previews, overwrite=args.overwrite)
     _say(args, f"wrote {len(written)} files: {args.out}")

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -89,12 +90,16 @@ def load_or_decompose(source: str | Path, progress: ProgressFn | None = None,
 
 def relight_passes(passes: Passes, lighting, *, refine: bool = False,
                    options: render.RenderOptions | None = None,
+                   shadows: bool = True,
                    progress: ProgressFn | None = None, cancel: CancelFn | None = None
                    ) -> render.RelitImage:
-    """Cook-Torrance render of ``passes`` under ``lighting``; RenderNet refines it on request."""
+    """Cook-Torrance render of ``passes`` under ``lighting``; RenderNet refines it on request.
+    The height pass casts shadows unless ``shadows`` is False (or ``options.shadows`` is)."""
     steps = Steps(progress, {"render": 3, "refine": 2 if refine else 0}, cancel)
     if refine:  # fail before rendering when the model is missing
         pipeline.require_refiner()
+    if not shadows:
+        options = dataclasses.replace(options or render.RenderOptions(), shadows=False)
     image = render.relight(passes, lighting, options, steps.stage("render"), cancel)
     if refine:
         image.rgb = pipeline.refine(passes, image, progress=steps.stage("refine"),
@@ -105,6 +110,7 @@ def relight_passes(passes: Passes, lighting, *, refine: bool = False,
 
 def relight_source(source: str | Path, *, hdri: str | None = None, rotation: float = 0.0,
                    strength: float = 1.0, lighting=None, refine: bool = False,
+                   shadows: bool = True,
                    progress: ProgressFn | None = None, cancel: CancelFn | None = None
                    ) -> np.ndarray:
     """The ``relight`` command: returns premultiplied linear RGBA. ``lighting`` (a
@@ -114,7 +120,8 @@ def relight_source(source: str | Path, *, hdri: str | None = None, rotation: flo
     passes = load_or_decompose(source, progress, cancel)
     light = (lighting.for_render(passes.shape) if lighting is not None
              else render.HdriLight(hdri, rotation=rotation, strength=strength))
-    image = relight_passes(passes, light, refine=refine, progress=progress, cancel=cancel)
+    image = relight_passes(passes, light, refine=refine, shadows=shadows,
+                           progress=progress, cancel=cancel)
     return np.dstack([image.rgb, image.alpha])
 
 

@@ -179,3 +179,19 @@ def test_lambertian_shadowed_for_the_yale_protocol():
 def test_shadow_mask_validates_its_height():
     with pytest.raises(InputError):
         render.shadow_mask(np.full((4, 4), np.nan, np.float32), [1.0, 0.0, 1.0])
+
+
+def test_no_shadows_in_the_cli_and_relight_passes():
+    from inference.cli import build_parser
+    from inference.relight import relight_passes
+
+    parser = build_parser()
+    for command in ("relight", "export"):
+        base = [command, "passes", "--hdri", "studio", "--out", "out.exr"]
+        assert parser.parse_args(base).shadows is True
+        assert parser.parse_args(base + ["--no-shadows"]).shadows is False
+    passes = _step_passes()
+    sun = render.SunLight(direction=-lt.camera_to_world(sun_from(0.0, 30.0)), strength=2.0)
+    off = render.relight(passes, sun, render.RenderOptions(shadows=False)).rgb
+    np.testing.assert_array_equal(relight_passes(passes, sun, shadows=False).rgb, off)
+    assert not np.array_equal(relight_passes(passes, sun).rgb, off)
