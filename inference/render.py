@@ -728,17 +728,24 @@ def march_visibility(field: ShadowField, pixels: np.ndarray, direction: np.ndarr
     def grid(a):
         return np.pad(a.astype(np.float32), (0, pad)).reshape(shape)
 
-    cu, cv_, du, dv = grid(cols), grid(rows), grid(du * length), grid(dv * length)
-    base, climb = grid(h0), grid(rise * length)
+    # (terrain - ray) / (s spread) = scale (terrain - h0) / t - climb scale, with t = s / length:
+    # the per-pixel factors come out of the maximum over the steps.
+    x, y = grid(cols), grid(rows)
+    du, dv = grid(du * length / steps), grid(dv * length / steps)
+    base = grid(h0)
     scale = grid(np.where(march, 1.0 / np.maximum(length * spread, 1e-12), 0.0))
-    worst = np.full(cu.shape, -np.inf, np.float32)
+    climb = grid(rise * length) * scale
+    worst = np.full(x.shape, -np.inf, np.float32)
     for k in range(int(steps)):
-        t = np.float32((k + 1.0) / steps)
-        terrain = cv2.remap(field.field, cu + t * du, cv_ + t * dv, cv2.INTER_LINEAR,
+        x += du
+        y += dv
+        terrain = cv2.remap(field.field, x, y, cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=SHADOW_LOW)
-        terrain -= base + t * climb
-        terrain *= scale / t
+        terrain -= base
+        terrain *= np.float32(steps / (k + 1.0))
         np.maximum(worst, terrain, out=worst)
+    with np.errstate(invalid="ignore", over="ignore"):
+        worst = worst * scale - climb
     hidden = np.where(march, worst.reshape(-1)[:n], -np.inf)
     return np.clip(0.5 - hidden, 0.0, 1.0).astype(np.float32)
 
@@ -792,6 +799,18 @@ def hdri_key_lights(env: lt.PrefilteredEnvironment, rotation: float = 0.0,
     its excess within ``cone_deg`` collapse to one direction (power-weighted mean) carrying
     that excess irradiance; regions under 5 % of the total excess are left in the ambient.
     """
+    return [(lt.texture_to_camera(direction, rotation), irradiance * strength)
+            for direction, irradiance in _key_lights_texture(env, int(count), float(cone_deg))]
+
+
+_KEY_LIGHTS: dict = {}   # id(env) -> (env, count, cone, lights): the last few environments
+
+
+def _key_lights_texture(env: lt.PrefilteredEnvironment, count: int, cone_deg: float
+                        ) -> list[tuple[np.ndarray, np.ndarray]]:
+    cached = _KEY_LIGHTS.get(id(env))
+    if cached is not None and cached[0] is env and cached[1:3] == (count, cone_deg):
+        return cached[3]
     import cv2
 
     radiance = np.asarray(env.radiance[0], np.float32)
@@ -799,14 +818,15 @@ def hdri_key_lights(env: lt.PrefilteredEnvironment, rotation: float = 0.0,
     dirs = lt.equirect_directions(32, 64).reshape(-1, 3)
     omega = np.repeat(lt.equirect_solid_angles(32, 64), 64)
     rgb = small.reshape(-1, 3)
-    lum = rgb @ np.array([0.2126, 0.7152, 0.0722])
+    weights = np.array([0.2126, 0.7152, 0.0722])
+    lum = rgb @ weights
     floor = float(np.median(lum))
     excess = rgb * np.clip(1.0 - floor / np.maximum(lum, 1e-12), 0.0, 1.0)[:, None]
-    power = (excess @ np.array([0.2126, 0.7152, 0.0722])) * omega
+    power = (excess @ weights) * omega
     total = power.sum()
     cos_cone = np.cos(np.radians(cone_deg))
     lights = []
-    for _ in range(int(count)):
+    for _ in range(count):
         if total <= 0 or power.max() < 1e-12:
             break
         centre = dirs[int(np.argmax(power))]
@@ -814,10 +834,12 @@ def hdri_key_lights(env: lt.PrefilteredEnvironment, rotation: float = 0.0,
         if power[near].sum() < 0.05 * total:
             break
         direction = (power[near, None] * dirs[near]).sum(0)
-        irradiance = (excess[near] * omega[near, None]).sum(0) * strength
+        lights.append((direction / np.linalg.norm(direction),
+                       (excess[near] * omega[near, None]).sum(0)))
         power[near] = 0.0
-        lights.append((lt.texture_to_camera(direction / np.linalg.norm(direction), rotation),
-                       irradiance))
+    if len(_KEY_LIGHTS) >= 4:
+        _KEY_LIGHTS.pop(next(iter(_KEY_LIGHTS)))
+    _KEY_LIGHTS[id(env)] = (env, count, cone_deg, lights)
     return lights
 
 
@@ -894,22 +916,24 @@ class CastShadows:
 
     def _apply_hdri(self, surf, light, diffuse, specular, options):
         count = int(options.shadow_hdri_lights)
+        env = light.source
         if count < 1:
             return diffuse, specular
-        env = light.source
         if not isinstance(env, lt.PrefilteredEnvironment):
             env = lt.prefiltered_hdri(env, light.search_dirs, options.env_levels)
-        lost = np.zeros_like(diffuse)
-        for to_light, irradiance in hdri_key_lights(env, light.rotation, light.strength, count):
-            lit = self._lit(surf, to_light)
-            if not lit.any():
-                continue
-            hidden = 1.0 - march_visibility(self.field, self.pixels[lit],
-                                            _pixel_direction(to_light), None,
-                                            self.options.shadow_steps)
-            cosine = surf.normal[lit] @ to_light
-            lost[lit] += (hidden * cosine)[:, None] * irradiance
-        lost *= surf.albedo / np.pi * surf.diffuse_weight[:, None]
+        keys = hdri_key_lights(env, light.rotation, light.strength, count)
+        if not keys:
+            return diffuse, specular
+        hidden = np.zeros((len(self.pixels), len(keys)))    # hidden share x cosine per key
+        for k, (to_light, _) in enumerate(keys):
+            cosine = surf.normal @ to_light
+            lit = cosine > 0.0
+            if lit.any():
+                hidden[lit, k] = cosine[lit] * (1.0 - march_visibility(
+                    self.field, self.pixels[lit], _pixel_direction(to_light), None,
+                    self.options.shadow_steps))
+        lost = (hidden @ np.stack([e for _, e in keys])) * surf.albedo
+        lost *= (surf.diffuse_weight / np.pi)[:, None]
         shadowed = np.maximum(diffuse - lost, 0.0)
         weights = np.array([0.2126, 0.7152, 0.0722])
         before = diffuse @ weights
