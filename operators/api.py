@@ -514,12 +514,13 @@ def load_or_decompose(scene, source: str, progress=None) -> Passes:
 
 def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: float = 0.0,
                  strength: float = 1.0, lighting=None, samples: Optional[int] = 32,
-                 displace: bool = False, denoise: bool = False, progress=None):
+                 displace: bool = False, denoise: Optional[bool] = False, progress=None):
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
     lit by an HDRI or by ``lighting`` (``inference.lightspec.Lighting``: HDRI, rig, lights;
     see ``stage_lighting``), ready for a Cycles render; returns ``(name, passes, plate)``.
     Every source reuses the one batch plate (plane, material, in-memory images): a long
-    sequence holds one frame's data at a time. ``samples`` None keeps the scene's."""
+    sequence holds one frame's data at a time. ``samples`` or ``denoise`` None keeps the
+    scene's."""
     import dataclasses
 
     if samples is not None and samples < 1:
@@ -546,7 +547,8 @@ def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: fl
     stage_lighting(scene, made.plane, lighting, passes.shape)
     if samples is not None:
         scene.cycles.samples = samples
-    scene.cycles.use_denoising = denoise
+    if denoise is not None:
+        scene.cycles.use_denoising = denoise
     return source_name(source), passes, made
 
 

@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser, ext: str) -> None:
     p.add_argument("--samples", type=int, default=None,
                    help=f"Cycles samples (default {SAMPLES}; with --scene, the scene's)")
     p.add_argument("--displace", action="store_true", help="displace the plane by the height")
-    p.add_argument("--denoise", action="store_true", help="OpenImageDenoise the render")
+    p.add_argument("--denoise", action="store_true", default=None,
+                   help="OpenImageDenoise the render (with --scene: default the scene's)")
     p.add_argument("--out", required=True, metavar=f"FILE{ext}|DIR",
                    help=f"a file for one source; a folder for several (<name>{ext}: a pass "
                    "folder's name, a passes.exr's folder's name, else the file name without "
@@ -129,6 +130,8 @@ def _each(args, ext: str, render_one) -> int:
         scene = api.batch_scene(models)
         if args.samples is None:
             args.samples = SAMPLES
+        if args.denoise is None:
+            args.denoise = False
     failures = 0
     for i, (source, out) in enumerate(zip(args.sources, outputs)):
         if not args.quiet:

@@ -213,6 +213,7 @@ def _user_blend(path: Path, *, camera: bool, light_x: float = 1.5):
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = 8
+    scene.cycles.use_denoising = True
     scene.render.film_transparent = True
     world = bpy.data.worlds.new("relit_test_user_world")
     background = world.node_tree.nodes.get("Background")
@@ -265,7 +266,7 @@ def test_scene_file_renders_the_plate_with_the_users_lights_and_stays_unwritten(
     added = [s for s in bpy.data.scenes if s not in scenes]
     assert len(added) == 1
     shot = added[0]
-    assert shot.cycles.samples == 8                           # the scene's own settings
+    assert shot.cycles.samples == 8 and shot.cycles.use_denoising   # the scene's settings
     lamp = next(o for o in shot.objects if o.name.startswith("relit_test_user_lamp"))
     assert lamp.data.energy == 60.0 and not lamp.get("relit")
     assert shot.world.name.startswith("relit_test_user_world")  # its world, kept
