@@ -47,10 +47,15 @@ renders a 512² bust at 32 samples). "Keep Plate" turns it off, since the plate 
 everywhere. The cover is the alpha pass's as built: after repainting the matte beyond it,
 rebuild the plane.
 
-Keep the height on: a flat card blocks every ray that leaves it toward the back half-space, so
-under an HDRI a normal tilted away from the camera loses the light arriving from behind the
-card. On the demo bust under "courtyard" that makes the flat card 14 % darker than the true
-relief (21.8 dB against inference.render's ground truth; displaced: 36 dB).
+Keep the height on: Cycles never samples a reflection below the mesh's own (geometric)
+normal, so on a flat card a normal tilted away from the camera loses the light arriving from
+behind the card. On the demo bust under "courtyard" that makes the flat card 14 % darker than
+the true relief (21.8 dB against inference.render's ground truth; displaced: 36 dB); under a
+world lit mostly from behind (``interior`` at 308.44°: two thirds of its power is behind the
+plate) grace_hopper's flat card renders 20-25 % darker than ``inference.render``. The material
+also turns Cycles' bump-map correction off (``plate_material``), and batch renders look at the
+plate through an orthographic camera, so that the displaced relief stays registered with the
+passes pixel for pixel (``operators.api.batch_scene``).
 """
 from __future__ import annotations
 
@@ -305,6 +310,12 @@ def plate_material(source: str, images: Mapping[str, Any], *, keep_plate: bool =
     if hasattr(mat, "use_transparent_shadow"):
         mat.use_transparent_shadow = True
     mat.use_backface_culling = False
+    # Cycles' bump-map correction (on by default) bends a normal-mapped normal toward the
+    # mesh's own and softens diffuse light at grazing angles: meant for small bumps, it darkens
+    # the plate, whose normal map is the whole surface (see the module doc, Height).
+    cycles = getattr(mat, "cycles", None)
+    if cycles is not None and hasattr(cycles, "use_bump_map_correction"):
+        cycles.use_bump_map_correction = False
     return mat
 
 
