@@ -222,9 +222,9 @@ def check_light(light, where: str = "light") -> None:
     if isinstance(light, render.SpotLight):
         size = _number(light.spot_size, f"{where}: spot_size")
         blend = _number(light.spot_blend, f"{where}: spot_blend")
-        if not 0.0 < size <= 180.0:
-            raise InputError(f"{where}: spot_size is the cone's full angle, in (0, 180] "
-                             f"degrees; got {size:g}")
+        if not 1.0 <= size <= 180.0:
+            raise InputError(f"{where}: spot_size is the cone's full angle, in [1, 180] "
+                             f"degrees (Blender's range); got {size:g}")
         if not 0.0 <= blend <= 1.0:
             raise InputError(f"{where}: spot_blend must be in [0, 1]; got {blend:g}")
     if isinstance(light, render.AreaLight):
@@ -358,6 +358,9 @@ def from_args(args, *, search_dirs: Optional[Sequence[str]] = None,
     if strength < 0:
         raise InputError(f"--strength must be >= 0; got {strength:g}")
     hdri = None
+    if not args.hdri and (rotation != 0.0 or strength != 1.0):
+        raise InputError(f"--{'rotation' if rotation != 0.0 else 'strength'} sets the HDRI: "
+                         "give --hdri too")
     if args.hdri:
         lt.resolve_hdri(args.hdri, search_dirs)   # unknown names and missing files, now
         hdri = render.HdriLight(args.hdri, rotation=rotation, strength=strength,

@@ -123,6 +123,8 @@ def test_lights_file_reads_every_blender_light(tmp_path):
     ("[{\"type\": \"spot\", \"position\": [0, 0, 0], \"direction\": [0, 1, 0], "
      "\"spot_size\": 270}]", "spot_size"),
     ("[{\"type\": \"spot\", \"position\": [0, 0, 0], \"direction\": [0, 1, 0], "
+     "\"spot_size\": 0.5}]", "Blender's range"),
+    ("[{\"type\": \"spot\", \"position\": [0, 0, 0], \"direction\": [0, 1, 0], "
      "\"spot_blend\": 2}]", "spot_blend"),
     ("[{\"type\": \"area\", \"position\": [0, 0, 0], \"direction\": [0, 1, 0], "
      "\"shape\": \"STAR\"}]", "shape"),
@@ -182,6 +184,8 @@ def test_lighting_from_args_combines_sources(tmp_path):
     ({"hdri": "/no/such.exr"}, "HDRI file not found"),
     ({"hdri": "forest", "rotation": float("inf")}, "--rotation must be a finite"),
     ({"hdri": "forest", "strength": -1.0}, "--strength must be >= 0"),
+    ({"rotation": 90.0, "rig": "key"}, "--rotation sets the HDRI: give --hdri too"),
+    ({"strength": 2.0, "rig": "key"}, "--strength sets the HDRI"),
     ({"rig": "key", "key_elevation": float("nan")}, "finite"),
 ])
 def test_bad_lighting_options(kw, message):
