@@ -656,8 +656,9 @@ class ShadowField:
     geometry of the displaced plate (shaders/plate.py moves each vertex toward the camera by
     ``height x plane width x Scale``, and one pixel is ``plane width / image width``).
 
-    ``field`` is H x W float32, ``SHADOW_LOW`` outside the matte (the plate is trimmed there,
-    so nothing occludes); ``surface`` is each pixel's own height (the ray origins)."""
+    ``field`` is H x W float32, ``SHADOW_LOW`` where the plate is trimmed away (no matte
+    nearby: nothing occludes); ``surface`` is each pixel's own height (the ray origins), both
+    extended beyond the matte as ``build_plate`` extends the height."""
 
     field: np.ndarray
     surface: np.ndarray
@@ -672,10 +673,19 @@ class ShadowField:
         if height.ndim != 2 or not np.all(np.isfinite(height)):
             raise InputError(f"height must be a finite H x W map; got shape {height.shape}")
         surface = height * np.float32(height.shape[1] * float(scale))
-        inside = (np.ones(height.shape, bool) if alpha is None
-                  else np.asarray(alpha, np.float32).reshape(height.shape) > 0.5)
-        field = np.where(inside, surface, np.float32(SHADOW_LOW)).astype(np.float32)
-        top = float(surface[inside].max()) if inside.any() else 0.0
+        if alpha is None:
+            return cls(surface, surface, float(surface.max()))
+        import cv2
+
+        from .integrate import extend_outside
+
+        alpha = np.asarray(alpha, np.float32).reshape(height.shape)
+        # as build_plate: the height outside the matte (> 0.5) is its nearest inside value,
+        # and the plate keeps the quads near any matte above one 8-bit step (plate.matte_cover)
+        surface = extend_outside(surface, alpha > 0.5)
+        cover = cv2.dilate((alpha > 1.0 / 255.0).astype(np.uint8), np.ones((3, 3), np.uint8))
+        field = np.where(cover > 0, surface, np.float32(SHADOW_LOW)).astype(np.float32)
+        top = float(surface[cover > 0].max()) if cover.any() else 0.0
         return cls(field, surface, top)
 
     @property
