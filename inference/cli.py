@@ -15,6 +15,12 @@ from .errors import InputError, RelitError
 from .progress import StderrProgress
 
 
+def _add_frames(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", metavar="RANGE",
+                   help="only these frames of a sequence: 1001-1100, 1001-1010,1050 or "
+                        "1001-1100:2 (a farm chunk); the others are neither read nor written")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--float", dest="half", action="store_false",
@@ -43,22 +49,32 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="same as --on-error skip")
     p.add_argument("--stabilise", type=float, default=0.0, metavar="STRENGTH",
                    help="temporal stabilisation of a sequence, 0 (off) to 0.95")
+    _add_frames(p)
+    p.add_argument("--warmup", type=int, default=None, metavar="N",
+                   help="with --frames and --stabilise: read (and write none of) the N frames "
+                        "before each run of frames, so a chunk stabilises as one long run "
+                        "does (default: enough for 1%% residual history, 13 frames at 0.7)")
     _add_common(p)
 
     p = sub.add_parser("relight", help="relight an image or a pass folder with Cook-Torrance")
     p.add_argument("source", metavar="IMAGE|PASSES",
-                   help="an image (decomposed first) or a pass folder / passes.exr")
+                   help="an image (decomposed first) or a pass folder / passes.exr; or a "
+                        "sequence: a folder of pass folders (decompose --out), a pattern")
     lightspec.add_arguments(p)
     p.add_argument("--refine", action="store_true", help="refine with render_net")
     p.add_argument("--no-shadows", dest="shadows", action="store_false",
                    help="no cast shadows from the height pass")
-    p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg")
+    p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg; for a "
+                   "sequence a folder (<name>.png) or a pattern such as relit/shot.####.exr")
+    _add_frames(p)
     _add_common(p)
 
     p = sub.add_parser("export", help="relight and write the AOVs as a multi-layer EXR")
     p.add_argument("source", metavar="IMAGE|PASSES")
     lightspec.add_arguments(p)
-    p.add_argument("--out", required=True, metavar="FILE.exr")
+    p.add_argument("--out", required=True, metavar="FILE.exr",
+                   help="for a sequence a folder (<name>.exr) or a pattern (aov/shot.####.exr)")
+    _add_frames(p)
     p.add_argument("--single", action="store_true", help="also one EXR per pass")
     p.add_argument("--previews", action="store_true", help="also PNG previews")
     p.add_argument("--no-shadows", dest="shadows", action="store_false",
@@ -124,7 +140,8 @@ def _say(args, message: str) -> None:
 
 
 def cmd_decompose(args, progress) -> int:
-    from . import images, pipeline, sequence
+    from . import frames as chunks, images, pipeline, sequence
+    from .errors import OutputError
 
     frames = sequence.expand_inputs(args.images)
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror)
@@ -134,9 +151,29 @@ def cmd_decompose(args, progress) -> int:
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"
                          f"{clash[0].stem}/: decompose them into different --out folders")
+    warmup = 0
+    if stabiliser is not None:
+        warmup = chunks.default_warmup(args.stabilise) if args.warmup is None else args.warmup
+    elif args.warmup is not None and args.warmup < 0:
+        warmup = args.warmup  # plan() reports it
+    steps = chunks.plan(frames, args.frames, warmup, " ".join(map(str, args.images)))
     out, failures, size = Path(args.out), 0, None
-    for i, path in enumerate(frames):
-        _say(args, f"decompose {i + 1}/{len(frames)}: {path}")
+    written = [s for s in steps if s.write]
+    if args.frames and not args.overwrite:  # a chunk checks its own frames before any work
+        for step in written:
+            if (out / step.path.stem).exists():
+                raise OutputError(f"{out / step.path.stem} exists; pass --overwrite to "
+                                  "replace outputs")
+    done = 0
+    for step in steps:
+        path = step.path
+        if step.restart:
+            size = None
+            if stabiliser is not None:
+                stabiliser.reset()
+        done += step.write
+        _say(args, f"decompose {done}/{len(written)}: {path}" if step.write else
+             f"warm-up (not written): {path}")
         try:
             image = images.load_image(path)
             if size is not None and image.shape[:2] != size:
@@ -146,16 +183,18 @@ def cmd_decompose(args, progress) -> int:
             passes = pipeline.decompose(image, options, progress)
             if stabiliser is not None:
                 _stabilise(stabiliser, passes)
+            if not step.write:
+                continue
             passes.meta["source"] = str(path)
-            passes.save(out / path.stem, half=args.half, previews=args.previews,
-                        overwrite=args.overwrite)
+            with chunks.atomic_folder(out / path.stem, args.overwrite) as tmp:
+                passes.save(tmp, half=args.half, previews=args.previews, overwrite=True)
         except RelitError as exc:
             if args.on_error == "stop":
                 raise
-            failures += 1
+            failures += step.write
             print(f"relit: error: {path}: {exc} (skipped)", file=sys.stderr)
     if failures:
-        print(f"relit: {failures} of {len(frames)} inputs failed", file=sys.stderr)
+        print(f"relit: {failures} of {len(written)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -189,18 +228,36 @@ def _stabilise(stabiliser, passes) -> None:
     passes.meta["stabilised"] = stabiliser.opts.strength
 
 
+def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]]:
+    """relight/export over one source or a sequence (``--frames`` picks its frames): each
+    output checked (format, not there without ``--overwrite``) before any work."""
+    from . import frames as chunks, images
+
+    single = not args.frames and Path(args.out).suffix and \
+        not chunks._OUT_PATTERN.search(Path(args.out).name)
+    sources = [Path(args.source)] if single else \
+        chunks.select(chunks.expand_sources([args.source]), args.frames, args.source)
+    outs = chunks.outputs(sources, args.out, ext)
+    for out in outs:
+        images.check_output(out, args.overwrite, formats or images.WRITE_SUFFIXES)
+    return list(zip(sources, outs))
+
+
 def cmd_relight(args, progress) -> int:
     from . import images, lightspec
     from .relight import relight_source, unpremultiply
 
-    images.check_output(args.out, args.overwrite)  # before the work, not after
+    jobs = _sources_and_outputs(args, ".png")  # before the work, not after
     lighting = lightspec.from_args(args)
-    image = relight_source(args.source, lighting=lighting, refine=args.refine,
-                           shadows=args.shadows, progress=progress)
-    if Path(args.out).suffix.lower() != ".exr":
-        image = unpremultiply(image)  # PNG and JPEG store straight alpha
-    images.save_image(args.out, image, overwrite=args.overwrite, half=args.half)
-    _say(args, f"wrote {args.out}")
+    for i, (source, out) in enumerate(jobs):
+        if len(jobs) > 1:
+            _say(args, f"relight {i + 1}/{len(jobs)}: {source}")
+        image = relight_source(source, lighting=lighting, refine=args.refine,
+                               shadows=args.shadows, progress=progress)
+        if out.suffix.lower() != ".exr":
+            image = unpremultiply(image)  # PNG and JPEG store straight alpha
+        images.save_image(out, image, overwrite=args.overwrite, half=args.half)
+        _say(args, f"wrote {out}")
     return 0
 
 
@@ -208,14 +265,17 @@ def cmd_export(args, progress) -> int:
     from . import images, lightspec
     from .relight import export_aovs, load_or_decompose, relight_passes
 
-    images.check_output(args.out, args.overwrite, (".exr",))
+    jobs = _sources_and_outputs(args, ".exr", (".exr",))
     lighting = lightspec.from_args(args)
-    passes = load_or_decompose(args.source, progress)
-    relit = relight_passes(passes, lighting.for_render(passes.shape), shadows=args.shadows,
-                           progress=progress)
-    written = export_aovs(passes, relit, args.out, half=args.half, single=args.single,
-                          previews=args.previews, overwrite=args.overwrite)
-    _say(args, f"wrote {len(written)} files: {args.out}")
+    for i, (source, out) in enumerate(jobs):
+        if len(jobs) > 1:
+            _say(args, f"export {i + 1}/{len(jobs)}: {source}")
+        passes = load_or_decompose(source, progress)
+        relit = relight_passes(passes, lighting.for_render(passes.shape), shadows=args.shadows,
+                               progress=progress)
+        written = export_aovs(passes, relit, out, half=args.half, single=args.single,
+                              previews=args.previews, overwrite=args.overwrite)
+        _say(args, f"wrote {len(written)} files: {out}")
     return 0
 
 
