@@ -419,9 +419,15 @@ BATCH_NAME = "Batch"   # one set of plate datablocks, reused for every source of
 
 
 def batch_scene(models_dir: str = ""):
-    """A scene of Relit's own for batch renders: camera along +Y (the relight scene), Cycles
-    CPU, Standard view transform, transparent film. Reused; the user's scenes are untouched.
-    Its models folder is ``models_dir``, else the current scene's."""
+    """A scene of Relit's own for batch renders: an orthographic camera along +Y (the relight
+    scene), Cycles CPU with OpenImageDenoise, Standard view transform, transparent film.
+    Reused; the user's scenes are untouched. Its models folder is ``models_dir``, else the
+    current scene's.
+
+    Orthographic, as ``inference.render`` sees the passes: the displaced relief moves along
+    the view, so every pixel of the render stays on its own pixel of the passes (a perspective
+    camera shifts the relief sideways, and RenderNet reads render and passes pixel by pixel).
+    """
     import math
 
     scene = bpy.data.scenes.get(BATCH_SCENE)
@@ -433,8 +439,12 @@ def batch_scene(models_dir: str = ""):
         cam.rotation_euler = (math.pi / 2, 0.0, 0.0)  # looks along +Y, Z up
         scene.collection.objects.link(cam)
         scene.camera = cam
+    scene.camera.data.type = "ORTHO"
+    scene.camera.data.ortho_scale = plate.PLANE_WIDTH   # the plate is as wide as in perspective
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
+    scene.cycles.denoiser = "OPENIMAGEDENOISE"
+    scene.cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
     # A plate lit by an HDRI and a few lights: the light tree and deep bounces buy nothing.
     scene.cycles.use_light_tree = False
     scene.cycles.max_bounces = 4
@@ -514,13 +524,16 @@ def load_or_decompose(scene, source: str, progress=None) -> Passes:
 
 def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: float = 0.0,
                  strength: float = 1.0, lighting=None, samples: Optional[int] = 32,
-                 displace: bool = False, denoise: Optional[bool] = False, progress=None):
+                 displace: bool = False, denoise: Optional[bool] = False,
+                 shadows: bool = True, progress=None):
     """Passes of ``source`` (a pass folder, passes.exr or an image to decompose) on the plate,
     lit by an HDRI or by ``lighting`` (``inference.lightspec.Lighting``: HDRI, rig, lights;
     see ``stage_lighting``), ready for a Cycles render; returns ``(name, passes, plate)``.
     Every source reuses the one batch plate (plane, material, in-memory images): a long
     sequence holds one frame's data at a time. ``samples`` or ``denoise`` None keeps the
-    scene's."""
+    scene's. ``shadows`` False makes the plate invisible to every ray but the camera's: the
+    relief then neither shadows nor occludes itself (``inference.render`` with
+    ``shadows=False``)."""
     import dataclasses
 
     if samples is not None and samples < 1:
@@ -541,6 +554,8 @@ def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: fl
         if obj.get("relit_source") and obj.get("relit_source") != BATCH_NAME:
             obj.hide_render = True
     made.plane.hide_render = False
+    for ray in ("visible_shadow", "visible_diffuse", "visible_glossy", "visible_transmission"):
+        setattr(made.plane, ray, bool(shadows))
     _fit_camera(scene, made.plane)
     if lighting is None:
         lighting = Lighting(HdriLight(hdri, rotation=rotation, strength=strength))
@@ -573,13 +588,15 @@ def stage_lighting(scene, plane, lighting, shape) -> None:
 def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
                   rotation: float = 0.0, strength: float = 1.0, lighting=None,
                   samples: Optional[int] = 32, displace: bool = False,
-                  refine: bool = False, denoise: bool = False, progress=None) -> Path:
+                  refine: bool = False, denoise: bool = False, shadows: bool = True,
+                  progress=None) -> Path:
     """``stage_source``, then a Cycles render written atomically to ``out``."""
     if refine:
         pipeline.require_refiner(registry(scene.relit))
     _, passes, _ = stage_source(scene, source, hdri=hdri, rotation=rotation,
                                 strength=strength, lighting=lighting, samples=samples,
-                                displace=displace, denoise=denoise, progress=progress)
+                                displace=displace, denoise=denoise, shadows=shadows,
+                                progress=progress)
     scene.compositing_node_group = None  # the plain render, whatever an export left
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
@@ -617,7 +634,7 @@ def export_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
                   rotation: float = 0.0, strength: float = 1.0, lighting=None,
                   samples: Optional[int] = 32, displace: bool = False,
                   edge: float = 0.0, half: bool = True, denoise: bool = False,
-                  progress=None) -> Path:
+                  shadows: bool = True, progress=None) -> Path:
     """Render ``source`` on the plate with the Relit compositor and move its multi-layer EXR
     of AOVs to ``out`` (atomically: written beside it, then renamed)."""
     import tempfile
@@ -626,7 +643,8 @@ def export_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
 
     _, _, made = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
                               lighting=lighting, samples=samples, displace=displace,
-                              denoise=denoise, progress=progress)
+                              denoise=denoise, shadows=shadows,
+                              progress=progress)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.TemporaryDirectory(prefix=".relit-", dir=out.parent)

@@ -24,9 +24,14 @@ def _common(p: argparse.ArgumentParser, ext: str) -> None:
     lightspec.add_arguments(p, scene=True)
     p.add_argument("--samples", type=int, default=None,
                    help=f"Cycles samples (default {SAMPLES}; with --scene, the scene's)")
-    p.add_argument("--displace", action="store_true", help="displace the plane by the height")
-    p.add_argument("--denoise", action="store_true", default=None,
-                   help="OpenImageDenoise the render (with --scene: default the scene's)")
+    p.add_argument("--displace", action=argparse.BooleanOptionalAction, default=True,
+                   help="displace the plane by the height pass (default; --no-displace: a flat "
+                   "card, which loses the light from behind it)")
+    p.add_argument("--no-shadows", dest="shadows", action="store_false",
+                   help="the relief casts no shadows and occludes nothing (as python -m "
+                   "inference relight --no-shadows)")
+    p.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
+                   help="OpenImageDenoise the render (default; with --scene: the scene's)")
     p.add_argument("--out", required=True, metavar=f"FILE{ext}|DIR",
                    help=f"a file for one source; a folder for several (<name>{ext}: a pass "
                    "folder's name, a passes.exr's folder's name, else the file name without "
@@ -131,7 +136,7 @@ def _each(args, ext: str, render_one) -> int:
         if args.samples is None:
             args.samples = SAMPLES
         if args.denoise is None:
-            args.denoise = False
+            args.denoise = True
     failures = 0
     for i, (source, out) in enumerate(zip(args.sources, outputs)):
         if not args.quiet:
@@ -168,7 +173,8 @@ def relight(args) -> int:
 
     return _each(args, ".png", lambda scene, source, out, progress: api.render_source(
         scene, source, out, lighting=args.lighting, samples=args.samples,
-        displace=args.displace, refine=args.refine, denoise=args.denoise, progress=progress))
+        displace=args.displace, refine=args.refine, denoise=args.denoise, shadows=args.shadows,
+        progress=progress))
 
 
 def export(args) -> int:
@@ -177,4 +183,4 @@ def export(args) -> int:
     return _each(args, ".exr", lambda scene, source, out, progress: api.export_source(
         scene, source, out, lighting=args.lighting, samples=args.samples,
         displace=args.displace, edge=args.edge, half=args.half, denoise=args.denoise,
-        progress=progress))
+        shadows=args.shadows, progress=progress))
