@@ -90,7 +90,7 @@ def frame_of(path: str | Path) -> Optional[int]:
     name = path.name
     if path.name.lower() == "passes.exr":
         name = path.parent.name
-    elif not path.is_dir() and path.suffix:
+    elif not path.is_dir() and path.suffix and not path.suffix[1:].isdigit():
         name = path.name[: -len(path.suffix)]
     match = _LAST_DIGITS.search(name)
     return int(match.group(1)) if match else None
@@ -225,7 +225,7 @@ def source_name(source: str | Path) -> str:
     """A source's output name: a folder's name, a ``passes.exr``'s folder's name, else the file
     name without its extension (``plate.1001.png`` → ``plate.1001``)."""
     path = Path(str(source).rstrip("/\\"))
-    if path.is_dir():
+    if path.is_dir() or path.suffix[1:].isdigit():  # a pass folder such as plate.1001
         return path.name or "plate"
     if path.name.lower() == "passes.exr":
         return path.parent.name or "plate"
