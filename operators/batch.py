@@ -41,6 +41,9 @@ def _common(p: argparse.ArgumentParser, ext: str) -> None:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="on a bad source: stop (keeping what is written) or skip it and go on")
+    p.add_argument("--frames", metavar="RANGE",
+                   help="only these frames of the sequences: 1001-1100, 1001-1010,1050 (a farm "
+                   "chunk)")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -73,16 +76,14 @@ def run(argv: list[str], prog: str = "blender --command relit") -> int:
         return exc.exit_code
 
 
-def expand_sources(sources: list[str]) -> list[str]:
-    """Pass folders and passes.exr files as given; images, image folders and frame patterns
-    (``plate.####.exr``) expanded to their frames, in order."""
-    from ..inference.relight import is_pass_source
-    from ..inference.sequence import expand_inputs
+def expand_sources(sources: list[str], frames: str | None = None) -> list[str]:
+    """Pass folders and passes.exr files as given; folders of pass folders (decompose's
+    ``--out``), images, image folders and frame patterns (``plate.####.exr``) expanded to their
+    frames, in order; ``frames`` (``1001-1010``) keeps those frames only."""
+    from ..inference import frames as chunks
 
-    out: list[str] = []
-    for source in sources:
-        out.extend([source] if is_pass_source(source) else map(str, expand_inputs([source])))
-    return out
+    expanded = chunks.expand_sources(sources)
+    return [str(p) for p in chunks.select(expanded, frames, " ".join(sources))]
 
 
 def _outputs(args, ext: str) -> list[Path]:
@@ -117,7 +118,7 @@ def _each(args, ext: str, render_one) -> int:
     from ..inference.progress import StderrProgress
     from . import api
 
-    args.sources = expand_sources(args.sources)
+    args.sources = expand_sources(args.sources, getattr(args, "frames", None))
     outputs = _outputs(args, ext)
     for path in outputs:
         if path.exists() and not args.overwrite:
