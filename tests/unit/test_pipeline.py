@@ -234,3 +234,60 @@ def test_a_tight_face_crop_runs_framed_and_keeps_its_size(options, monkeypatch):
     sizes.clear()
     pipeline.decompose(_image(60, 50), {**options, "face_frame": False})
     assert sizes == [(60, 50)]
+
+
+# ---------------------------------------------------------------- the photo's own lighting
+
+def _sphere(n=96):
+    y, x = (np.mgrid[0:n, 0:n] + 0.5) / n * 2 - 1
+    y = -y
+    inside = x * x + y * y < 0.95
+    z = np.sqrt(np.maximum(1 - x * x - y * y, 0))
+    return np.dstack([x, y, z]).astype(np.float32), inside
+
+
+def test_fit_face_lighting_recovers_the_light_shape_and_keeps_the_level():
+    from inference import lighting
+
+    normal, inside = _sphere()
+    frontal = np.zeros((9, 3))
+    frontal[0], frontal[2] = 1.0, 0.9  # ambient plus a light on the camera axis
+    above = np.zeros((9, 3))
+    above[0], above[1], above[2] = 1.0, 0.9, 0.5  # what a net might guess: from above
+    rgb = 0.6 * pipeline.lighting_shading(normal, frontal)
+    weight = inside.astype(np.float32)
+    fitted = pipeline.fit_face_lighting(rgb, normal, weight, above.astype(np.float32), 1e-3)
+    shade_fit = pipeline.lighting_shading(normal, fitted)
+    shade_true = pipeline.lighting_shading(normal, frontal)
+    spread = lambda shade: np.std(shade[inside] / shade_true[inside]) / np.mean(  # noqa: E731
+        shade[inside] / shade_true[inside])
+    before = spread(pipeline.lighting_shading(normal, above))
+    assert spread(shade_fit) < 0.2 * before  # near the true shape, up to one level (the ridge
+    # holds a little of the prior)
+    level = pipeline.lighting_shading(normal, above)[inside].mean()
+    assert shade_fit[inside].mean() == pytest.approx(level, rel=1e-3)  # the prior's level
+    assert fitted[1, 0] < 0.4 * fitted[2, 0]  # no longer from above (the prior: 1.8)
+    # too few pixels of skin: the prior unchanged
+    few = np.zeros_like(weight)
+    few[40:45, 40:45] = 1
+    assert np.array_equal(pipeline.fit_face_lighting(rgb, normal, few, above, 1e-3), above)
+
+
+def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
+    normal, inside = _sphere()
+    sh = np.zeros((9, 3))
+    sh[0], sh[2] = 1.0, 0.9
+    shading = pipeline.lighting_shading(normal, sh)
+    rng = np.random.default_rng(1)
+    truth = np.clip(0.5 + 0.05 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)
+    rgb = truth * shading
+    y = np.linspace(0.7, 1.3, 96, dtype=np.float32)[:, None, None]
+    net = np.clip(truth * y, 0, 1)  # detail right, a smooth shading residue left in
+    skin = inside.astype(np.float32)
+    out = pipeline.consistent_albedo(net, rgb, shading, skin, sigma=6.0)
+    core = inside.copy()
+    core[:12], core[-12:] = False, False
+    before = np.abs(net - truth)[core].mean()
+    after = np.abs(out - truth)[core].mean()
+    assert after < 0.3 * before
+    assert np.array_equal(pipeline.consistent_albedo(net, rgb, shading, skin * 0, 6.0), net)
