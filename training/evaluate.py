@@ -423,7 +423,8 @@ CARD_BEGIN, CARD_END = "<!-- evaluation:begin -->", "<!-- evaluation:end -->"
 
 
 def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = None,
-           acceptance: bool = False, options: dict | None = None) -> dict:
+           acceptance: bool = False, options: dict | None = None,
+           previous: Path | None = None) -> dict:
     """Every measurement of the model card: checkpoints on held-out synthetic samples (the
     landmark ablation and the albedo comparison), the shipped chain end to end, and NormalNet
     on Yale B against the face-mesh prior (development subjects; acceptance ones on request).
@@ -440,12 +441,30 @@ def report(val: Path, count: int, ckpt_root: Path, models_dir: Path | None = Non
     for name in ("diffuse", "albedo", "specular"):
         if ckpt(name):
             out[f"checkpoint_{name}"] = map_checkpoint(name, ckpt(name), val, count)
+    _carry_checkpoint_rows(out, previous)
     out["chain"] = chain_synthetic(val, count, models_dir, options)
     subjects = [*DEV_SUBJECTS, *(ACCEPTANCE_SUBJECTS if acceptance else ())]
     out["yale_prior"] = yale_prior(subjects)
     out["yale_net"] = yale_net(subjects, models_dir, options)
     out["yale_faces"] = yale_faces(subjects)
     return out
+
+
+CHECKPOINT_ROWS = ("checkpoint_normal", "checkpoint_normal_nolm", "checkpoint_diffuse",
+                   "checkpoint_albedo", "checkpoint_specular")
+
+
+def _carry_checkpoint_rows(out: dict, previous: Path | None) -> None:
+    """The ablation and route comparisons measure training checkpoints, not the pipeline: where
+    a checkpoint is not on this machine, its rows come from the previous evaluation file, marked
+    with where they came from (``carried_from``)."""
+    if previous is None or not previous.is_file():
+        return
+    old = json.loads(previous.read_text())
+    for key in CHECKPOINT_ROWS:
+        if key not in out and key in old:
+            out[key] = old[key]
+            out.setdefault("carried_from", {})[key] = old.get("command", str(previous))
 
 
 def _yale_mean(rows: list, subjects, key: str | None) -> float | None:
@@ -536,6 +555,11 @@ def card_markdown(res: dict) -> str:
         lines.append(f"| Face Mesh finds the face, {row['subject']}, all {row['images']} lights: "
                      f"as shot / with exposure retries | | {row['as_shot']} / "
                      f"{row['with_exposure_retries']} |")
+    carried = res.get("carried_from", {})
+    if carried:
+        lines += ["", "The ablation and albedo-route tables below measure training checkpoints "
+                  "that are not on this machine; they are carried from `"
+                  + sorted(set(carried.values()))[0] + "`."]
     ab = [(k, res[k]) for k in ("checkpoint_normal", "checkpoint_normal_nolm") if k in res]
     if ab:
         lines += ["", "Landmark ablation (same data, steps and seed; held-out samples):", "",
@@ -692,7 +716,7 @@ def main(argv=None) -> int:
         val = Path(args.val or data.CACHE / "synth" / ("v1-test" if args.test else "v1-val"))
         res = report(val.expanduser(), args.count, Path(args.ckpt_root).expanduser(),
                      Path(args.models) if args.models else None, args.acceptance,
-                     dict(args.option))
+                     dict(args.option), Path(args.json))
         res["set"] = "test" if args.test else "development"
         res["command"] = "python -m training.evaluate " + " ".join(
             argv if argv is not None else sys.argv[1:])
