@@ -99,6 +99,8 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the installed models and check their files")
     p.add_argument("--dir", metavar="DIR", help="models folder (default: the shipped one)")
 
+    _add_farm_bundle(sub)
+
     p = sub.add_parser("demo", help="run the bundled example end to end")
     p.add_argument("--out", default="demo_out", metavar="DIR")
     p.add_argument("--res", type=int, default=256, help="capture example size in pixels")
@@ -109,6 +111,44 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that holds other files")
     return parser
+
+
+def _add_farm_bundle(sub) -> None:
+    p = sub.add_parser("farm-bundle", help="write an Open Job Description job bundle for a "
+                       "plate sequence (deadline bundle submit, openjd run)")
+    p.add_argument("plate", metavar="PLATE", help="the plate's frame pattern (plate.####.exr) "
+                   "or one of its frames")
+    p.add_argument("--bundle", required=True, metavar="DIR", help="the bundle folder to write")
+    p.add_argument("--out", required=True, metavar="DIR", help="the job's output folder")
+    p.add_argument("--frames", default="", metavar="RANGE",
+                   help="frames to run (default: all the plate has)")
+    p.add_argument("--chunk-size", type=int, default=10, metavar="N", help="frames per task")
+    p.add_argument("--stabilise", type=float, default=0.7, metavar="STRENGTH")
+    p.add_argument("--warmup", type=int, default=-1, metavar="N",
+                   help="warm-up frames before each chunk (-1: automatic)")
+    p.add_argument("--models", default="", metavar="DIR", help="models folder for the job")
+    p.add_argument("--then", dest="output", choices=("relight", "export"), default="relight",
+                   help="after decompose: relight (beauty per frame) or export (AOV EXRs)")
+    p.add_argument("--hdri", default="studio", metavar="NAME",
+                   help="a built-in studio light (default studio)")
+    p.add_argument("--rotation", type=float, default=0.0, metavar="DEG")
+    p.add_argument("--lighting", default="", metavar="FILE",
+                   help="an HDRI .exr/.hdr, a lights .json or a .blend scene (blender runner)")
+    p.add_argument("--render-args", default="", metavar="ARGS",
+                   help="more relight/export options, as one argument: "
+                        "--render-args='--samples 64'")
+    p.add_argument("--runner", choices=("blender", "python"), default="blender",
+                   help="run Relit in Blender (blender -b --command relit, default) or with "
+                        "Python (python -m inference)")
+    p.add_argument("--blender", default="blender", metavar="EXE",
+                   help="Blender on the workers")
+    p.add_argument("--python", default="python3", metavar="EXE", help="Python on the workers")
+    p.add_argument("--relit-source", default="", metavar="DIR",
+                   help="the folder holding Relit's inference/ (python runner; default: this "
+                        "one)")
+    p.add_argument("--paths", choices=("absolute", "relative"), default="absolute",
+                   help="write paths absolute (default; Deadline) or relative to the bundle")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing bundle")
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "python -m inference") -> int:
@@ -333,7 +373,24 @@ def cmd_demo(args, progress) -> int:
     return 0
 
 
+def cmd_farm_bundle(args, progress) -> int:
+    from . import farm
+
+    source = args.relit_source or (str(Path(__file__).resolve().parents[1])
+                                   if args.runner == "python" else "")
+    job = farm.Job(plate=args.plate, output_dir=args.out, frames=args.frames,
+                   chunk_size=args.chunk_size, stabilise=args.stabilise, warmup=args.warmup,
+                   models=args.models, output=args.output, hdri=args.hdri,
+                   rotation=args.rotation, lighting_file=args.lighting,
+                   render_args=args.render_args, runner=args.runner, blender=args.blender,
+                   python=args.python, relit_source=source)
+    bundle = farm.write_bundle(job, args.bundle, paths=args.paths, overwrite=args.overwrite)
+    _say(args, f"wrote job bundle {bundle} (see {bundle / 'README.txt'})")
+    return 0
+
+
 COMMANDS: dict[str, Callable] = {
     "decompose": cmd_decompose, "relight": cmd_relight, "export": cmd_export, "ps": cmd_ps,
     "integrate": cmd_integrate, "models": cmd_models, "demo": cmd_demo,
+    "farm-bundle": cmd_farm_bundle,
 }
