@@ -1,9 +1,9 @@
 """Relit's operators, settings and the ``blender --command relit`` batch entry point."""
 import bpy
 
-from . import batch, jobs, relight_ops, settings, status
+from . import batch, farm, jobs, relight_ops, settings, status
 
-_classes = (*settings.classes, *status.classes, *relight_ops.classes)
+_classes = (*settings.classes, *status.classes, *relight_ops.classes, *farm.classes)
 _cli_handle = None
 
 

@@ -153,6 +153,8 @@ class RELIT_PT_export(_Relit, bpy.types.Panel):
         col = self.layout.column()
         col.operator("relit.export_passes", icon="EXPORT")
         draw_compositor(col, context)
+        col.separator()
+        col.operator("relit.write_farm_bundle", icon="NETWORK_DRIVE")
 
 
 def draw_compositor(layout, context) -> None:
