@@ -212,6 +212,14 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
             "render_seconds": render_only, "seconds_with_io": with_io, "target_seconds": 5.0}
 
 
+def bench_farm_chunked() -> dict:
+    """16 stabilised 1080p frames in one process and in chunks of 8 through ``openjd run``
+    (bench/farm_bench.py): frames per second of both, and the overhead of a task."""
+    from farm_bench import bench_chunked
+
+    return bench_chunked(frames=16, chunk=8)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
@@ -225,7 +233,8 @@ def main(argv=None) -> int:
                 "relight_1080p": lambda: bench_relight(1080, 1920),
                 "tiling": bench_tiling, "photometric": bench_photometric,
                 "plane_render": bench_plane_render,
-                "plane_render_denoised": lambda: bench_plane_render(denoise=True)}
+                "plane_render_denoised": lambda: bench_plane_render(denoise=True),
+                "farm_chunked_1080p": bench_farm_chunked}
     for name, fn in sections.items():
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         results[name] = fn()
