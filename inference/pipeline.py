@@ -344,19 +344,27 @@ def _weighted_blur(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarra
     return num.reshape(x.shape) / np.maximum(den, 1e-6)[..., None]
 
 
+def _skin_mean(x: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    w = skin.reshape(-1)
+    return (x.reshape(-1, x.shape[-1]) * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-6)
+
+
 def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
                       skin: np.ndarray, sigma: float) -> np.ndarray:
     """The albedo net's answer with its low frequencies over the skin taken from the photo:
     albedo × shading must give back the photo, so the ratio of the two albedos — photo / shading
     against the net's — blurred by ``sigma`` pixels over the skin (``skin_weights``) multiplies
-    the net's albedo, fading out away from the skin. The net keeps the detail (and what it
-    removes: highlights, cast shadows); the photo fixes the smooth shading the net left in, or
-    took out, on faces unlike the factory's."""
+    the net's albedo, fading out away from the skin. The ratio is brought to a mean of 1 over
+    the skin, so the face keeps the net's level and colour against the rest of the image. The
+    net keeps the detail (and what it removes: highlights, cast shadows); the photo fixes the
+    smooth shading the net left in, or took out, on faces unlike the factory's."""
     if sigma < 0.5 or not (skin > 0.5).any():
         return albedo
     division = np.minimum(rgb / np.maximum(shading, 1e-4), 2.0)
     ratio = (_weighted_blur(division, skin, sigma)
              / np.maximum(_weighted_blur(albedo, skin, sigma), 1e-4))
+    # the shape only: the face keeps the net's level and colour against the rest of the image
+    ratio /= np.maximum(_skin_mean(ratio, skin), 1e-4)
     reach = np.clip(cv2.GaussianBlur(np.ascontiguousarray(skin, np.float32), (0, 0), sigma)
                     / 0.5, 0.0, 1.0)[..., None]
     return np.clip(albedo * (1.0 + reach * (ratio - 1.0)), 0.0, 1.0).astype(np.float32)
