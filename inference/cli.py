@@ -87,6 +87,13 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="JSON mapping each file name to its unit light direction (camera space)")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--ambient", metavar="IMAGE", help="an ambient-only frame to subtract")
+    p.add_argument("--linear", action="store_true",
+                   help="8- and 16-bit captures hold linear values (raw-converted or "
+                        "machine-vision captures), not sRGB; EXR and float files are always "
+                        "read as linear")
+    p.add_argument("--saturation", type=float, default=250.0 / 255.0, metavar="LEVEL",
+                   help="stored level (of full scale) from which a sample counts as clipped and "
+                        "is left out of the fit (default 250/255)")
     _add_common(p)
 
     p = sub.add_parser("integrate", help="normal map → height")
@@ -323,6 +330,7 @@ def cmd_ps(args, progress) -> int:
     from .relight import photometric_passes
 
     passes = photometric_passes(args.images, args.lights, ambient=args.ambient,
+                                linear=args.linear, saturation=args.saturation,
                                 progress=progress)
     passes.save(args.out, half=args.half, overwrite=args.overwrite)
     _say(args, f"wrote passes to {args.out}")

@@ -97,14 +97,8 @@ def load_image(path: str | os.PathLike, *, data: bool = False,
     largest finite value for +Inf) with a warning.
     """
     path = Path(path)
-    _check_readable(path)
+    image, linear_file = _load_stored(path)
     suffix = path.suffix.lower()
-    if suffix == ".exr":
-        image = _read_exr_rgba(path)
-    else:
-        image = _read_cv2(path)
-    linear_file = suffix in _LINEAR_SUFFIXES or image.dtype.kind == "f"
-    image = _to_float(image)
     if not linear_file and not data:
         colour = min(image.shape[-1], 3) if image.shape[-1] != 2 else 1
         image[..., :colour] = srgb_to_linear(image[..., :colour])
@@ -113,6 +107,35 @@ def load_image(path: str | os.PathLike, *, data: bool = False,
     if sanitize:
         image = sanitize_image(image, source=str(path))
     return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def _load_stored(path: Path) -> tuple[np.ndarray, bool]:
+    """The stored values as float32 in [0, 1] (integer files) or as they are (float files), and
+    whether the file holds linear values by its format (EXR, HDR, float TIFF)."""
+    _check_readable(path)
+    image = _read_exr_rgba(path) if path.suffix.lower() == ".exr" else _read_cv2(path)
+    linear_file = path.suffix.lower() in _LINEAR_SUFFIXES or image.dtype.kind == "f"
+    return _to_float(image), linear_file
+
+
+def load_capture(path: str | os.PathLike, *, linear: bool = False,
+                 saturation: float = 250.0 / 255.0) -> np.ndarray:
+    """A photometric capture as linear RGB (H×W×3 float32), top row first, its clipped samples
+    NaN (missing). Float files (EXR, HDR, float TIFF) are linear as stored and never clipped;
+    8- and 16-bit files are sRGB-decoded unless ``linear`` (raw-converted captures that hold
+    linear values), and a pixel whose stored value reaches ``saturation`` (of full scale) in
+    any channel is clipped."""
+    path = Path(path)
+    stored, linear_file = _load_stored(path)
+    stored = to_rgb(stored)
+    if path.suffix.lower() in _EXIF_SUFFIXES:
+        stored = apply_exif_orientation(stored, exif_orientation(path))
+    stored = sanitize_image(stored, source=str(path))
+    if linear_file:
+        return np.ascontiguousarray(stored, dtype=np.float32)
+    values = stored if linear else srgb_to_linear(stored)
+    clipped = (stored >= saturation).any(axis=-1, keepdims=True)
+    return np.ascontiguousarray(np.where(clipped, np.nan, values), dtype=np.float32)
 
 
 def _check_readable(path: Path) -> None:

@@ -156,7 +156,7 @@ def decompose_work(settings, pixels: np.ndarray):
     return lambda progress, cancel: pipeline.decompose(pixels, options, progress, cancel)
 
 
-def photometric_inputs(paths: list[str], lights_path: str) -> None:
+def photometric_inputs(paths: list[str], lights_path: str, ambient: str = "") -> None:
     """Check the photometric-stereo inputs before the job starts."""
     if len(paths) < 3:
         raise InputError(f"photometric stereo needs at least 3 photos, got {len(paths)}")
@@ -165,12 +165,16 @@ def photometric_inputs(paths: list[str], lights_path: str) -> None:
         raise InputError(f"not found: {missing[0]}")
     if not lights_path or not Path(bpy.path.abspath(lights_path)).is_file():
         raise InputError(f"lights JSON not found: {lights_path or '(none chosen)'}")
+    if ambient and not Path(bpy.path.abspath(ambient)).is_file():
+        raise InputError(f"ambient frame not found: {ambient}")
 
 
-def photometric_work(paths: list[str], lights_path: str):
+def photometric_work(paths: list[str], lights_path: str, *, ambient: str = "",
+                     linear: bool = False):
     def work(progress, cancel):
-        return photometric_passes(paths, bpy.path.abspath(lights_path), progress=progress,
-                                  cancel=cancel)
+        return photometric_passes(paths, bpy.path.abspath(lights_path),
+                                  ambient=bpy.path.abspath(ambient) if ambient else None,
+                                  linear=linear, progress=progress, cancel=cancel)
     return work
 
 

@@ -179,12 +179,15 @@ class RELIT_OT_photometric(bpy.types.Operator, ImportHelper):
         settings = _settings(context)
         paths = [str(Path(self.directory) / f.name) for f in self.files if f.name]
         name = Path(self.directory.rstrip("/\\")).name or "capture"
-        _, ok = _guard(self, api.photometric_inputs, paths, settings.lights_path)
+        _, ok = _guard(self, api.photometric_inputs, paths, settings.lights_path,
+                       settings.ps_ambient)
         if ok:
             _, ok = _guard(self, api.check_target, context.scene, settings, name, True)
         if not ok:
             return {"CANCELLED"}
-        work = _named(api.photometric_work(paths, settings.lights_path), name)
+        work = _named(api.photometric_work(paths, settings.lights_path,
+                                           ambient=settings.ps_ambient,
+                                           linear=settings.ps_linear), name)
         return _start(self, context, "photometric", "Photometric Stereo", work,
                       _passes_done(True))
 

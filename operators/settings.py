@@ -113,6 +113,15 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
         name="Lights JSON", subtype="FILE_PATH",
         description="Photometric stereo: JSON mapping each file name to its light direction "
         "in camera space")
+    ps_linear: bpy.props.BoolProperty(
+        name="Linear Captures", default=False,
+        description="Photometric stereo: the 8- and 16-bit captures hold linear values "
+        "(raw-converted or machine-vision captures), not sRGB. EXR and float files are always "
+        "linear. Clipped samples are left out either way")
+    ps_ambient: bpy.props.StringProperty(
+        name="Ambient", subtype="FILE_PATH",
+        description="Photometric stereo: an ambient-only frame subtracted from every capture "
+        "(optional)")
 
 
 classes = (RELIT_PG_settings,)

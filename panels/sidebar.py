@@ -73,6 +73,8 @@ class RELIT_PT_source(_Relit, bpy.types.Panel):
         col = self.layout.column()
         col.separator()
         col.prop(context.scene.relit, "lights_path")
+        col.prop(context.scene.relit, "ps_ambient")
+        col.prop(context.scene.relit, "ps_linear")
         if not draw_job(col, "photometric"):
             col.operator("relit.photometric", icon="LIGHT_SUN")
 

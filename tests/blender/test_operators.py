@@ -23,7 +23,8 @@ def scene(relit):
     scene = bpy.context.scene  # after an undo, the old reference is gone
     for obj in [o for o in bpy.data.objects if o.get("relit")]:
         bpy.data.objects.remove(obj)
-    for prop in ("active", "output_dir", "pack_images", "models_dir", "source_path"):
+    for prop in ("active", "output_dir", "pack_images", "models_dir", "source_path",
+                 "lights_path", "ps_linear", "ps_ambient"):
         scene.relit.property_unset(prop)  # back to the defaults for the next test
 
 
@@ -597,3 +598,39 @@ def test_decompose_reads_what_the_image_editor_shows(relit, tmp_path):
         bpy.data.materials.remove(material)
         bpy.data.images.remove(still)
         bpy.data.images.remove(seq)
+
+
+YALE_B01 = Path(__file__).resolve().parents[3] / "shared" / "eval" / "yaleb" / "yaleB01"
+
+
+@pytest.mark.skipif(not YALE_B01.is_dir(), reason=f"shared data not found: {YALE_B01}")
+def test_photometric_operator_on_real_linear_captures(scene, tmp_path):
+    """The Photometric Stereo operator on Yale B's 64 linear captures with their ambient
+    frame and Linear Captures on: the normal pass it loads matches the reference."""
+    import json
+
+    import bpy
+    from inference.metrics import normal_metrics
+    from inference.photometric import yale_light_direction
+
+    files = sorted(p for p in YALE_B01.glob("*.pgm") if not p.name.endswith("_Ambient.pgm"))
+    lights = tmp_path / "lights.json"
+    lights.write_text(json.dumps({p.name: list(map(float, yale_light_direction(p.name)))
+                                  for p in files}))
+    scene.relit.lights_path = str(lights)
+    scene.relit.ps_ambient = str(next(YALE_B01.glob("*_Ambient.pgm")))
+    scene.relit.ps_linear = True
+    scene.relit.output_dir = str(tmp_path / "out")
+    result = bpy.ops.relit.photometric(directory=str(YALE_B01),
+                                       files=[{"name": p.name} for p in files])
+    assert result == {"FINISHED"}
+    normal = next(i for i in bpy.data.images if i.get("relit_pass") == "normal"
+                  and i.get("relit_source") == "yaleB01")
+    w, h = normal.size
+    pixels = np.empty(w * h * 4, np.float32)
+    normal.pixels.foreach_get(pixels)
+    encoded = pixels.reshape(h, w, 4)[::-1, :, :3]  # Blender's rows run bottom-up
+    decoded = encoded * 2.0 - 1.0
+    decoded /= np.maximum(np.linalg.norm(decoded, axis=-1, keepdims=True), 1e-6)
+    reference = np.load(YALE_B01 / "reference.npz")
+    assert normal_metrics(decoded, reference["normal"], reference["mask"])["mean_deg"] <= 3.0

@@ -216,3 +216,48 @@ def test_yale_b01_agrees_with_reference():
     scores = normal_metrics(result["normal"], reference["normal"], reference["mask"])
     assert scores["mean_deg"] <= 3.0, scores
     assert result["mask"][reference["mask"]].mean() > 0.98
+
+
+@pytest.mark.skipif(not YALE_B01.is_dir(), reason=f"shared data not found: {YALE_B01}")
+def test_ps_cli_on_real_captures_with_linear(tmp_path):
+    """The user's path: 64 Yale B PGMs, their light directions in a JSON file and the ambient
+    frame through ``python -m inference ps``. The PGMs hold linear values: read as sRGB they
+    give a wrong fit; with ``--linear`` (and clipped samples left out) it matches the
+    reference."""
+    from inference import cli
+    from inference.passes import Passes
+    from inference.photometric import yale_light_direction
+
+    files = sorted(p for p in YALE_B01.glob("*.pgm") if not p.name.endswith("_Ambient.pgm"))
+    lights = tmp_path / "lights.json"
+    lights.write_text(json.dumps({p.name: list(map(float, yale_light_direction(p.name)))
+                                  for p in files}))
+    reference = np.load(YALE_B01 / "reference.npz")
+    errors = {}
+    for flag in ([], ["--linear"]):
+        out = tmp_path / ("linear" if flag else "srgb")
+        code = cli.main(["--quiet", "ps", *map(str, files), "--lights", str(lights),
+                         "--ambient", str(next(YALE_B01.glob("*_Ambient.pgm"))),
+                         "--out", str(out), *flag])
+        assert code == 0
+        passes = Passes.load(out)
+        assert np.isfinite(passes.rgb).all()
+        errors[bool(flag)] = normal_metrics(passes.normal, reference["normal"],
+                                            reference["mask"])["mean_deg"]
+    assert errors[True] <= 3.0
+    assert errors[False] > 3 * errors[True]
+
+
+def test_load_capture_marks_clipped_samples(tmp_path):
+    from inference import images
+
+    pixels = np.full((4, 5), 100, np.uint8)
+    pixels[1, 2] = 255
+    cv2.imwrite(str(tmp_path / "c.png"), pixels)
+    lin = images.load_capture(tmp_path / "c.png", linear=True)
+    assert lin.shape == (4, 5, 3) and np.isnan(lin[1, 2]).all()
+    assert lin[0, 0, 0] == pytest.approx(100 / 255)
+    srgb = images.load_capture(tmp_path / "c.png")
+    assert srgb[0, 0, 0] == pytest.approx(images.srgb_to_linear(np.float32(100 / 255)), rel=1e-5)
+    images.save_exr(tmp_path / "c.exr", np.full((4, 5, 3), 7.0, np.float32))
+    assert np.allclose(images.load_capture(tmp_path / "c.exr", linear=False), 7.0)  # float: linear
