@@ -391,7 +391,11 @@ def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poiss
                      max_side: int = 1024, progress: ProgressFn | None = None,
                      cancel: CancelFn | None = None) -> np.ndarray:
     """Height from normals inside the matte. Height is in image widths, so it does not depend
-    on resolution: large images are integrated at ``max_side`` and upsampled bicubically."""
+    on resolution: large images are integrated at ``max_side`` and upsampled bicubically.
+
+    Before upsampling, the small height is extended past its matte (``extend_outside``): its 0
+    outside would otherwise blend into the edge pixels and raise a lip along the silhouette,
+    which the displaced plate and the numpy march both cast as streaks across the lit side."""
     full = normal.shape[:2]
     small_n = _unit(_shrink(normal, max_side))
     small_a = _shrink(alpha[..., None], max_side)[..., 0]
@@ -399,6 +403,7 @@ def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poiss
                                  cancel=cancel)
     if height.shape == full:
         return height
+    height = integrate.extend_outside(height, small_a > 0.5)
     up = cv2.resize(height, (full[1], full[0]), interpolation=cv2.INTER_CUBIC)
     return np.where(alpha > 0.5, up, 0.0).astype(np.float32)
 

@@ -195,3 +195,41 @@ def test_no_shadows_in_the_cli_and_relight_passes():
     off = render.relight(passes, sun, render.RenderOptions(shadows=False)).rgb
     np.testing.assert_array_equal(relight_passes(passes, sun, shadows=False).rgb, off)
     assert not np.array_equal(relight_passes(passes, sun).rgb, off)
+
+
+def _bust(size=192, radius=70.0):
+    """A hemisphere's normals inside an anti-aliased disc matte (the background faces the
+    camera): a head's silhouette, whose normals graze the image plane at the matte's edge."""
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    x, y = (xx - size / 2) / radius, (size / 2 - yy) / radius          # +Y up
+    r2 = x ** 2 + y ** 2
+    inside = r2 < 1.0
+    z = np.sqrt(np.clip(1.0 - r2, 0.0, 1.0))
+    normal = np.where(inside[..., None], np.stack([x, y, z], -1), [0.0, 0.0, 1.0])
+    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    alpha = np.clip(radius - np.sqrt(r2) * radius + 0.5, 0.0, 1.0)     # one pixel of ramp
+    return normal.astype(np.float32), alpha.astype(np.float32)
+
+
+def test_a_side_light_leaves_the_lit_silhouette_unshadowed():
+    """Decompose integrates the height at a bounded size and upsamples it: the 0 outside the
+    small matte must not blend into its edge, where it would raise a lip along the silhouette
+    that casts streaks across the lit side (numpy march and displaced plate alike)."""
+    import cv2
+
+    from inference import pipeline
+
+    normal, alpha = _bust()
+    height = pipeline.integrate_height(normal, alpha, max_side=64)   # upsampled 3x
+    inside = alpha > 0.5
+    # no lip: toward the rim the height only falls (the rim's pixels lie below their inner ring)
+    dist = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 5)
+    rim, ring = inside & (dist <= 2.0), inside & (dist > 4.0) & (dist <= 6.0)
+    assert height[rim].mean() < height[ring].mean()
+    assert height[rim].max() < height[ring].max()
+    # a low side light from image right (the portrait's sun): its side of the rim stays lit
+    light = sun_from(10.0, 30.0)
+    visible = render.shadow_mask(height, light, alpha=alpha)
+    facing = inside & (dist <= 8.0) & (normal @ light > 0.3)
+    assert facing.sum() > 300
+    assert (visible[facing] < 0.5).mean() < 0.02
