@@ -90,10 +90,13 @@ def main(argv=None) -> int:
         assert cli.main(["--quiet", "decompose", str(png), "--out", str(work / "passes"),
                          "--overwrite"]) == 0
         folder = work / "passes" / "photo"
-        lights = work / "lights.json"
-        lights.write_text(json.dumps(plate_lights(meta, s["depth"][..., 0], alpha)))
         lighting = ["--hdri", env["hdri"], "--rotation", str(env["rotation"]),
-                    "--strength", str(env["strength"]), "--lights", str(lights)]
+                    "--strength", str(env["strength"])]
+        placed = plate_lights(meta, s["depth"][..., 0], alpha)
+        if placed:   # lighting B may be its HDRI alone
+            lights = work / "lights.json"
+            lights.write_text(json.dumps(placed))
+            lighting += ["--lights", str(lights)]
         truth = s["rgb_b"].astype(np.float32)
         mask = alpha > 0.5
         row = {"sample": file.stem, "hdri": env["hdri"], "lights": len(env["lights"])}
