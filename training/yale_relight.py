@@ -134,15 +134,20 @@ def _sun(to_light_cam: np.ndarray) -> render.SunLight:
                            strength=1.0)
 
 
+def prior_normals(passes: Passes) -> np.ndarray:
+    """The face-mesh prior's normals of the decomposed photo, flat where the prior is empty."""
+    prior = face.analyse(passes.rgb)
+    flat = np.broadcast_to(np.array([0, 0, 1], np.float32), prior.prior_normal.shape)
+    return np.where(prior.prior_mask[..., None] > 0.5, prior.prior_normal, flat)
+
+
 def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.ndarray,
-                        refine: bool) -> dict[str, np.ndarray]:
+                        refine: bool, prior_n: np.ndarray) -> dict[str, np.ndarray]:
     """Every variant's render of one subject under one light (H×W, arbitrary scale)."""
     h, w = photo.shape
     flat = np.broadcast_to(np.array([0, 0, 1], np.float32), (h, w, 3))
     albedo = grey(passes.albedo)
     shading = grey(passes.diffuse_shading)
-    prior = face.analyse(passes.rgb)
-    prior_n = np.where(prior.prior_mask[..., None] > 0.5, prior.prior_normal, flat)
     out = {
         "photo": photo,
         "flat": lambert(albedo, flat, to_light),
@@ -175,10 +180,11 @@ def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
     per_view: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         passes = decompose_photo(photo, Path(tmp), subject, extra, encoding)
+    prior_n = prior_normals(passes)
     for view in targets:
         target = capture(folder, view) * PEAK
         mask = ref["mask"].astype(bool) & (target < SATURATED)
-        preds = subject_predictions(passes, photo, ref, light_direction(view), refine)
+        preds = subject_predictions(passes, photo, ref, light_direction(view), refine, prior_n)
         per_view[view] = {k: si_psnr(v, target, mask) for k, v in preds.items()}
     variants = [v for v in VARIANTS if all(v in row for row in per_view.values())]
     normals = metrics.normal_metrics(passes.normal, ref["normal"], ref["mask"].astype(bool))

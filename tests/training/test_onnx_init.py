@@ -15,25 +15,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training environment (make venv-train)")
 onnx = pytest.importorskip("onnx", reason="the training environment (make venv-train)")
 
-from inference.demo import bust  # noqa: E402
 from training import data, export, onnx_init, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 SHIPPED = json.loads((MODELS / "manifest.json").read_text())["models"]
-
-
-@pytest.fixture
-def shards(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
-    folder = tmp_path / "synth" / "shard_00000"
-    folder.mkdir(parents=True)
-    for i in range(4):
-        gt = bust(64, seed=i)
-        np.savez(folder / f"{i:07d}.npz", rgb=(gt["albedo"] * 0.6).astype(np.float16),
-                 normal=gt["normal"].astype(np.float16), alpha=gt["alpha"].astype(np.float16),
-                 albedo=gt["albedo"].astype(np.float16), meta=json.dumps({"seed": i}))
-    return tmp_path / "synth"
 
 
 def _net_of(name: str) -> str:

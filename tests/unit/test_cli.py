@@ -16,16 +16,6 @@ from inference.passes import Passes
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def with_chain(chain_dir, monkeypatch):
-    from inference import models
-
-    monkeypatch.setenv("RELIT_MODELS", str(chain_dir))
-    models._default = None
-    yield chain_dir
-    models._default = None
-
-
 def run(argv, capsys):
     code = cli.main(["--quiet", *argv])
     err = capsys.readouterr().err

@@ -12,16 +12,6 @@ from inference.passes import Passes
 PASSES = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")
 
 
-@pytest.fixture
-def with_chain(chain_dir, monkeypatch):
-    from inference import models
-
-    monkeypatch.setenv("RELIT_MODELS", str(chain_dir))
-    models._default = None
-    yield chain_dir
-    models._default = None
-
-
 def run(argv, capsys):
     code = cli.main(["--quiet", *argv])
     err = capsys.readouterr().err
