@@ -43,7 +43,9 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
 Frames: normals and view vectors are camera space (DESIGN.md); light positions and
 directions are world space of the relight scene (Z up, camera looking along +Y). Without a
 ``position`` pass, pixels lie on the camera-facing plane through ``plane_center`` (world),
-``plane_width`` wide (the height follows the image aspect).
+``plane_width`` wide (the height follows the image aspect), moved toward the camera by a
+``height`` pass times ``height_scale`` as the displaced Cycles plate is (``displaced_positions``;
+``height_scale=0`` keeps them flat, as ``--no-displace`` keeps the plate).
 The view is orthographic (0, 0, 1) unless a ``view`` pass or ``camera_position`` is given.
 
 Outputs are premultiplied by alpha like a Blender render with a transparent film.
@@ -592,6 +594,18 @@ def plane_positions(shape: tuple[int, int], width: float, center: Sequence[float
     return np.stack([gx, np.full_like(gx, cy), gz], axis=-1)
 
 
+def displaced_positions(position: np.ndarray, height: np.ndarray, alpha: np.ndarray,
+                        options: RenderOptions) -> np.ndarray:
+    """The displaced plate's surface: each pixel of the plane moved toward the camera (world -Y)
+    by its relief, ``ShadowField.surface`` (pixels, extended beyond the matte as ``build_plate``
+    extends it) times the pixel size, i.e. ``height x plane width x height_scale``. Point, spot
+    and area lights then fall off over the distance to the relief, as on the Cycles plate."""
+    surface = ShadowField.from_height(height, alpha, options.height_scale).surface
+    out = np.array(position, np.float32, copy=True)
+    out[..., 1] -= surface * np.float32(options.plane_width / surface.shape[1])
+    return out
+
+
 def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
                         ) -> tuple[Surface, np.ndarray, np.ndarray]:
     """Validate passes and flatten the covered pixels (alpha > 0) to a Surface.
@@ -600,7 +614,8 @@ def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
 
     Keys (or attributes): ``normal`` (required), ``albedo`` (required), ``roughness``
     (default 0.5), ``reflectivity`` or ``f0`` (default 0.04), ``alpha`` (default 1),
-    ``position`` (world, default the relight plane), ``view`` (camera space, toward viewer).
+    ``position`` (world, default the relight plane, displaced by a ``height`` pass times
+    ``options.height_scale``: ``displaced_positions``), ``view`` (camera space, toward viewer).
     """
     options = options or RenderOptions()
     normal = _get(passes, "normal")
@@ -616,6 +631,9 @@ def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
     position = _vector_pass(passes, "position", shape)
     if position is None:
         position = plane_positions(shape, options.plane_width, options.plane_center)
+        height = _get(passes, "height")
+        if height is not None and options.height_scale:
+            position = displaced_positions(position, height, alpha, options)
     view = _view_vectors(_vector_pass(passes, "view", shape), position, options, shape)
     arrays = [normal[..., :3], view, albedo, rough, f0, position]
     if not all(np.all(np.isfinite(a)) for a in arrays):

@@ -131,6 +131,25 @@ def test_point_light_lambert_on_plane_facing_it():
     np.testing.assert_allclose(out.specular, 0.0, atol=1e-12)
 
 
+def test_point_light_falls_off_over_the_displaced_relief():
+    # A flat relief 0.5 plane widths toward the camera: the plate's surface (height x width x
+    # scale) is then 1.5 m from the light, not 2 m; height_scale 0 keeps it on the plane.
+    light = render.PointLight(position=(0.0, -2.0, 0.0), power=100.0)
+    passes = dict(flat_passes(albedo=0.8, f0=0.0, size=4), height=np.full((4, 4), 0.5, np.float32))
+    near = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False))
+    scaled = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False,
+                                                                height_scale=0.5))
+    flat = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False,
+                                                              height_scale=0.0))
+    centre = np.s_[1:3, 1:3]   # pixel centres 0.125 m off the axis: compare like with like
+    np.testing.assert_allclose(near.rgb[centre] / flat.rgb[centre],
+                               (2.0 ** 2 + 0.125 ** 2 * 2) / (1.5 ** 2 + 0.125 ** 2 * 2)
+                               * ((1.5 / np.sqrt(1.5 ** 2 + 0.03125)) / (2.0 / np.sqrt(4.03125))),
+                               rtol=1e-4)
+    assert np.all(scaled.rgb[centre] < near.rgb[centre])
+    assert np.all(scaled.rgb[centre] > flat.rgb[centre])
+
+
 def test_sun_light_lambert_with_cosine_and_colour():
     sun = render.SunLight(direction=(0.0, 0.6, -0.8), strength=3.0, color=(1.0, 0.5, 0.25))
     out = render.relight(flat_passes(albedo=0.5, f0=0.0, size=2), sun)
