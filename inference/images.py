@@ -330,6 +330,34 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str
             os.unlink(tmp)
 
 
+TEMPORARY_PATTERN = ".*.tmp.*"  # what atomic_path names its temporaries: .<stem>.<random>.tmp<suffix>
+STALE_AFTER_S = 600.0
+
+
+def sweep_temporaries(folder: str | os.PathLike, older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Remove the temporaries that an interrupted writer left in ``folder``; return them.
+
+    Only files named as :func:`atomic_path` names them and untouched for ``older_than_s`` go:
+    a writer that is still running (another farm task on the same folder) keeps its file.
+    """
+    import re
+    import time
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    named = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp\.[A-Za-z0-9]+$")
+    now, swept = time.time(), []
+    for path in folder.glob(TEMPORARY_PATTERN):
+        try:
+            if (named.match(path.name) and path.is_file()
+                    and now - path.stat().st_mtime >= older_than_s):
+                path.unlink()
+                swept.append(path)
+        except OSError:
+            continue
+    return sorted(swept)
+
+
 def _as_hwc(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.ndim == 2:

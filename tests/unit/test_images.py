@@ -177,3 +177,21 @@ def test_contact_sheet_and_resize(gradient):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         I.sanitize_image(gradient)
+
+
+def test_sweep_temporaries_removes_only_stale_temporaries(tmp_path):
+    import os
+    import time
+    from inference import images
+    with images.atomic_path(tmp_path / "kept.exr") as live:
+        stale = tmp_path / ".passes.k2j4h_9a.tmp.exr"
+        stale.write_bytes(b"half")
+        old = time.time() - 2 * images.STALE_AFTER_S
+        os.utime(stale, (old, old))
+        user = tmp_path / ".notes.tmp.txt"          # not named as Relit names its temporaries
+        user.write_text("mine")
+        os.utime(user, (old, old))
+        swept = images.sweep_temporaries(tmp_path)
+        assert swept == [stale]
+        assert os.path.exists(live)                  # a writer still running keeps its file
+    assert user.exists() and (tmp_path / "kept.exr").exists()
