@@ -7,6 +7,11 @@ area/point lights as a LIGHTS.json in the plate's frame) by the numpy
 defaults), each with and without ``--refine`` (RenderNet). Scored against ``rgb_b`` inside the
 sample's matte: PSNR of the sRGB-encoded colour clipped to [0, 1] (peak 1).
 
+``truth_passes`` is the ceiling of that path: the sample's own maps (normal, albedo,
+roughness, reflectivity, matte, and the height of its depth) as a pass folder, rendered by the
+numpy relight. What it loses is the plate's geometry (orthographic, one relief) and the
+renderer; what the other rows lose beyond it is the decomposition.
+
 Lights in the plate's frame (inference/lightspec.py): the plate is 1 unit wide through the
 origin, so a factory light at world ``p`` goes to ``(p - c) / F`` with ``c`` the centre of the
 camera's frame at the subject's median depth and ``F`` that frame's width in metres; powers
@@ -32,12 +37,10 @@ SENSOR_MM = 36.0   # the factory camera's sensor width (training/synth/scene.py)
 
 def plate_lights(meta: dict, depth: np.ndarray, alpha: np.ndarray) -> list[dict]:
     cam, geo, lit = meta["params"]["camera"], meta["geometry"], meta["lighting_b"]
-    seen = (depth > 0) & (alpha > 0.5)
-    d = float(np.median(depth[seen]))
-    k = cam["focal_mm"] / SENSOR_MM
-    width = d / k
+    width = frame_width(meta, depth, alpha)
+    d = width * cam["focal_mm"] / SENSOR_MM
     centre = np.asarray(geo["camera_position"], float) + np.array(
-        [d * cam["shift"][0] / k, d, d * cam["shift"][1] / k])
+        [width * cam["shift"][0], d, width * cam["shift"][1]])
     out = []
     for spec in lit["lights"]:
         pos = ((np.asarray(spec["position"], float) - centre) / width).tolist()
@@ -50,6 +53,27 @@ def plate_lights(meta: dict, depth: np.ndarray, alpha: np.ndarray) -> list[dict]
         else:   # a spot aimed at the head counts as a point light (training/scene_light.py)
             out.append({"type": "point", "position": pos, "power": power, "color": spec["rgb"]})
     return out
+
+
+def truth_pass_folder(s, folder: Path, width: float) -> None:
+    """The sample's ground-truth maps saved as a pass folder, height from its depth."""
+    from inference.passes import Passes
+
+    alpha = s["alpha"][..., 0].astype(np.float32)
+    depth = s["depth"][..., 0].astype(np.float32)
+    seen = (depth > 0) & (alpha > 0.5)
+    height = np.where(seen, (np.median(depth[seen]) - depth) / width, 0.0).astype(np.float32)
+    f32 = {k: s[k].astype(np.float32) for k in ("rgb", "normal", "albedo")}
+    Passes(rgb=f32["rgb"], alpha=alpha, normal=f32["normal"], albedo=f32["albedo"],
+           roughness=s["roughness"][..., 0].astype(np.float32),
+           reflectivity=s["reflectivity"][..., 0].astype(np.float32),
+           height=height).save(folder, previews=False)
+
+
+def frame_width(meta: dict, depth: np.ndarray, alpha: np.ndarray) -> float:
+    """Width in metres of the camera's frame at the subject's median depth."""
+    seen = (depth > 0) & (alpha > 0.5)
+    return float(np.median(depth[seen])) * SENSOR_MM / meta["params"]["camera"]["focal_mm"]
 
 
 def score(image: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
@@ -100,6 +124,12 @@ def main(argv=None) -> int:
         truth = s["rgb_b"].astype(np.float32)
         mask = alpha > 0.5
         row = {"sample": file.stem, "hdri": env["hdri"], "lights": len(env["lights"])}
+        truth_folder = work / "truth_passes"
+        truth_pass_folder(s, truth_folder, frame_width(meta, s["depth"][..., 0], alpha))
+        out = work / "truth_passes.exr"
+        assert cli.main(["--quiet", "relight", str(truth_folder), *lighting, "--out", str(out),
+                         "--overwrite"]) == 0
+        row["truth_passes"] = score(images.load_image(out), truth, mask)
         for name, run, extra in (("numpy", "numpy", []), ("numpy_refine", "numpy", ["--refine"]),
                                  ("cycles", "cycles", []), ("cycles_refine", "cycles",
                                                             ["--refine"])):
@@ -115,7 +145,7 @@ def main(argv=None) -> int:
         rows.append(row)
         print(json.dumps(row), flush=True)
     relit.unregister()
-    keys = ("numpy", "numpy_refine", "cycles", "cycles_refine")
+    keys = ("truth_passes", "numpy", "numpy_refine", "cycles", "cycles_refine")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys}
     print("mean over", len(rows), "samples:", json.dumps({k: round(v, 2) for k, v in mean.items()}))
     (args.out / "results.json").write_text(json.dumps({"rows": rows, "mean": mean}, indent=2))
