@@ -82,6 +82,24 @@ def test_exif_orientation_is_honoured(tmp_path):
     assert out[:10].mean() > 0.8 and out[-10:].mean() < 0.1  # band now on top
     for tag in range(1, 9):
         assert I.apply_exif_orientation(pixels, tag).size == pixels.size
+    img.save(tmp_path / "rot.png", exif=exif.tobytes())  # a PNG's eXIf chunk, read undecoded
+    assert I.exif_orientation(tmp_path / "rot.png") == 6
+    png = I.load_image(tmp_path / "rot.png")
+    assert png.shape[:2] == (40, 20) and png[:10].min() == 1.0 and png[-10:].max() == 0.0
+
+
+def test_integer_files_decode_through_lookup_tables_as_the_curve_does(tmp_path):
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), rgba[..., [2, 1, 0, 3]])
+    out = I.load_image(tmp_path / "a.png")
+    assert np.allclose(out[..., :3], I.srgb_to_linear(rgba[..., :3] / 255.0), atol=1e-7)
+    assert np.allclose(out[..., 3], rgba[..., 3] / 255.0, atol=1e-7)  # alpha is not decoded
+    u16 = rng.integers(0, 65536, (9, 7, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "b.png"), u16[..., ::-1])
+    assert np.allclose(I.load_image(tmp_path / "b.png"), I.srgb_to_linear(u16 / 65535.0),
+                       atol=1e-7)
+    assert np.allclose(I.load_image(tmp_path / "b.png", data=True), u16 / 65535.0, atol=1e-7)
 
 
 def test_exr_single_and_multilayer(tmp_path, gradient):
@@ -195,3 +213,14 @@ def test_sweep_temporaries_removes_only_stale_temporaries(tmp_path):
         assert swept == [stale]
         assert os.path.exists(live)                  # a writer still running keeps its file
     assert user.exists() and (tmp_path / "kept.exr").exists()
+
+
+def test_half_exr_is_clipped_and_rounded_as_numpy_rounds(tmp_path):
+    rng = np.random.default_rng(5)
+    pixels = (rng.standard_normal((16, 12)) * 3e4).astype(np.float32)
+    pixels[0, 0], pixels[0, 1] = 1e6, -1e6                # past half's range: clipped, not inf
+    I.save_exr(tmp_path / "h.exr", pixels, half=True)
+    back = I.read_exr_channels(tmp_path / "h.exr")["Y"]
+    want = np.clip(pixels, -65504, 65504).astype(np.float16).astype(np.float32)
+    assert np.array_equal(back, want)
+    assert I.use_exr_threads() >= 0                        # the codec's pool is set once
