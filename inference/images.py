@@ -34,16 +34,26 @@ _SCALAR_CHANNELS = ("Y", "X", "Z", "V", "A")
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:
     """IEC 61966-2-1 sRGB decoding, elementwise, float32."""
     x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4
-                    ).astype(np.float32)
+    out = np.array(np.maximum(x, 0.04045))  # in place from here: full-resolution maps
+    out += 0.055
+    out /= 1.055
+    np.power(out, 2.4, out=out)
+    np.copyto(out, x / 12.92, where=x <= 0.04045)
+    return out
 
 
 def linear_to_srgb(x: np.ndarray) -> np.ndarray:
     """IEC 61966-2-1 sRGB encoding, elementwise, float32 (input clipped to [0, 1])."""
     x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92,
-                    1.055 * np.power(np.maximum(x, 0.0031308), 1.0 / 2.4) - 0.055
-                    ).astype(np.float32)
+    out = np.array(np.maximum(x, 0.0031308))
+    np.power(out, 1.0 / 2.4, out=out)
+    out *= 1.055
+    out -= 0.055
+    np.copyto(out, x * 12.92, where=x <= 0.0031308)
+    return out
+
+
+REC709_LUMA = (0.2126, 0.7152, 0.0722)
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -53,7 +63,10 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
         return rgb
     if rgb.shape[-1] < 3:
         return rgb[..., 0]
-    return rgb[..., 0] * 0.2126 + rgb[..., 1] * 0.7152 + rgb[..., 2] * 0.0722
+    if rgb.size == 0:
+        return np.zeros(rgb.shape[:-1], np.float32)
+    flat = np.ascontiguousarray(rgb[..., :3]).reshape(-1, 1, 3)  # OpenCV's per-pixel product
+    return cv2.transform(flat, np.array([REC709_LUMA], np.float32)).reshape(rgb.shape[:-1])
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -156,13 +156,12 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     stack = unframe(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]),
                     feats["frame"])
     small = unframe(small, feats["frame"])
-    maps = _Guide(rgb, opts)(stack)
-    scalars = np.clip(maps[..., [0, 7, 8]], 0.0, 1.0)
+    planes = _Guide(rgb, opts).planes(stack)  # full-resolution maps, one plane each
+    for i in (0, 4, 5, 6, 7, 8):
+        np.clip(planes[i], 0.0, 1.0, out=planes[i])
     passes = Passes(
-        rgb=rgb, alpha=np.ascontiguousarray(scalars[..., 0]), normal=_unit(maps[..., 1:4]),
-        albedo=np.clip(maps[..., 4:7], 0.0, 1.0),
-        roughness=np.ascontiguousarray(scalars[..., 1]),
-        reflectivity=np.ascontiguousarray(scalars[..., 2]), sh=sh,
+        rgb=rgb, alpha=planes[0], normal=_unit_planes(*planes[1:4]),
+        albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
               "warnings": feats.get("warnings", [])})
@@ -552,11 +551,13 @@ class _Guide:
     The guided filter's linear coefficients are fitted at the internal resolution, against the
     full image's luminance shrunk to that size, then upsampled and applied to the full-resolution
     luminance: edges come from the full image, and full-resolution work is two multiply-adds.
+    At full resolution every map is one contiguous plane: interleaved many-channel images there
+    cost more in memory traffic than the filter itself.
     """
 
     def __init__(self, rgb: np.ndarray, opts: DecomposeOptions):
         self.shape = rgb.shape[:2]
-        self.guide = images.linear_to_srgb(images.luminance(rgb)).astype(np.float32)
+        self.guide = images.linear_to_srgb(images.luminance(rgb))
         self.radius = max(1, int(opts.guide_radius))
         self.eps = opts.guide_eps
         self._small: dict = {}
@@ -566,24 +567,32 @@ class _Guide:
             self._small[shape] = images.resize(self.guide[..., None], shape)[..., 0]
         return self._small[shape]
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
+    def planes(self, x: np.ndarray) -> list[np.ndarray]:
+        """Each channel of ``x`` (h×w×C, any C) upsampled to the full image, as H×W planes."""
         x = np.asarray(x, np.float32)
         x = x if x.ndim == 3 else x[..., None]
         if x.shape[:2] == self.shape:
-            return x
+            return [np.ascontiguousarray(x[..., i]) for i in range(x.shape[-1])]
         guide = self._guide_at(x.shape[:2])[..., None]
         box = _box_filter(self.radius)
         mean_i, mean_p = box(guide), box(x)
         var_i = box(guide * guide) - mean_i * mean_i
         a = (box(guide * x) - mean_i * mean_p) / (var_i + self.eps)
         b = mean_p - a * mean_i
+        a, b = box(a), box(b)
         h, w = self.shape
-        c = x.shape[-1]  # any number of channels (images.resize takes at most 4)
-        a_up = cv2.resize(box(a), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c)
-        b_up = cv2.resize(box(b), (w, h), interpolation=cv2.INTER_LINEAR).reshape(h, w, c)
-        a_up *= self.guide[..., None]
-        a_up += b_up
-        return a_up
+        out = []
+        for i in range(x.shape[-1]):
+            up = cv2.resize(np.ascontiguousarray(a[..., i]), (w, h),
+                            interpolation=cv2.INTER_LINEAR)
+            up *= self.guide
+            up += cv2.resize(np.ascontiguousarray(b[..., i]), (w, h),
+                             interpolation=cv2.INTER_LINEAR)
+            out.append(up)
+        return out
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return np.dstack(self.planes(x))
 
 
 def _box_filter(radius: int):
@@ -594,6 +603,21 @@ def _box_filter(radius: int):
         return out.reshape(v.shape)
 
     return box
+
+
+def _unit_planes(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``_unit`` of a normal map given as three H×W planes, returned as H×W×3."""
+    sq = x * x
+    sq += y * y
+    sq += z * z
+    ok = sq > 1e-12
+    inv = np.zeros_like(sq)
+    np.sqrt(sq, out=inv, where=ok)
+    np.divide(1.0, inv, out=inv, where=ok)
+    out = cv2.merge([x * inv, y * inv, z * inv])
+    if not ok.all():
+        out[~ok] = (0.0, 0.0, 1.0)
+    return out
 
 
 def _unit(n: np.ndarray) -> np.ndarray:
