@@ -82,29 +82,40 @@ class Passes:
 
     # ------------------------------------------------------------------ writing
     def save(self, out_dir: str | Path, *, half: bool = True, previews: bool = True,
+             singles: bool = True, multilayer: bool = True,
              overwrite: bool = False) -> list[Path]:
-        """Write passes.exr, the single-pass EXRs, lighting.json and previews into ``out_dir``."""
+        """Write into ``out_dir``: the multi-layer ``passes.exr`` (``multilayer``), one EXR per
+        pass (``singles``), PNG previews (``previews``) and, always, ``lighting.json``. Either
+        EXR form alone is a complete pass folder for ``Passes.load``."""
+        if not (multilayer or singles):
+            raise OutputError("nothing to write: keep passes.exr or the single-pass EXRs")
         out = Path(out_dir)
-        targets = self._targets(out, previews)
+        targets = self._targets(out, previews, singles, multilayer)
         if not overwrite:
             clash = [p for p in targets if p.exists()]
             if clash:
                 raise OutputError(f"{clash[0]} exists; pass --overwrite to replace outputs")
         written = [images.save_multilayer_exr(out / "passes.exr", self.multilayer(), layer=LAYER,
-                                              half=half)]
+                                              half=half)] if multilayer else []
         for key in self.present():
-            if key == "rgb":
+            if key == "rgb":  # the source is in passes.exr's Combined, or else its own file
+                if singles and not multilayer:
+                    written.append(images.save_exr(out / "source.exr", self.rgb, half=half))
                 continue
-            written.append(images.save_exr(out / f"{PASS_TABLE[key][3]}.exr", getattr(self, key),
-                                           half=half))
+            if singles:
+                written.append(images.save_exr(out / f"{PASS_TABLE[key][3]}.exr",
+                                               getattr(self, key), half=half))
             if previews:
                 written.append(self._save_preview(out, key))
         written.append(self._save_lighting(out))
         return written
 
-    def _targets(self, out: Path, previews: bool) -> list[Path]:
+    def _targets(self, out: Path, previews: bool, singles: bool = True,
+                 multilayer: bool = True) -> list[Path]:
         stems = [PASS_TABLE[k][3] for k in self.present() if k != "rgb"]
-        paths = [out / "passes.exr", out / "lighting.json"] + [out / f"{s}.exr" for s in stems]
+        paths = [out / "lighting.json"] + ([out / "passes.exr"] if multilayer else [])
+        paths += [out / f"{s}.exr" for s in stems] if singles else []
+        paths += [out / "source.exr"] if singles and not multilayer else []
         return paths + ([out / f"{s}.png" for s in stems] if previews else [])
 
     def multilayer(self) -> dict:

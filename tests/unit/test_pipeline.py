@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from inference import images, pipeline, render
-from inference.errors import Cancelled, ModelNotInstalled
+from inference.errors import Cancelled, ModelNotInstalled, OutputError
 from inference.models import Registry
 from inference.passes import Passes
 
@@ -121,6 +121,21 @@ def test_passes_round_trip_and_refine(options, tmp_path):
     # so the refined image is that times the matte: premultiplied, nothing outside the subject.
     assert np.allclose(refined, relit.rgb * passes.alpha[..., None], atol=1e-4)
     assert np.all(refined[passes.alpha == 0] == 0)
+
+
+def test_a_pass_folder_of_either_exr_form_alone_loads_whole(options, tmp_path):
+    passes = pipeline.decompose(_image(40, 48), options)
+    multi = passes.save(tmp_path / "m", singles=False, previews=False)
+    assert sorted(p.name for p in multi) == ["lighting.json", "passes.exr"]
+    singles = passes.save(tmp_path / "s", multilayer=False, previews=False)
+    assert "passes.exr" not in {p.name for p in singles} and "source.exr" in {p.name for p in singles}
+    for folder in ("m", "s"):
+        back = Passes.load(tmp_path / folder)
+        assert np.allclose(back.rgb, passes.rgb, atol=2e-3)  # the source, not the albedo
+        assert np.allclose(back.normal, passes.normal, atol=2e-3)
+        assert set(back.present()) == set(passes.present())
+    with pytest.raises(OutputError, match="nothing to write"):
+        passes.save(tmp_path / "n", singles=False, multilayer=False)
 
 
 def test_height_is_integrated_at_bounded_size():
