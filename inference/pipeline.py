@@ -59,7 +59,7 @@ long side (Face Mesh's landmark-box size, median 0.43, on the development set); 
 @dataclass
 class DecomposeOptions:
     max_side: int = 512              # internal network resolution (long side)
-    tile: int = 512
+    tile: int = 1024                 # tiles when max_side is raised above it
     overlap: int = 64
     guide_radius: int = 2            # guided upsampling window radius, internal pixels
     guide_eps: float = 1e-3

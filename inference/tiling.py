@@ -2,8 +2,9 @@
 
 ``run_tiled(fn, image, ...)`` pads an H×W×C image to the network's stride, cuts it into
 overlapping tiles, calls ``fn`` on each (1×C×h×w float32 → 1×C'×h×w), and blends the results
-with a raised-cosine window. Accumulation is in float64 and the weights are normalised, so a
-network that returns its input gives back exactly the input, seams included.
+with a raised-cosine window. Each tile's window is divided by the windows' sum before the
+tile is added, so a pixel that one tile covers is that tile's output exactly, and a network
+that returns its input gives back the input to float32 rounding in the overlaps.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ TileFn = Callable[[np.ndarray], np.ndarray]
 
 @dataclass(frozen=True)
 class TileOptions:
-    tile: int = 512          # tile side in pixels (rounded up to the stride)
+    tile: int = 1024         # tile side in pixels (rounded up to the stride)
     overlap: int = 64        # overlap between neighbouring tiles
     stride: int = 32         # the network's spatial multiple
     pad_mode: str = "reflect"
@@ -95,6 +96,34 @@ def count_tiles(height: int, width: int, opts: TileOptions = TileOptions()) -> i
             * len(tile_starts(w, tile_size(w, opts), opts.overlap)))
 
 
+def _sole_spans(tiles, axis: int, size: int) -> dict[int, tuple[int, int]]:
+    """For each tile start along ``axis``: the span [lo, hi) that no other tile covers."""
+    starts = sorted({(t[0] if axis == 0 else t[1]).start for t in tiles})
+    length = next((t[0] if axis == 0 else t[1]).stop - (t[0] if axis == 0 else t[1]).start
+                  for t in tiles)
+    spans = {}
+    for j, s in enumerate(starts):
+        lo = max(s, starts[j - 1] + length if j > 0 else 0)
+        hi = min(s + length, starts[j + 1] if j + 1 < len(starts) else size)
+        spans[s] = (lo, max(lo, hi))
+    return spans
+
+
+def _add_tile(acc, out, total, sy: slice, sx: slice, wgt, rows, cols) -> None:
+    """Add one tile's C×h×w output: copied where it alone covers the image (its window is 1
+    there), weighted by its share of the windows' sum in the bands it shares."""
+    (y0, y1), (x0, x1) = rows, cols
+    acc[:, y0:y1, x0:x1] = out[:, y0 - sy.start:y1 - sy.start, x0 - sx.start:x1 - sx.start]
+    bands = ((sy.start, y0, sx.start, sx.stop), (y1, sy.stop, sx.start, sx.stop),
+             (y0, y1, sx.start, x0), (y0, y1, x1, sx.stop))
+    for r0, r1, c0, c1 in bands:
+        if r1 <= r0 or c1 <= c0:
+            continue
+        ly, lx = slice(r0 - sy.start, r1 - sy.start), slice(c0 - sx.start, c1 - sx.start)
+        share = (wgt[ly, lx] / total[r0:r1, c0:c1]).astype(np.float32)
+        acc[:, r0:r1, c0:c1] += out[:, ly, lx] * share
+
+
 def run_tiled(fn: TileFn, image: np.ndarray, opts: TileOptions = TileOptions(),
               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> np.ndarray:
     """Apply ``fn`` over ``image`` (H×W×C) tile by tile; returns H×W×C' float32."""
@@ -106,10 +135,15 @@ def run_tiled(fn: TileFn, image: np.ndarray, opts: TileOptions = TileOptions(),
     padded, (h, w) = pad_to_stride(image, opts.stride, opts.pad_mode)
     H, W = padded.shape[:2]
     tiles = list(iter_tiles(H, W, opts))
-    acc = weight = None
+    planar = np.ascontiguousarray(padded.transpose(2, 0, 1))  # the nets' C×H×W, cut once
+    total = np.zeros((H, W), np.float64)
+    for sy, sx, wgt in tiles:
+        total[sy, sx] += wgt
+    rows, cols = _sole_spans(tiles, 0, H), _sole_spans(tiles, 1, W)
+    acc = None
     for i, (sy, sx, wgt) in enumerate(tiles):
         check_cancel(cancel)
-        crop = np.ascontiguousarray(padded[sy, sx].transpose(2, 0, 1)[None])
+        crop = np.ascontiguousarray(planar[:, sy, sx])[None]
         out = np.asarray(fn(crop))
         if out.ndim != 4 or out.shape[0] != 1 or out.shape[2:] != crop.shape[2:]:
             raise InputError(f"tile function returned shape {out.shape} for input {crop.shape}")
@@ -117,15 +151,9 @@ def run_tiled(fn: TileFn, image: np.ndarray, opts: TileOptions = TileOptions(),
             if progress:
                 progress(1.0, "tile 1/1")
             return np.ascontiguousarray(out[0, :, :h, :w].transpose(1, 2, 0), np.float32)
-        if acc is None:
-            acc = np.zeros((H, W, out.shape[1]), np.float64)
-            weight = np.zeros((H, W, 1), np.float64)
-        acc[sy, sx] += out[0].transpose(1, 2, 0) * wgt[..., None]
-        weight[sy, sx] += wgt[..., None]
+        if acc is None:  # channel-first, as the tiles come: no per-tile transposes
+            acc = np.zeros((out.shape[1], H, W), np.float32)
+        _add_tile(acc, out[0], total, sy, sx, wgt, rows[sy.start], cols[sx.start])
         if progress:
             progress((i + 1) / len(tiles), f"tile {i + 1}/{len(tiles)}")
-    result = np.empty((h, w, acc.shape[-1]), np.float32)
-    for y in range(0, h, 256):  # normalise in row bands: no second full-size float64 array
-        y1 = min(y + 256, h)
-        result[y:y1] = acc[y:y1, :w] / weight[y:y1, :w]
-    return result
+    return np.ascontiguousarray(acc[:, :h, :w].transpose(1, 2, 0))
