@@ -229,21 +229,31 @@ def direction_to_pixel(dirs: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np
     return u * w - 0.5, theta / np.pi * h - 0.5
 
 
+REMAP_COLS = 4096  # cv2.remap's maps stay under 32767 on a side
+
+
 def sample_equirect(image: np.ndarray, dirs: np.ndarray) -> np.ndarray:
-    """Bilinear lookup (wrapping in u, clamped in v) of an equirect map at directions."""
+    """Bilinear lookup (wrapping in u, clamped in v) of an equirect map at directions (..., 3),
+    by OpenCV's remap over the map widened by one wrapped column on each side."""
+    image = np.asarray(image, np.float32)
     h, w = image.shape[:2]
-    x, y = direction_to_pixel(dirs, h, w)
-    x0, y0 = np.floor(x), np.floor(y)
-    fx = (x - x0).astype(np.float32)[..., None]
-    fy = (y - y0).astype(np.float32)[..., None]
-    x0 = x0.astype(np.int64) % w
-    x1 = (x0 + 1) % w
-    row0 = np.clip(y0.astype(np.int64), 0, h - 1) * w
-    row1 = np.clip(y0.astype(np.int64) + 1, 0, h - 1) * w
-    flat = np.asarray(image, np.float32).reshape(h * w, -1)
-    top = np.take(flat, row0 + x0, axis=0) * (1 - fx) + np.take(flat, row0 + x1, axis=0) * fx
-    bottom = np.take(flat, row1 + x0, axis=0) * (1 - fx) + np.take(flat, row1 + x1, axis=0) * fx
-    return top * (1 - fy) + bottom * fy
+    dirs = np.asarray(dirs)
+    lead = dirs.shape[:-1]
+    n = int(np.prod(lead, dtype=np.int64))
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if n == 0:
+        return np.zeros(lead + (channels,), np.float32)
+    x, y = direction_to_pixel(dirs.reshape(-1, 3), h, w)
+    pad = (-n) % REMAP_COLS
+    shape = (-1, min(n + pad, REMAP_COLS))
+
+    def grid(a):
+        return np.pad(a.astype(np.float32), (0, pad)).reshape(shape)
+
+    wrapped = cv2.copyMakeBorder(image, 0, 0, 1, 1, cv2.BORDER_WRAP)
+    out = cv2.remap(wrapped, grid(np.mod(x, w) + 1.0), grid(y), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(-1, channels)[:n].reshape(lead + (channels,))
 
 
 def resample_equirect(image: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -511,14 +521,11 @@ def prefiltered_radiance(env: PrefilteredEnvironment, dirs_tex: np.ndarray,
     linear between the two nearest levels."""
     levels = np.asarray(env.roughness)
     pos = np.interp(np.clip(roughness, 0.0, 1.0), levels, np.arange(len(levels)))
-    lo = np.minimum(np.floor(pos).astype(np.int64), len(levels) - 2)
-    t = pos - lo
     out = np.zeros((len(dirs_tex), 3), np.float32)
     for k, level_map in enumerate(env.radiance):
-        weight = np.where(lo == k, 1.0 - t, 0.0) + np.where(lo == k - 1, t, 0.0)
-        sel = weight > 0.0
-        if np.any(sel):
-            out[sel] += weight[sel, None] * sample_equirect(level_map, dirs_tex[sel])
+        weight = np.maximum(0.0, 1.0 - np.abs(pos - k)).astype(np.float32)  # level k's hat
+        if np.any(weight > 0.0):
+            out += weight[:, None] * sample_equirect(level_map, dirs_tex)
     return out
 
 

@@ -211,3 +211,18 @@ def test_missing_builtin_folder_is_reported(tmp_path, monkeypatch):
 def test_bad_array_is_rejected():
     with pytest.raises(InputError, match="H x W x 3"):
         lt.load_hdri(np.zeros((8, 16)))
+
+
+def test_sample_equirect_is_bilinear_wrapping_in_u():
+    h, w = 16, 32
+    img = np.zeros((h, w, 3), np.float32)
+    img[:, 0] = 1.0                               # the first column, beside the seam
+    theta, phi = lt.equirect_angles(h, w)
+    row = h // 2
+    def at(col):  # the direction of a (fractional) pixel column on one row
+        p = np.pi - 2.0 * np.pi * (col + 0.5) / w
+        return np.array([np.sin(theta[row]) * np.cos(p), np.sin(theta[row]) * np.sin(p),
+                         np.cos(theta[row])])
+    got = lt.sample_equirect(img, np.stack([at(0.0), at(-0.5), at(w - 1.0), at(0.25)]))
+    assert np.allclose(got[:, 0], [1.0, 0.5, 0.0, 0.75], atol=1 / 32)  # across the seam too
+    assert lt.sample_equirect(img, np.zeros((0, 3))).shape == (0, 3)
