@@ -55,9 +55,12 @@ venv-train:
 wheels: venv
 	@set -e
 	mkdir -p wheels "$(WHEEL_CACHE)"
+	# A wheel with the build tag 1relit is derived from the PyPI wheel of the same name and version
+	# by tools/slim_wheel.py; every other wheel is the PyPI one (pins: requirements/bundle.txt).
+	names=$$(grep -o '\./wheels/[^"]*\.whl' blender_manifest.toml | xargs -n1 basename)
 	missing=0
-	for w in $$(grep -o '\./wheels/[^"]*\.whl' blender_manifest.toml); do
-	  [ -f "$(WHEEL_CACHE)/$$(basename $$w)" ] || missing=1
+	for f in $$names; do
+	  [ -f "$(WHEEL_CACHE)/$${f/-1relit-/-}" ] || missing=1
 	done
 	if [ $$missing = 1 ]; then
 	  for plat in manylinux_2_28_x86_64 win_amd64 macosx_14_0_arm64; do
@@ -69,10 +72,19 @@ wheels: venv
 	      -r requirements/bundle.txt -d "$(WHEEL_CACHE)"
 	  done
 	fi
-	for w in $$(grep -o '\./wheels/[^"]*\.whl' blender_manifest.toml); do
-	  f=$$(basename $$w)
-	  [ -f "$(WHEEL_CACHE)/$$f" ] || { echo "wheel not found after download: $$f" >&2; exit 1; }
-	  [ -f "wheels/$$f" ] || cp "$(WHEEL_CACHE)/$$f" "wheels/$$f"
+	for f in $$names; do
+	  src="$(WHEEL_CACHE)/$${f/-1relit-/-}"
+	  [ -f "$$src" ] || { echo "wheel not found after download: $$(basename "$$src")" >&2; exit 1; }
+	  [ -f "wheels/$$f" ] && continue
+	  if [ "$$(basename "$$src")" = "$$f" ]; then
+	    cp "$$src" "wheels/$$f"
+	  else
+	    $(PY) tools/slim_wheel.py "$$src" "wheels/$$f.tmp" && mv "wheels/$$f.tmp" "wheels/$$f"
+	  fi
+	done
+	# Blender's build packs every wheel in ./wheels: remove those the manifest no longer names.
+	for w in wheels/*.whl; do
+	  echo "$$names" | grep -qxF "$$(basename "$$w")" || { echo "removing stale $$w"; rm -f "$$w"; }
 	done
 
 # One zip per platform (Blender's --split-platforms), and dist/relit-<version>.zip for this machine.
