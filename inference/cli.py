@@ -1,15 +1,24 @@
 """``python -m inference`` (and ``blender --command relit``): Relit without a UI.
 
 Progress lines go to stderr; errors print one line and give a non-zero exit code:
-1 general, 2 bad input, 3 model not installed, 4 output not writable, 130 cancelled.
+1 general, 2 bad input (a bad option too: a number that is not finite, such as nan or inf),
+3 model not installed, 4 output not writable, 130 cancelled.
+
+Every check that needs no pixels runs before any work: options and their numbers, the lighting
+(an unknown --hdri), the models folder, and each output (a format Relit writes, not there yet
+without --overwrite, in a folder that can be written). A rerun then removes the temporaries
+that an interrupted run left in its output folders (``frames.sweep``) and says so.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from .errors import InputError, RelitError
 from .progress import StderrProgress
@@ -19,6 +28,12 @@ def _add_frames(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", metavar="RANGE",
                    help="only these frames of a sequence: 1001-1100, 1001-1010,1050 or "
                         "1001-1100:2 (a farm chunk); the others are neither read nor written")
+
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", metavar="DIR",
+                   help="models folder (default: $RELIT_MODELS, else the shipped one); the "
+                        "batch commands take the same flag")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -54,6 +69,7 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="with --frames and --stabilise: read (and write none of) the N frames "
                         "before each run of frames, so a chunk stabilises as one long run "
                         "does (default: enough for 1%% residual history, 13 frames at 0.7)")
+    _add_models(p)
     _add_common(p)
 
     p = sub.add_parser("relight", help="relight an image or a pass folder with Cook-Torrance")
@@ -67,6 +83,7 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg; for a "
                    "sequence a folder (<name>.png) or a pattern such as relit/shot.####.exr")
     _add_frames(p)
+    _add_models(p)
     _add_common(p)
 
     p = sub.add_parser("export", help="relight and write the AOVs as a multi-layer EXR")
@@ -79,6 +96,7 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--previews", action="store_true", help="also PNG previews")
     p.add_argument("--no-shadows", dest="shadows", action="store_false",
                    help="no cast shadows from the height pass")
+    _add_models(p)
     _add_common(p)
 
     p = sub.add_parser("ps", help="photometric stereo: images + light directions → passes")
@@ -104,7 +122,8 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     _add_common(p)
 
     p = sub.add_parser("models", help="list the installed models and check their files")
-    p.add_argument("--dir", metavar="DIR", help="models folder (default: the shipped one)")
+    p.add_argument("--models", "--dir", dest="dir", metavar="DIR",
+                   help="models folder (default: $RELIT_MODELS, else the shipped one)")
 
     _add_farm_bundle(sub)
 
@@ -115,6 +134,7 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="portrait to decompose (default: matplotlib's grace_hopper.jpg)")
     p.add_argument("--only", choices=("portrait", "capture"),
                    help="run one of the two examples (default: both)")
+    _add_models(p)
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that holds other files")
     return parser
@@ -162,11 +182,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m inference") -
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     progress = (lambda f, m: None) if args.quiet else StderrProgress()
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        warnings.showwarning = _show_warning
+    with user_warnings():
         try:
-            return COMMANDS[args.command](args, progress) or 0
+            check_numbers(parser, args)
+            with models_folder(getattr(args, "models", None)):
+                return COMMANDS[args.command](args, progress) or 0
         except RelitError as exc:
             print(f"relit: error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -175,8 +195,60 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m inference") -
             return 130
 
 
+@contextlib.contextmanager
+def user_warnings() -> Iterator[None]:
+    """Warnings as one ``relit: warning: …`` line each on stderr (the CLI and the batch
+    commands)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        yield
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"relit: warning: {message}", file=sys.stderr)
+
+
+def _actions(parser: argparse.ArgumentParser, args) -> Iterator[argparse.Action]:
+    """The options of ``parser`` and of the subcommand ``args`` chose."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                yield from _actions(chosen, args)
+        else:
+            yield action
+
+
+def check_numbers(parser: argparse.ArgumentParser, args) -> None:
+    """Every number option that was parsed must be finite: ``--rotation nan`` or
+    ``--strength inf`` (or 1e999) is an InputError (exit 2) naming the option."""
+    for action in _actions(parser, args):
+        value = getattr(args, action.dest, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            name = action.option_strings[-1] if action.option_strings else action.dest
+            raise InputError(f"{name} must be a finite number; got {value}")
+
+
+@contextlib.contextmanager
+def models_folder(folder: str | None) -> Iterator[None]:
+    """``--models DIR``: the models of this run come from DIR (it must be a folder), as
+    ``$RELIT_MODELS`` would say; the environment is restored afterwards."""
+    if not folder:
+        yield
+        return
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise InputError(f"models folder not found: {folder}")
+    before = os.environ.get("RELIT_MODELS")
+    os.environ["RELIT_MODELS"] = str(path)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("RELIT_MODELS", None)
+        else:
+            os.environ["RELIT_MODELS"] = before
 
 
 # ---------------------------------------------------------------- commands
@@ -188,9 +260,9 @@ def _say(args, message: str) -> None:
 
 def cmd_decompose(args, progress) -> int:
     from . import frames as chunks, images, pipeline, sequence
-    from .errors import OutputError
 
-    frames = sequence.expand_inputs(args.images)
+    gaps: list = []
+    frames = sequence.expand_inputs(args.images, gaps)
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror)
     stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
         if args.stabilise != 0 else None
@@ -204,13 +276,10 @@ def cmd_decompose(args, progress) -> int:
     elif args.warmup is not None and args.warmup < 0:
         warmup = args.warmup  # plan() reports it
     steps = chunks.plan(frames, args.frames, warmup, " ".join(map(str, args.images)))
-    out, failures, size = Path(args.out), 0, None
+    _report_gaps(args, gaps, steps)
+    out, size, total = Path(args.out), None, sum(s.write for s in steps)
+    steps, failures = _claim_folders(args, out, steps, stabiliser is not None)  # before work
     written = [s for s in steps if s.write]
-    if args.frames and not args.overwrite:  # a chunk checks its own frames before any work
-        for step in written:
-            if (out / step.path.stem).exists():
-                raise OutputError(f"{out / step.path.stem} exists; pass --overwrite to "
-                                  "replace outputs")
     done = 0
     for step in steps:
         path = step.path
@@ -223,7 +292,7 @@ def cmd_decompose(args, progress) -> int:
              f"warm-up (not written): {path}")
         try:
             image = images.load_image(path)
-            if size is not None and image.shape[:2] != size:
+            if stabiliser is not None and size is not None and image.shape[:2] != size:
                 warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
                               f"frames {size[1]}×{size[0]}: stabilisation restarts here")
             size = image.shape[:2]
@@ -241,8 +310,62 @@ def cmd_decompose(args, progress) -> int:
             failures += step.write
             print(f"relit: error: {path}: {exc} (skipped)", file=sys.stderr)
     if failures:
-        print(f"relit: {failures} of {len(written)} inputs failed", file=sys.stderr)
+        print(f"relit: {failures} of {total} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _report_gaps(args, gaps, steps) -> None:
+    """A frame pattern that skips frames inside the run: an InputError under ``--on-error
+    stop``, else a warning naming them. With ``--frames`` only gaps among the frames read
+    count."""
+    numbers = [s.frame for s in steps if s.frame is not None]
+    for gap in gaps:
+        if args.frames:
+            if not numbers:
+                continue
+            lo, hi = min(numbers), max(numbers)
+            runs = tuple((max(a, lo), min(b, hi)) for a, b in gap.missing if a <= hi and b >= lo)
+            if not runs:
+                continue
+            gap = type(gap)(gap.pattern, runs, gap.present)
+        if args.on_error == "stop":
+            raise InputError(f"{gap.message()}: supply the missing frames, or pass "
+                             "--on-error skip to decompose the frames there are")
+        warnings.warn(f"{gap.message()}: decomposing the frames there are")
+
+
+def _claim_folders(args, out: Path, steps, warm: bool):
+    """Before any work: each frame's folder ``<out>/<stem>`` must be new (or ``--overwrite``)
+    and ``out`` writable; then the temporaries an interrupted run left there are swept.
+    Under ``--on-error skip`` a frame whose folder exists is reported and not written (still
+    read as warm-up when stabilising, so the frames after it stabilise as in one run)."""
+    import dataclasses
+
+    from . import frames as chunks
+    from .errors import OutputError
+
+    failures, kept = 0, []
+    folders = [out / s.path.stem for s in steps if s.write]
+    for step in steps:
+        folder = out / step.path.stem
+        if step.write and folder.exists() and not args.overwrite:
+            if args.on_error == "stop":
+                raise OutputError(f"{folder} exists; pass --overwrite to replace outputs")
+            print(f"relit: error: {step.path}: {folder} exists; pass --overwrite to replace "
+                  "outputs (skipped)", file=sys.stderr)
+            failures += 1
+            if not warm:
+                continue
+            step = dataclasses.replace(step, write=False)
+        kept.append(step)
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"cannot write the passes to {folder}: it is a file, not a "
+                              "folder")
+    chunks.writable_folder(out, "the passes")
+    chunks.report_swept(chunks.sweep([out, *(f for f in folders if f.is_dir())],
+                                     names={s.path.stem for s in steps}))
+    return kept, failures
 
 
 def _same_stems(frames) -> tuple | None:
@@ -287,6 +410,8 @@ def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]
     outs = chunks.outputs(sources, args.out, ext)
     for out in outs:
         images.check_output(out, args.overwrite, formats or images.WRITE_SUFFIXES)
+    chunks.check_outputs(outs, args.overwrite)  # and their folders can be written
+    chunks.report_swept(chunks.sweep(sorted({o.parent for o in outs})))
     return list(zip(sources, outs))
 
 
@@ -327,8 +452,11 @@ def cmd_export(args, progress) -> int:
 
 
 def cmd_ps(args, progress) -> int:
+    from . import frames as chunks
     from .relight import photometric_passes
 
+    chunks.writable_folder(args.out, "the passes")  # before the work, not after
+    chunks.report_swept(chunks.sweep([args.out]))
     passes = photometric_passes(args.images, args.lights, ambient=args.ambient,
                                 linear=args.linear, saturation=args.saturation,
                                 progress=progress)
@@ -338,8 +466,10 @@ def cmd_ps(args, progress) -> int:
 
 
 def cmd_integrate(args, progress) -> int:
-    from . import images, integrate
+    from . import frames as chunks, images, integrate
 
+    chunks.check_outputs([args.out], args.overwrite, "the height")
+    chunks.report_swept(chunks.sweep([Path(args.out).parent]))
     normal = images.to_rgb(images.load_image(args.normal, data=True))
     if Path(args.normal).suffix.lower() != ".exr":
         normal = normal * 2.0 - 1.0

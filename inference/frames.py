@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,3 +266,109 @@ def outputs(sources: Sequence[Path | str], out: str | Path, ext: str) -> list[Pa
                              "distinct names, or run them separately")
         first[p] = s
     return paths
+
+
+# ---------------------------------------------------------------- checks before work
+
+def writable_folder(folder: str | Path, what: str = "the output") -> Path:
+    """``folder`` as an absolute path, after checking that it can be made and written: its
+    nearest existing parent must be a folder that takes new files (a file where a folder
+    should be, a read-only folder or a path under ``/proc`` is an OutputError). Nothing is
+    left behind: the check makes and removes one hidden probe folder. The batch commands and
+    ``python -m inference`` both call it before any work."""
+    path = Path(os.path.abspath(os.path.expanduser(str(folder))))
+    existing = path
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write {what} to {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {what} to {path}: {existing} is not writable")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".relit-probe.", dir=existing))
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} to {path}: {existing} takes no new files "
+                          f"({exc.strerror or exc})") from None
+    return path
+
+
+def check_outputs(paths: Sequence[str | Path], overwrite: bool, what: Optional[str] = None,
+                  exists: type = OutputError) -> list[Path]:
+    """Every output of a run checked before any work: none exists unless ``overwrite`` (an
+    ``exists`` error naming the first that does), and each one's folder can be written
+    (``writable_folder``, once per folder; ``what`` names the output in its message, by
+    default the first output's file name)."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if path.exists() and not overwrite:
+            raise exists(f"{path} exists; pass --overwrite to replace outputs")
+    checked: set[Path] = set()
+    for path in paths:
+        parent = Path(os.path.abspath(path)).parent
+        if parent not in checked:
+            writable_folder(parent, what or path.name)
+            checked.add(parent)
+    return paths
+
+
+# ---------------------------------------------------------------- leftovers of a killed run
+
+_TEMP_FOLDER = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")   # atomic_folder's (mkdtemp's names)
+_EXPORT_FOLDER = re.compile(r"^\.relit-[a-z0-9_]{8}$")         # operators.api.export_source's
+
+
+def _newest_mtime(folder: Path) -> float:
+    newest = folder.stat().st_mtime
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            try:
+                newest = max(newest, os.lstat(os.path.join(root, name)).st_mtime)
+            except OSError:
+                continue
+    return newest
+
+
+def sweep(folders: Iterable[str | Path], older_than_s: Optional[float] = None,
+          names: Iterable[str] = ()) -> list[Path]:
+    """Remove what an interrupted (``kill -9``) run of Relit left in ``folders``, and return
+    it: the temporary files of ``images.atomic_path`` (``images.sweep_temporaries``), the
+    hidden folders of the batch export (``.relit-<random>``), and those of ``atomic_folder``
+    (``.<name>.<random>.tmp``) for the ``names`` of this run's own output folders only (a
+    user's ``.my.settings.tmp`` is not Relit's); each only when nothing in it was touched for
+    ``images.STALE_AFTER_S`` (10 minutes): a writer still at work keeps its files."""
+    from .images import STALE_AFTER_S, sweep_temporaries
+
+    limit = STALE_AFTER_S if older_than_s is None else older_than_s
+    names = set(names)
+    removed: list[Path] = []
+    seen: set[Path] = set()
+    now = time.time()
+    for folder in folders:
+        folder = Path(folder)
+        if folder in seen or not folder.is_dir():
+            continue
+        seen.add(folder)
+        removed.extend(sweep_temporaries(folder, limit))
+        for path in folder.iterdir():
+            try:
+                ours = _EXPORT_FOLDER.match(path.name) or (
+                    (match := _TEMP_FOLDER.match(path.name)) and match.group(1) in names)
+                if (ours and path.is_dir() and not path.is_symlink()
+                        and now - _newest_mtime(path) >= limit):
+                    shutil.rmtree(path)
+                    removed.append(path)
+            except OSError:
+                continue
+    return sorted(removed)
+
+
+def report_swept(removed: Sequence[Path], stream=None) -> None:
+    """One stderr line naming what ``sweep`` removed (nothing when it removed nothing)."""
+    import sys
+
+    if not removed:
+        return
+    names = ", ".join(str(p) for p in removed[:5]) + (
+        f" and {len(removed) - 5} more" if len(removed) > 5 else "")
+    print(f"relit: removed {len(removed)} stale temporar{'y' if len(removed) == 1 else 'ies'} "
+          f"left by an interrupted run: {names}", file=stream or sys.stderr, flush=True)

@@ -31,7 +31,9 @@ reads (``energy`` is accepted for power or strength), directions being where the
       "spot_size": 40, "spot_blend": 0.2}]
 
 Powers are watts for a plate 1 m wide, strengths W/m^2; ``spot_size`` is the cone's full angle
-in degrees. An HDRI is given with ``--hdri``, not in the file.
+in degrees; an area light's ``samples`` (its samples x samples points in the numpy renderer,
+default 4) is 1 to ``MAX_AREA_SAMPLES`` (64). An HDRI is given with ``--hdri``, not in the
+file; one that is not an EXR or HDR (a JPEG or PNG) is used, with a warning that it is LDR.
 
 Rigs
 ----
@@ -51,6 +53,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -59,7 +62,7 @@ import numpy as np
 
 from . import lighting as lt
 from . import render
-from .errors import InputError
+from .errors import InputError, RelitWarning
 
 # preset -> role -> (azimuth deg, elevation deg, irradiance ratio, size / distance)
 PRESETS = {
@@ -80,6 +83,8 @@ PRESETS = {
 DISTANCE_FACTOR = 2.0
 BLENDER_LIGHTS = (render.PointLight, render.SunLight, render.AreaLight, render.SpotLight)
 AREA_SHAPES = ("SQUARE", "RECTANGLE", "DISK", "ELLIPSE")
+MAX_AREA_SAMPLES = 64    # an area light's samples x samples points per pixel (4096 at most)
+HDR_SUFFIXES = (".exr", ".hdr")
 
 
 def preset_name(name: str) -> str:
@@ -242,8 +247,9 @@ def check_light(light, where: str = "light") -> None:
                     tangent) * np.linalg.norm(normal):
                 raise InputError(f"{where}: tangent must not be parallel to the direction")
         if isinstance(light.samples, bool) or not isinstance(light.samples, int) or \
-                light.samples < 1:
-            raise InputError(f"{where}: samples must be a whole number >= 1")
+                not 1 <= light.samples <= MAX_AREA_SAMPLES:
+            raise InputError(f"{where}: samples must be a whole number from 1 to "
+                             f"{MAX_AREA_SAMPLES} (samples x samples points on the light)")
 
 
 def area_axes(light: render.AreaLight) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -345,6 +351,17 @@ def add_arguments(p, *, scene: bool = False) -> None:
                        help="which scene of --scene (default: its first)")
 
 
+def warn_ldr(path: str | os.PathLike) -> None:
+    """Warn that an HDRI file holds low-dynamic-range pixels (a JPEG, PNG, ... rather than an
+    EXR or HDR): it is used as it is, but its light sources are clipped at 1.0, so the relight
+    has too little key light and too flat shadows."""
+    path = Path(path)
+    if path.suffix.lower() not in HDR_SUFFIXES:
+        warnings.warn(f"--hdri {path.name} is a low-dynamic-range image, not HDR: its lights "
+                      "are clipped at 1.0, so the relight comes out flat and dim; use an "
+                      "equirectangular .exr or .hdr", RelitWarning, stacklevel=2)
+
+
 KEY_OPTIONS = ("key_azimuth", "key_elevation", "key_size", "key_power")
 
 
@@ -362,7 +379,8 @@ def from_args(args, *, search_dirs: Optional[Sequence[str]] = None,
         raise InputError(f"--{'rotation' if rotation != 0.0 else 'strength'} sets the HDRI: "
                          "give --hdri too")
     if args.hdri:
-        lt.resolve_hdri(args.hdri, search_dirs)   # unknown names and missing files, now
+        path = lt.resolve_hdri(args.hdri, search_dirs)   # unknown names and missing files, now
+        warn_ldr(path)
         hdri = render.HdriLight(args.hdri, rotation=rotation, strength=strength,
                                 search_dirs=list(search_dirs) if search_dirs else None)
     given = [k for k in KEY_OPTIONS if getattr(args, k, None) is not None]

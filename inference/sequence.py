@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from . import images
-from .errors import InputError
+from .errors import InputError, RelitWarning
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -45,9 +45,33 @@ def _pattern_regex(name: str) -> Optional[re.Pattern]:
     return re.compile(re.escape(head) + digits + re.escape(tail) + "$")
 
 
-def expand_inputs(items: Iterable[str | Path]) -> list[Path]:
+@dataclass(frozen=True)
+class Gap:
+    """Frames that a sequence pattern skips between its first and last frame."""
+
+    pattern: str
+    missing: tuple[tuple[int, int], ...]   # runs of missing frames, first and last
+    present: tuple[int, ...]
+
+    @property
+    def count(self) -> int:
+        return sum(b - a + 1 for a, b in self.missing)
+
+    def message(self) -> str:
+        from .frames import format_frames
+
+        runs = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in self.missing)
+        return (f"{Path(self.pattern).name} has no frame{'s' if self.count > 1 else ''} "
+                f"{runs} (it holds {format_frames(self.present)})")
+
+
+def expand_inputs(items: Iterable[str | Path], gaps: Optional[list] = None) -> list[Path]:
     """Files as given; folders → their images sorted by frame number then name; patterns with
-    ``####`` or ``%04d`` → the matching frames in order. Raises InputError for what is missing."""
+    ``####`` or ``%04d`` → the matching frames in order. Raises InputError for what is missing.
+    A pattern that skips frames between its first and last is a ``Gap``: appended to ``gaps``
+    when a list is given (the caller decides), else a warning naming the missing frames."""
+    import warnings
+
     out: list[Path] = []
     for item in items:
         path = Path(item)
@@ -60,6 +84,14 @@ def expand_inputs(items: Iterable[str | Path]) -> list[Path]:
                             if (m := regex.match(p.name)))
             if not frames:
                 raise InputError(f"no frames match {item}")
+            numbers = sorted({n for n, _ in frames})
+            missing = tuple((a + 1, b - 1) for a, b in zip(numbers, numbers[1:]) if b > a + 1)
+            if missing:
+                gap = Gap(str(item), missing, tuple(numbers))
+                if gaps is None:
+                    warnings.warn(gap.message(), RelitWarning)
+                else:
+                    gaps.append(gap)
             out.extend(p for _, p in frames)
         elif path.is_dir():
             found = [p for p in path.iterdir() if p.suffix.lower() in images.READ_SUFFIXES]

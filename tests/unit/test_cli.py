@@ -333,3 +333,181 @@ def test_demo_without_models_says_which_is_missing(tmp_path, monkeypatch, capsys
     finally:
         models._default = None
     assert code == 3 and "normal_net" in err
+
+
+# ---------------------------------------------------------------- checks before any work
+
+def loud(argv, capsys):
+    """As ``run``, with progress lines (to show that no work started)."""
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def _no_work(err):
+    return "decompose 1/" not in err and "%" not in err
+
+
+def _bust_passes(folder, res=16):
+    from inference.demo import bust
+
+    gt = bust(res)
+    Passes(rgb=gt["albedo"] * 0.7, alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
+           roughness=gt["roughness"], reflectivity=gt["reflectivity"]).save(folder,
+                                                                           previews=False)
+    return folder
+
+
+def test_outputs_and_lighting_are_refused_before_any_decompose(with_chain, tmp_path, capsys):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    images.save_png(a, gradient(20, 20))
+    images.save_png(b, gradient(24, 20))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    cases = [
+        (["decompose", str(a), str(b), "--out", str(blocker)], 4, "blocker is not a folder"),
+        (["decompose", str(a), "--out", str(blocker / "deeper")], 4, "not a folder"),
+        (["decompose", str(a), "--out", "/proc/relit_out"], 4, "/proc takes no new files"),
+        (["relight", str(a), "--hdri", "beach", "--out", str(tmp_path / "r.png")], 2,
+         "unknown HDRI name 'beach'"),
+        (["relight", str(a), "--hdri", "studio", "--out", "/proc/r.png"], 4,
+         "cannot write r.png to /proc"),
+        (["export", str(a), "--hdri", "studio", "--out", str(blocker / "x.exr")], 4,
+         "not a folder"),
+        (["ps", str(a), str(b), "--lights", str(tmp_path / "l.json"), "--out",
+          str(blocker)], 4, "not a folder"),
+        (["integrate", str(a), "--out", "/proc/h.exr"], 4, "/proc"),
+    ]
+    for argv, want, message in cases:
+        code, err = loud(argv, capsys)
+        assert code == want and message in err and _no_work(err), (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "b.png", "blocker"]
+
+    # one existing output of two: refused before either is decomposed, the other not made
+    (tmp_path / "o" / "b").mkdir(parents=True)
+    code, err = loud(["decompose", str(a), str(b), "--out", str(tmp_path / "o")], capsys)
+    assert code == 4 and "--overwrite" in err and _no_work(err), err
+    assert not (tmp_path / "o" / "a").exists()
+    # under --on-error skip the existing one is reported and skipped, the other written
+    code, err = run(["decompose", str(a), str(b), "--out", str(tmp_path / "o"), "--on-error",
+                     "skip"], capsys)
+    assert code == 1 and "o/b exists" in err and "1 of 2 inputs failed" in err, err
+    assert (tmp_path / "o" / "a" / "passes.exr").exists()
+    assert not any((tmp_path / "o" / "b").iterdir())
+
+
+@pytest.mark.parametrize("argv,option,value", [
+    (["relight", "{face}", "--hdri", "studio", "--rotation", "nan"], "--rotation", "nan"),
+    (["relight", "{face}", "--hdri", "studio", "--strength", "inf"], "--strength", "inf"),
+    (["relight", "{face}", "--hdri", "studio", "--rotation", "1e999"], "--rotation", "inf"),
+    (["export", "{face}", "--rig", "key", "--key-azimuth=-inf"], "--key-azimuth", "-inf"),
+    (["relight", "{face}", "--rig", "key", "--key-size", "NaN"], "--key-size", "nan"),
+    (["decompose", "{face}", "--stabilise", "nan"], "--stabilise", "nan"),
+    (["ps", "{face}", "--lights", "l.json", "--saturation", "inf"], "--saturation", "inf"),
+    (["farm-bundle", "{face}", "--bundle", "b", "--rotation", "nan"], "--rotation", "nan"),
+])
+def test_numbers_that_are_not_finite_are_refused(tmp_path, capsys, argv, option, value):
+    argv = [a.format(face=tmp_path / "face") for a in argv]
+    code, err = loud([*argv, "--out", str(tmp_path / "out.exr")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"relit: error: {option} must be a finite number; got {value}"]
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_a_rerun_sweeps_the_temporaries_a_killed_run_left(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "plate.png", gradient(20, 24))
+    out = tmp_path / "o"
+    (out / "plate").mkdir(parents=True)
+    old = 1_000_000_000
+    left = [out / "plate" / ".passes.k3j5h7g9.tmp.exr", out / ".plate.a1b2c3d4.tmp",
+            out / ".other.a1b2c3d4.tmp"]
+    left[0].write_bytes(b"half an EXR")
+    left[1].mkdir(), left[2].mkdir()
+    (left[1] / ".normal.zxcvbnm1.tmp.exr").write_bytes(b"x")
+    for p in [*left, left[1] / ".normal.zxcvbnm1.tmp.exr"]:
+        os.utime(p, (old, old))
+    code, err = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out),
+                     "--overwrite"], capsys)
+    assert code == 0, err
+    assert "removed 2 stale temporaries" in err and ".passes.k3j5h7g9.tmp.exr" in err
+    assert not left[0].exists() and not left[1].exists()
+    assert left[2].exists()          # not an output of this run: not Relit's to remove
+    assert (out / "plate" / "passes.exr").exists()
+    # relight sweeps its output folder too, and says nothing when there is nothing
+    stale = tmp_path / "r" / ".relit.q1w2e3r4.tmp.png"
+    stale.parent.mkdir()
+    stale.write_bytes(b"x")
+    os.utime(stale, (old, old))
+    code, err = run(["relight", str(out / "plate"), "--hdri", "studio", "--out",
+                     str(tmp_path / "r" / "relit.png")], capsys)
+    assert code == 0 and "removed 1 stale temporary" in err and not stale.exists(), err
+    code, err = run(["relight", str(out / "plate"), "--hdri", "studio", "--out",
+                     str(tmp_path / "r" / "again.png")], capsys)
+    assert code == 0 and "removed" not in err
+
+
+def test_a_sequence_gap_is_named_and_stops_a_strict_run(with_chain, tmp_path, capsys):
+    for f in (1, 2, 4, 5):
+        images.save_png(tmp_path / f"plate.{f:04d}.png", gradient(20, 24) * (0.9 + 0.02 * f))
+    pattern, out = str(tmp_path / "plate.####.png"), tmp_path / "o"
+    code, err = loud(["decompose", pattern, "--out", str(out)], capsys)
+    assert code == 2 and "has no frame 3 (it holds 1-2,4-5)" in err and _no_work(err), err
+    assert not out.exists()
+    code, err = run(["decompose", pattern, "--out", str(out), "--on-error", "skip"], capsys)
+    assert code == 0 and "relit: warning: plate.####.png has no frame 3" in err, err
+    assert sorted(p.name for p in out.iterdir()) == [f"plate.000{f}" for f in (1, 2, 4, 5)]
+    # --frames: a gap outside the frames read does not matter
+    code, err = run(["decompose", pattern, "--out", str(tmp_path / "chunk"), "--frames", "4-5"],
+                    capsys)
+    assert code == 0 and "frame 3" not in err, err
+
+
+def test_unrelated_sizes_say_nothing_about_stabilisation(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "wide.png", gradient(20, 40))
+    images.save_png(tmp_path / "tall.png", gradient(40, 20))
+    code, err = loud(["decompose", str(tmp_path / "wide.png"), str(tmp_path / "tall.png"),
+                      "--out", str(tmp_path / "o")], capsys)
+    assert code == 0 and "decompose 2/2" in err, err
+    assert "stabilis" not in err.lower(), err
+
+
+def test_models_flag_chooses_the_models_folder(chain_dir, tmp_path, capsys, monkeypatch):
+    from inference import models
+
+    monkeypatch.setenv("RELIT_MODELS", str(tmp_path / "no_models"))
+    models._default = None
+    images.save_png(tmp_path / "a.png", gradient(20, 20))
+    code, err = run(["decompose", str(tmp_path / "a.png"), "--out", str(tmp_path / "o")],
+                    capsys)
+    assert code == 3 and "normal_net" in err
+    code, err = run(["decompose", str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                     "--models", str(chain_dir)], capsys)
+    assert code == 0 and (tmp_path / "o" / "a" / "passes.exr").exists(), err
+    assert os.environ["RELIT_MODELS"] == str(tmp_path / "no_models")   # restored
+    code, err = run(["relight", str(tmp_path / "a.png"), "--hdri", "studio", "--models",
+                     str(chain_dir), "--out", str(tmp_path / "r.png")], capsys)
+    assert code == 0 and (tmp_path / "r.png").exists(), err
+    code, err = loud(["export", str(tmp_path / "a.png"), "--hdri", "studio", "--models",
+                      str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.exr")], capsys)
+    assert code == 2 and "models folder not found" in err and _no_work(err), err
+    assert cli.main(["models", "--models", str(chain_dir)]) == 0
+    assert "normal_net" in capsys.readouterr().out
+    models._default = None
+
+
+def test_an_ldr_hdri_is_accepted_with_a_warning(tmp_path, capsys):
+    face = _bust_passes(tmp_path / "face")
+    sky = tmp_path / "sky.jpg"
+    images.save_jpeg(sky, np.full((16, 32, 3), 0.8, np.float32))
+    code, err = run(["relight", str(face), "--hdri", str(sky), "--out",
+                     str(tmp_path / "r.png")], capsys)
+    assert code == 0 and (tmp_path / "r.png").exists(), err
+    assert err.strip().splitlines() == [
+        "relit: warning: --hdri sky.jpg is a low-dynamic-range image, not HDR: its lights are "
+        "clipped at 1.0, so the relight comes out flat and dim; use an equirectangular .exr "
+        "or .hdr"]
+    code, err = run(["relight", str(face), "--hdri", "studio", "--out",
+                     str(tmp_path / "s.png")], capsys)
+    assert code == 0 and "warning" not in err, err

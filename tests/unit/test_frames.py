@@ -211,3 +211,54 @@ def test_relight_and_export_a_chunk_of_a_pass_sequence(with_chain, tmp_path, cap
     code, err = run(["relight", str(tmp_path / "passes"), "--frames", "1002", "--hdri", "city",
                      "--out", str(tmp_path / "relit")], capsys)
     assert code == 4 and "--overwrite" in err
+
+
+# ---------------------------------------------------------------- checks before work, leftovers
+
+def test_writable_folder_refuses_a_file_or_proc_and_leaves_nothing(tmp_path):
+    assert frames.writable_folder(tmp_path / "new" / "deeper") == tmp_path / "new" / "deeper"
+    assert sorted(tmp_path.iterdir()) == []            # the probe is gone, nothing was made
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(OutputError, match="a_file is not a folder"):
+        frames.writable_folder(tmp_path / "a_file" / "out")
+    with pytest.raises(OutputError, match="takes no new files|not writable"):
+        frames.writable_folder("/proc/relit_out")
+    (tmp_path / "old.png").write_text("x")
+    with pytest.raises(OutputError, match="old.png exists"):
+        frames.check_outputs([tmp_path / "new.png", tmp_path / "old.png"], False)
+    with pytest.raises(InputError, match="old.png exists"):
+        frames.check_outputs([tmp_path / "old.png"], False, exists=InputError)
+    assert frames.check_outputs([tmp_path / "old.png"], True) == [tmp_path / "old.png"]
+    with pytest.raises(OutputError, match="cannot write x.png to /proc"):
+        frames.check_outputs(["/proc/x.png"], True)
+
+
+def test_sweep_removes_only_stale_temporaries_of_relit(tmp_path):
+    import os
+    import time
+
+    old = time.time() - 3600
+    stale = [tmp_path / ".passes.ab12cd_9.tmp.exr", tmp_path / ".plate.0001.k2j4h6g8.tmp",
+             tmp_path / ".relit-qwertyui"]
+    stale[0].write_bytes(b"half an exr")
+    for folder in stale[1:]:
+        folder.mkdir()
+        (folder / ".normal.zxcvbnm1.tmp.exr").write_bytes(b"x")
+    fresh = tmp_path / ".plate.0002.a1b2c3d4.tmp"       # a writer at work right now
+    fresh.mkdir()
+    (fresh / "normal.exr").write_bytes(b"x")
+    kept = [tmp_path / ".passes.exr", tmp_path / "notes.tmp", tmp_path / ".my.settings.tmp",
+            tmp_path / "plate.0001"]
+    kept[0].write_bytes(b"x"), kept[1].write_bytes(b"x"), kept[2].mkdir(), kept[3].mkdir()
+    for path in [*stale, fresh, *kept]:
+        for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+            os.utime(p, (old, old))
+    os.utime(fresh / "normal.exr")                     # touched now
+    names = {"plate.0001", "plate.0002"}
+    assert frames.sweep([tmp_path, tmp_path / "missing"], names=names) == sorted(stale)
+    assert all(not p.exists() for p in stale) and fresh.exists()
+    assert all(p.exists() for p in kept)
+    assert frames.sweep([tmp_path], older_than_s=0, names=names) == [fresh]
+    other = tmp_path / ".plate.0009.a1b2c3d4.tmp"      # not an output of this run: kept
+    other.mkdir()
+    assert frames.sweep([tmp_path], older_than_s=0, names=names) == [] and other.exists()

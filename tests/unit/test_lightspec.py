@@ -305,3 +305,27 @@ def test_bad_lighting_exits_2_before_decomposing(tmp_path, capsys, extra, messag
         code, err = run([command, str(image), *extra, "--out", str(tmp_path / out)], capsys)
         assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / out).exists()
+
+
+def test_area_light_samples_are_bounded():
+    area = {"type": "area", "position": [0, -1, 0], "direction": [0, 1, 0], "power": 1}
+    assert lightspec.parse_lights([{**area, "samples": lightspec.MAX_AREA_SAMPLES}])
+    for bad in (0, lightspec.MAX_AREA_SAMPLES + 1, 100_000_000):
+        with pytest.raises(InputError, match=f"from 1 to {lightspec.MAX_AREA_SAMPLES}"):
+            lightspec.parse_lights([{**area, "samples": bad}])
+
+
+def test_an_ldr_hdri_is_used_with_a_warning(tmp_path):
+    ldr = tmp_path / "sky.jpg"
+    images.save_jpeg(ldr, np.full((8, 16, 3), 0.5, np.float32))
+    args = SimpleNamespace(hdri=str(ldr), rotation=0.0, strength=1.0, rig=None, lights=None)
+    with pytest.warns(UserWarning, match="sky.jpg is a low-dynamic-range image, not HDR"):
+        made = lightspec.from_args(args)
+    assert made.hdri is not None and made.hdri.source == str(ldr)
+    hdr = tmp_path / "sky.exr"
+    images.save_exr(hdr, np.full((8, 16, 3), 4.0, np.float32))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lightspec.from_args(SimpleNamespace(**{**vars(args), "hdri": str(hdr)}))

@@ -11,9 +11,10 @@ def test_expand_patterns_folders_and_files(tmp_path):
     for f in (3, 1, 2, 10):
         images.save_png(tmp_path / f"plate.{f:04d}.png", np.zeros((2, 2, 3), np.float32))
     (tmp_path / "notes.txt").write_text("x")
-    frames = sequence.expand_inputs([str(tmp_path / "plate.####.png")])
+    with pytest.warns(UserWarning, match="no frames 4-9"):   # the gap is named
+        frames = sequence.expand_inputs([str(tmp_path / "plate.####.png")])
     assert [sequence.frame_number(p) for p in frames] == [1, 2, 3, 10]
-    assert sequence.expand_inputs([str(tmp_path / "plate.%04d.png")]) == frames
+    assert sequence.expand_inputs([str(tmp_path / "plate.%04d.png")], []) == frames
     assert sequence.expand_inputs([tmp_path]) == frames
     assert sequence.expand_inputs(["a.png"]) == [sequence.Path("a.png")]
     with pytest.raises(InputError, match="no frames"):
@@ -100,3 +101,20 @@ def test_lighting_estimate_is_smoothed_by_the_flow_trust_and_reset_on_a_cut():
     assert jitter(smoothed) < 0.5 * jitter(shs)
     stab(np.zeros((20, 24, 3), np.float32), {"alpha": np.ones((20, 24), np.float32)})
     assert np.array_equal(stab.vector("sh", shs[3]), shs[3])  # a cut starts over
+
+
+def test_a_pattern_that_skips_frames_names_them(tmp_path):
+    for f in (1, 2, 4, 5, 9):
+        images.save_png(tmp_path / f"plate.{f:04d}.png", np.zeros((2, 2, 3), np.float32))
+    pattern = str(tmp_path / "plate.####.png")
+    gaps = []
+    frames = sequence.expand_inputs([pattern], gaps)
+    assert [sequence.frame_number(p) for p in frames] == [1, 2, 4, 5, 9]
+    assert [g.missing for g in gaps] == [((3, 3), (6, 8))] and gaps[0].count == 4
+    assert gaps[0].message() == "plate.####.png has no frames 3,6-8 (it holds 1-2,4-5,9)"
+    with pytest.warns(UserWarning, match=r"no frames 3,6-8"):
+        sequence.expand_inputs([pattern])          # without a list: a warning
+    (tmp_path / "plate.0003.png").write_bytes((tmp_path / "plate.0001.png").read_bytes())
+    gaps = []
+    sequence.expand_inputs([str(tmp_path / "plate.%04d.png")], gaps)
+    assert [g.missing for g in gaps] == [((6, 8),)]
