@@ -7,7 +7,9 @@ entry point with Blender as a Python module.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import time
 from pathlib import Path
 
 from ..inference import cli, lightspec
@@ -15,6 +17,8 @@ from ..inference.errors import InputError, RelitError
 
 BLENDER_COMMANDS = ("relight", "export")
 SAMPLES = 32   # Relit's batch scene; a --scene keeps its own unless --samples is given
+MAX_SAMPLES = 16384   # more is a typo (Cycles' noise at 64² px is long invisible by then)
+PROGRESS_EVERY_S = 10.0   # a render that runs longer says how far it is, this often
 
 
 def _common(p: argparse.ArgumentParser, ext: str) -> None:
@@ -23,7 +27,9 @@ def _common(p: argparse.ArgumentParser, ext: str) -> None:
                    help="images, pass folders, image folders or frame patterns (plate.####.exr)")
     lightspec.add_arguments(p, scene=True)
     p.add_argument("--samples", type=int, default=None,
-                   help=f"Cycles samples (default {SAMPLES}; with --scene, the scene's)")
+                   help=f"Cycles samples, 1 to {MAX_SAMPLES} (default {SAMPLES}; with "
+                   "--scene, the scene's); a render longer than "
+                   f"{PROGRESS_EVERY_S:g} s prints its progress")
     p.add_argument("--displace", action=argparse.BooleanOptionalAction, default=True,
                    help="displace the plane by the height pass (default; --no-displace: a flat "
                    "card, which loses the light from behind it)")
@@ -68,12 +74,17 @@ def run(argv: list[str], prog: str = "blender --command relit") -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     if command not in BLENDER_COMMANDS:
         return cli.main(argv, prog=prog)
-    args = build_parser(prog).parse_args(argv)
-    try:
-        return relight(args) if args.command == "relight" else export(args)
-    except RelitError as exc:
-        print(f"relit: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    with cli.user_warnings():
+        try:
+            cli.check_numbers(parser, args)   # nan and inf, as python -m inference refuses them
+            if args.samples is not None and not 1 <= args.samples <= MAX_SAMPLES:
+                raise InputError(f"--samples must be 1 to {MAX_SAMPLES}; got {args.samples}")
+            return relight(args) if args.command == "relight" else export(args)
+        except RelitError as exc:
+            print(f"relit: error: {exc}", file=sys.stderr)
+            return exc.exit_code
 
 
 def expand_sources(sources: list[str], frames: str | None = None) -> list[str]:
@@ -118,18 +129,19 @@ def _each(args, ext: str, render_one) -> int:
     from ..inference.progress import StderrProgress
     from . import api
 
+    from ..inference import frames as chunks
+
     args.sources = expand_sources(args.sources, getattr(args, "frames", None))
     outputs = _outputs(args, ext)
-    for path in outputs:
-        if path.exists() and not args.overwrite:
-            raise InputError(f"{path} exists; pass --overwrite to replace it")
-        api.writable_folder(str(path.parent.resolve()), "the output")
+    # the checks python -m inference makes (a file or /proc where a folder should be)
+    chunks.check_outputs(outputs, args.overwrite, exists=InputError)
     models = ""
     if args.models:
         models = str(Path(args.models).resolve())
         if not Path(models).is_dir():
             raise InputError(f"models folder not found: {args.models}")
     args.lighting = _lighting(args)
+    chunks.report_swept(chunks.sweep(sorted({p.parent for p in outputs})))
     if args.scene:
         scene = api.user_scene(args.scene, args.scene_name or "", models)
     else:
@@ -144,7 +156,8 @@ def _each(args, ext: str, render_one) -> int:
             print(f"[relit] {args.command} {i + 1}/{len(outputs)}: {source}", file=sys.stderr)
         progress = None if args.quiet else StderrProgress()
         try:
-            render_one(scene, source, out, progress)
+            with _render_progress(args.quiet):
+                render_one(scene, source, out, progress)
         except RelitError as exc:
             if args.on_error == "stop" or len(outputs) == 1:
                 raise
@@ -156,6 +169,46 @@ def _each(args, ext: str, render_one) -> int:
     if failures:
         print(f"relit: {failures} of {len(outputs)} sources failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+class _RenderProgress:
+    """Cycles' ``render_stats`` updates ("Sample 40/4096") → a ``[relit] render: …`` line at
+    most every ``PROGRESS_EVERY_S`` seconds of the render, so a long one is seen to move."""
+
+    def __init__(self):
+        self.start = self.last = None
+
+    def __call__(self, stats, *_):
+        import re
+
+        match = re.search(r"Sample (\d+)/(\d+)", str(stats))
+        if match is None:
+            return
+        now = time.monotonic()
+        if self.start is None:
+            self.start = self.last = now
+        if now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        left = re.search(r"Remaining:\s*([\d:.]+)", str(stats))
+        print(f"[relit] render: sample {match.group(1)}/{match.group(2)}, "
+              f"{now - self.start:.0f} s" + (f", {left.group(1)} left" if left else ""),
+              file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _render_progress(quiet: bool):
+    """``_RenderProgress`` on Blender's ``render_stats`` handlers while one source renders."""
+    import bpy
+
+    handler = None if quiet else _RenderProgress()
+    if handler is not None:
+        bpy.app.handlers.render_stats.append(handler)
+    try:
+        yield
+    finally:
+        if handler is not None and handler in bpy.app.handlers.render_stats:
+            bpy.app.handlers.render_stats.remove(handler)
 
 
 def _lighting(args):

@@ -294,3 +294,61 @@ def test_scene_name_must_be_in_the_file(batch, tmp_path, capfd):
                       str(blend), "--scene-name", "Nope", "--out", str(tmp_path / "x.png")])
     err = capfd.readouterr().err
     assert code == 2 and "has no scene 'Nope'" in err and "relit_test_user_shot" in err
+
+
+# ------------------------------------------------------------------ checks, leftovers, progress
+
+def test_batch_refuses_bad_numbers_and_outputs_before_any_work(batch, tmp_path, capfd):
+    """As ``python -m inference``: nan/inf, absurd --samples and an output folder that cannot
+    be written each stop at once (one line; an image source would otherwise be decomposed
+    first and stop at the missing models, exit 3)."""
+    image = tmp_path / "plate.png"
+    images.save_image(image, np.full((16, 16, 3), 0.5, np.float32))
+    (tmp_path / "a_file").write_text("")
+    cases = [
+        (["--hdri", "studio", "--rotation", "nan"], "out.png", 2,
+         "--rotation must be a finite number; got nan"),
+        (["--rig", "key", "--key-elevation", "inf"], "out.png", 2, "--key-elevation must be"),
+        (["--hdri", "studio", "--samples", "100000000"], "out.png", 2,
+         f"--samples must be 1 to {batch.MAX_SAMPLES}; got 100000000"),
+        (["--hdri", "studio", "--samples", "0"], "out.png", 2, "--samples must be 1 to"),
+        (["--hdri", "studio"], "/proc/out.png", 4, "/proc takes no new files"),
+        (["--hdri", "studio"], "a_file/out.png", 4, "a_file is not a folder"),
+    ]
+    for extra, out, want, message in cases:
+        for command in ("relight", "export"):
+            out_path = tmp_path / (out if command == "relight" else out.replace(".png", ".exr"))
+            code = batch.run([command, str(image), *extra, "--models", str(tmp_path),
+                              "--out", str(out_path)])
+            err = capfd.readouterr().err
+            assert code == want and message in err and "Traceback" not in err, (extra, err)
+            assert len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "plate.png"]
+    relight = batch.build_parser("relit")._subparsers._group_actions[0].choices["relight"]
+    assert f"1 to {batch.MAX_SAMPLES}" in " ".join(relight.format_help().split())  # documented
+
+
+def test_batch_ldr_hdri_warns_sweeps_leftovers_and_shows_render_progress(batch, tmp_path,
+                                                                        capfd, monkeypatch):
+    import os
+
+    sky = tmp_path / "sky.png"
+    images.save_image(sky, np.full((16, 32, 3), 0.8, np.float32))
+    face = _face(tmp_path, res=16)
+    (tmp_path / "out").mkdir()
+    left = [tmp_path / "out" / ".relit-a1b2c3d4", tmp_path / "out" / ".shot.q1w2e3r4.tmp.png"]
+    left[0].mkdir(), left[1].write_bytes(b"x")
+    for p in left:
+        os.utime(p, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setattr(batch, "PROGRESS_EVERY_S", 0.0)
+    code = batch.run(["relight", str(face), "--hdri", str(sky), "--samples", "4",
+                      "--out", str(tmp_path / "out" / "shot.png")])
+    err = capfd.readouterr().err
+    assert code == 0 and (tmp_path / "out" / "shot.png").exists(), err
+    assert "relit: warning: --hdri sky.png is a low-dynamic-range image, not HDR" in err
+    assert "removed 2 stale temporaries" in err and not any(p.exists() for p in left)
+    assert "[relit] render: sample 4/4" in err
+    code = batch.run(["--quiet", "relight", str(face), "--hdri", "studio", "--samples", "4",
+                      "--out", str(tmp_path / "out" / "quiet.png")])
+    err = capfd.readouterr().err
+    assert code == 0 and "render: sample" not in err and "warning" not in err, err
