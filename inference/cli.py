@@ -45,7 +45,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     from . import lightspec
 
-    parser = argparse.ArgumentParser(prog=prog, description="Relit: photo → PBR passes → relight.")
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Relit: photo → PBR passes → relight.",
+        epilog="exit codes: 0 done, 1 some inputs failed, 2 bad input or option (a number "
+               "that is not finite, such as nan or inf, too), 3 model not installed, 4 output "
+               "not writable, 130 cancelled. Every option and output is checked before any "
+               "work starts.")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -335,8 +340,9 @@ def _report_gaps(args, gaps, steps) -> None:
 
 
 def _claim_folders(args, out: Path, steps, warm: bool):
-    """Before any work: each frame's folder ``<out>/<stem>`` must be new (or ``--overwrite``)
-    and ``out`` writable; then the temporaries an interrupted run left there are swept.
+    """Before any work: ``out`` must be writable, and the temporaries an interrupted run left
+    there are swept (even when this run is then refused); each frame's folder ``<out>/<stem>``
+    must be new (or ``--overwrite``), and a folder, not a file.
     Under ``--on-error skip`` a frame whose folder exists is reported and not written (still
     read as warm-up when stabilising, so the frames after it stabilise as in one run)."""
     import dataclasses
@@ -346,6 +352,10 @@ def _claim_folders(args, out: Path, steps, warm: bool):
 
     failures, kept = 0, []
     folders = [out / s.path.stem for s in steps if s.write]
+    chunks.writable_folder(out, "the passes")
+    # what a killed run left goes first, even when this run is refused below
+    chunks.report_swept(chunks.sweep([out, *(f for f in folders if f.is_dir())],
+                                     names={s.path.stem for s in steps}))
     for step in steps:
         folder = out / step.path.stem
         if step.write and folder.exists() and not args.overwrite:
@@ -362,9 +372,6 @@ def _claim_folders(args, out: Path, steps, warm: bool):
         if folder.exists() and not folder.is_dir():
             raise OutputError(f"cannot write the passes to {folder}: it is a file, not a "
                               "folder")
-    chunks.writable_folder(out, "the passes")
-    chunks.report_swept(chunks.sweep([out, *(f for f in folders if f.is_dir())],
-                                     names={s.path.stem for s in steps}))
     return kept, failures
 
 
@@ -409,9 +416,10 @@ def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]
         chunks.select(chunks.expand_sources([args.source]), args.frames, args.source)
     outs = chunks.outputs(sources, args.out, ext)
     for out in outs:
-        images.check_output(out, args.overwrite, formats or images.WRITE_SUFFIXES)
-    chunks.check_outputs(outs, args.overwrite)  # and their folders can be written
-    chunks.report_swept(chunks.sweep(sorted({o.parent for o in outs})))
+        images.check_output(out, True, formats or images.WRITE_SUFFIXES)
+    chunks.check_outputs(outs, True)  # their folders can be written
+    chunks.report_swept(chunks.sweep(sorted({o.parent for o in outs})))  # a killed run's
+    chunks.check_outputs(outs, args.overwrite)  # none there without --overwrite
     return list(zip(sources, outs))
 
 
@@ -468,8 +476,9 @@ def cmd_ps(args, progress) -> int:
 def cmd_integrate(args, progress) -> int:
     from . import frames as chunks, images, integrate
 
-    chunks.check_outputs([args.out], args.overwrite, "the height")
+    chunks.check_outputs([args.out], True, "the height")
     chunks.report_swept(chunks.sweep([Path(args.out).parent]))
+    chunks.check_outputs([args.out], args.overwrite)
     normal = images.to_rgb(images.load_image(args.normal, data=True))
     if Path(args.normal).suffix.lower() != ".exr":
         normal = normal * 2.0 - 1.0

@@ -134,6 +134,8 @@ def _each(args, ext: str, render_one) -> int:
     args.sources = expand_sources(args.sources, getattr(args, "frames", None))
     outputs = _outputs(args, ext)
     # the checks python -m inference makes (a file or /proc where a folder should be)
+    chunks.check_outputs(outputs, True)
+    chunks.report_swept(chunks.sweep(sorted({p.parent for p in outputs})))  # a killed run's
     chunks.check_outputs(outputs, args.overwrite, exists=InputError)
     models = ""
     if args.models:
@@ -141,7 +143,6 @@ def _each(args, ext: str, render_one) -> int:
         if not Path(models).is_dir():
             raise InputError(f"models folder not found: {args.models}")
     args.lighting = _lighting(args)
-    chunks.report_swept(chunks.sweep(sorted({p.parent for p in outputs})))
     if args.scene:
         scene = api.user_scene(args.scene, args.scene_name or "", models)
     else:

@@ -428,12 +428,15 @@ def test_a_rerun_sweeps_the_temporaries_a_killed_run_left(with_chain, tmp_path, 
     (left[1] / ".normal.zxcvbnm1.tmp.exr").write_bytes(b"x")
     for p in [*left, left[1] / ".normal.zxcvbnm1.tmp.exr"]:
         os.utime(p, (old, old))
-    code, err = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out),
-                     "--overwrite"], capsys)
-    assert code == 0, err
+    # refused (out/plate exists, no --overwrite), and yet the leftovers are gone
+    code, err = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out)], capsys)
+    assert code == 4 and "--overwrite" in err, err
     assert "removed 2 stale temporaries" in err and ".passes.k3j5h7g9.tmp.exr" in err
     assert not left[0].exists() and not left[1].exists()
     assert left[2].exists()          # not an output of this run: not Relit's to remove
+    code, err = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out),
+                     "--overwrite"], capsys)
+    assert code == 0 and "removed" not in err, err
     assert (out / "plate" / "passes.exr").exists()
     # relight sweeps its output folder too, and says nothing when there is nothing
     stale = tmp_path / "r" / ".relit.q1w2e3r4.tmp.png"
