@@ -20,6 +20,16 @@ right, +Y image up, +Z toward the viewer.
 Degradation: no face, several faces and a missing or broken mediapipe each give a
 ``RelitWarning`` and well-formed outputs (zero channels, empty prior, all-ones matte without
 mediapipe), never an exception.
+
+Turned plates: Face Mesh finds upright faces only, and plates shot rotated without an EXIF
+orientation are common. When no face is found as given, the image is turned 180°, 90° and 270°
+clockwise (``TURNS``) before giving up; the first turn with a face wins. A face that is found
+lying on its side (more than 45° from upright, as its chin-to-forehead line says) is looked at
+again with the image turned so that it stands upright, where Face Mesh places its landmarks
+best (within a pixel or two of the upright plate's, against up to 15 px sideways). Everything
+returned
+(landmarks, boxes, channels, prior, matte) is mapped back to the image as given, the turn is
+kept in ``FaceResult.turn`` and ``FaceAnalysis.turn``, and a ``RelitWarning`` names it.
 """
 from __future__ import annotations
 
@@ -75,6 +85,12 @@ _REGIONS = (
     ("lips", "ring", ("FACEMESH_LIPS",)),
     ("nose", "hull", ("FACEMESH_NOSE",)),
 )
+TURNS = (180, 90, 270)
+"""Clockwise turns (degrees) tried, in order, when no face is found in the image as given.
+Upside down comes first: Face Mesh's detector already finds most faces lying on their side (and
+``_detect`` then turns them upright), but never one upside down."""
+_UP = (175, 151)  # chin and forehead landmarks: the face's up direction runs from one to the other
+_ROTATE = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 _LOCK = threading.Lock()  # guards the graph cache and every call into a MediaPipe graph
 _GRAPHS: dict[tuple, object] = {}
 
@@ -108,6 +124,9 @@ class FaceResult:
     shape: tuple[int, int]
     warnings: list[str] = field(default_factory=list)
     available: bool = True  # False when mediapipe could not be used
+    # clockwise degrees the image was turned for Face Mesh to find the faces (0: as given);
+    # the points are already mapped back to the image as given
+    turn: int = 0
 
     @property
     def primary(self) -> Optional[Face]:
@@ -127,6 +146,7 @@ class FaceOptions:
     matte_model: int = MATTE_MODEL
     max_side: int = 2048  # MediaPipe sees the image shrunk to this long side at most
     expose: bool = True  # no face as shot: look again exposed and shadow-lifted (_exposures)
+    turns: bool = True  # no face as given: look again turned 90/180/270° clockwise (TURNS)
     # the matte is at least the detected face: Selfie Segmentation, made for a person in front
     # of a background, fails on a tight face crop or a plate with no background (it reached 0
     # inside the face on Yale B), so the face-mesh hull is united with it (face_hull)
@@ -143,6 +163,7 @@ class FaceAnalysis:
     prior_mask: np.ndarray  # H×W in {0, 1}
     matte: np.ndarray  # H×W in [0, 1]
     warnings: list[str] = field(default_factory=list)
+    turn: int = 0  # clockwise degrees the face was found at (FaceResult.turn); 0: as given
 
 
 def _warn(notes: Optional[list], message: str) -> None:
@@ -278,46 +299,82 @@ def _srgb8_table() -> np.ndarray:
 
 def detect_landmarks(rgb_linear: np.ndarray, max_faces: int = 4,
                      min_detection_confidence: float = 0.5, refine_landmarks: bool = True,
-                     max_side: int = 2048, expose: bool = True) -> FaceResult:
+                     max_side: int = 2048, expose: bool = True, turns: bool = True
+                     ) -> FaceResult:
     """Find faces with MediaPipe Face Mesh (static images) and return their landmarks.
 
     Each face holds (478, 3) points (468 without ``refine_landmarks``) in pixels of the input:
     x right, y down, z = MediaPipe's relative depth × image width. Faces are sorted largest first.
     Warns (RelitWarning) when no face is found, when several are (the largest is the one used)
     and when mediapipe is unavailable (then the result is empty and ``available`` is False).
+    With ``turns``, an image with no face as given is tried turned 90°, 180° and 270° clockwise;
+    a face found so is mapped back to the image as given, ``FaceResult.turn`` says which turn
+    found it, and a RelitWarning names it.
     """
     rgb = _prepare(rgb_linear)
     return _detect(_shrunk(rgb, max_side), rgb.shape[:2], max_faces,
-                   min_detection_confidence, refine_landmarks, [], expose)
+                   min_detection_confidence, refine_landmarks, [], expose, turns)
 
 
 def _detect(small: np.ndarray, shape: tuple[int, int], max_faces: int, confidence: float,
-            refine: bool, notes: list, expose: bool = True) -> FaceResult:
+            refine: bool, notes: list, expose: bool = True, turns: bool = True) -> FaceResult:
     """``detect_landmarks`` on ``small`` (linear, shrunk) of an image of ``shape``; notes
     collected."""
     if int(max_faces) < 1:
         raise InputError(f"max_faces must be at least 1, got {max_faces}")
+    faces, turn = [], 0
     try:
         mp = _mediapipe()
         key = ("face_mesh", int(max_faces), float(confidence), bool(refine))
         make = lambda: mp.face_mesh.FaceMesh(  # noqa: E731
             static_image_mode=True, max_num_faces=int(max_faces), refine_landmarks=bool(refine),
             min_detection_confidence=float(confidence))
-        found = []
-        tries = _exposures(small) if expose else iter([_srgb8(small)])
-        for attempt in tries:  # as shot, then brightened when nothing is found
-            found = _run(key, make, attempt).multi_face_landmarks or []
-            if found:
+
+        def find(turn: int) -> list[Face]:
+            """Faces in ``small`` turned ``turn``° clockwise, in pixels of that turned image."""
+            view = turned(small, turn)
+            seen = _turned_shape(shape, turn)
+            for attempt in _exposures(view) if expose else iter([_srgb8(view)]):
+                found = _run(key, make, attempt).multi_face_landmarks  # as shot, then brighter
+                if found:
+                    return sorted((_face_from(lms, seen) for lms in found),
+                                  key=lambda f: f.size, reverse=True)
+            return []
+
+        for turn in (0, *TURNS) if turns else (0,):  # as given, then turned
+            faces = find(turn)
+            if faces:
                 break
+        if faces and turns:  # a face lying on its side: look again with it upright
+            upright = (turn + _roll(faces[0])) % 360
+            again = find(upright) if upright != turn else []
+            if again:
+                faces, turn = again, upright
     except (ImportError, OSError, RuntimeError) as exc:  # missing or broken installation
         _warn(notes, f"mediapipe is unavailable ({exc}); no face landmarks")
         return FaceResult([], shape, list(notes), available=False)
-    faces = sorted((_face_from(lms, shape) for lms in found), key=lambda f: f.size, reverse=True)
+    if not faces:
+        turn = 0
+    faces = [Face(unturn_points(f.points, turn, shape)) for f in faces]
     if not faces:
         _warn(notes, "no face found; landmark channels and the face prior are empty")
-    elif len(faces) > 1:
-        _warn(notes, f"{len(faces)} faces found; using the largest")
-    return FaceResult(faces, shape, list(notes))
+    else:
+        if turn:
+            _warn(notes, f"the face is not upright: found with the image turned {turn}° "
+                         "clockwise (a plate shot rotated, without EXIF orientation?); the "
+                         "landmarks, face prior and matte are mapped back to the image as given")
+        if len(faces) > 1:
+            _warn(notes, f"{len(faces)} faces found; using the largest")
+    return FaceResult(faces, shape, list(notes), turn=turn)
+
+
+def _roll(face: Face) -> int:
+    """The clockwise turn (0, 90, 180 or 270°) nearest to the one that stands ``face`` upright,
+    from its chin-to-forehead direction (x right, y down: upright points to -y)."""
+    chin, forehead = face.points[_UP[0], :2], face.points[_UP[1], :2]
+    up_x, up_y = (forehead - chin).astype(np.float64)
+    angle = np.degrees(np.arctan2(-up_x, -up_y))  # 90: the face's top points left
+    return int(round(angle / 90.0)) % 4 * 90
 
 
 def _face_from(landmark_list, shape: tuple[int, int]) -> Face:
@@ -325,6 +382,45 @@ def _face_from(landmark_list, shape: tuple[int, int]) -> Face:
     h, w = shape
     xyz = np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
     return Face(xyz * np.array([w, h, w], dtype=np.float32))
+
+
+# ---------------------------------------------------------------- turned plates
+
+def turned(image: np.ndarray, turn: int) -> np.ndarray:
+    """``image`` (H×W or H×W×C) turned ``turn`` degrees clockwise (0, 90, 180 or 270)."""
+    turn = int(turn) % 360
+    if turn == 0:
+        return image
+    return np.ascontiguousarray(cv2.rotate(np.ascontiguousarray(image), _ROTATE[turn]))
+
+
+def unturned(image: np.ndarray, turn: int) -> np.ndarray:
+    """Undo ``turned(image, turn)``: the image turned ``turn`` degrees counter-clockwise."""
+    return turned(image, (360 - int(turn)) % 360)
+
+
+def _turned_shape(shape: tuple[int, int], turn: int) -> tuple[int, int]:
+    h, w = shape
+    return (w, h) if int(turn) % 180 else (h, w)
+
+
+def unturn_points(points: np.ndarray, turn: int, shape: tuple[int, int]) -> np.ndarray:
+    """(N, ≥2) pixel points (x right, y down, continuous coordinates) in the image of ``shape``
+    (H, W) turned ``turn`` degrees clockwise → the same points in the image as given. Columns
+    past x and y (MediaPipe's z, in pixels) are kept: a turn in the image plane leaves depth."""
+    h, w = shape
+    turn = int(turn) % 360
+    out = np.array(points, dtype=np.float32, copy=True)
+    x, y = points[:, 0].astype(np.float32), points[:, 1].astype(np.float32)
+    if turn == 90:  # turned: x' = h - y, y' = x
+        out[:, 0], out[:, 1] = y, h - x
+    elif turn == 180:  # x' = w - x, y' = h - y
+        out[:, 0], out[:, 1] = w - x, h - y
+    elif turn == 270:  # x' = y, y' = w - x
+        out[:, 0], out[:, 1] = w - y, x
+    elif turn:
+        raise InputError(f"a turn is 0, 90, 180 or 270 degrees, not {turn}")
+    return out
 
 
 # ---------------------------------------------------------------- landmark channels
@@ -616,19 +712,21 @@ def matte(rgb_linear: np.ndarray, model_selection: int = MATTE_MODEL,
 
 
 def _matte(pixels: np.ndarray, shape: tuple[int, int], model_selection: int,
-           notes: Optional[list]) -> np.ndarray:
-    """``matte`` on uint8 sRGB ``pixels`` of an image of ``shape``; warnings kept in ``notes``."""
+           notes: Optional[list], turn: int = 0) -> np.ndarray:
+    """``matte`` on uint8 sRGB ``pixels`` of an image of ``shape``; warnings kept in ``notes``.
+    With ``turn``, the person is segmented in the image turned so (upright, as its face was
+    found) and the mask is turned back."""
     h, w = shape
     try:
         mp = _mediapipe()
         key = ("selfie_segmentation", int(model_selection))
         make = lambda: mp.selfie_segmentation.SelfieSegmentation(  # noqa: E731
             model_selection=int(model_selection))
-        mask = _run(key, make, pixels).segmentation_mask
+        mask = _run(key, make, turned(pixels, turn)).segmentation_mask
     except (ImportError, OSError, RuntimeError) as exc:
         _warn(notes, f"mediapipe is unavailable ({exc}); the matte is all ones")
         return np.ones((h, w), np.float32)
-    mask = np.asarray(mask, np.float32)
+    mask = unturned(np.asarray(mask, np.float32), turn)
     if mask.shape != (h, w):
         mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(mask, 0.0, 1.0)
@@ -663,7 +761,9 @@ def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn]
     ``options`` is None, a ``FaceOptions`` or a mapping of its fields. Every output has the
     input's H×W; the channels and the prior describe the largest face only. Warnings are both
     emitted (RelitWarning) and listed in ``FaceAnalysis.warnings``. Raises ``Cancelled`` when
-    ``cancel()`` turns true between stages.
+    ``cancel()`` turns true between stages. A face found only in the image turned (see
+    ``detect_landmarks``) gives outputs mapped back to the image as given; ``turn`` says which
+    turn found it.
     """
     opts = _options(options)
     rgb = _prepare(rgb_linear)
@@ -672,14 +772,14 @@ def analyse(rgb_linear: np.ndarray, options=None, progress: Optional[ProgressFn]
                              "matte": 2}, cancel)
     steps.stage("face landmarks")
     found = _detect(small, shape, opts.max_faces, opts.min_detection_confidence,
-                    opts.refine_landmarks, notes, opts.expose)
+                    opts.refine_landmarks, notes, opts.expose, opts.turns)
     steps.stage("landmark channels")
     channels = landmark_channels(found.primary, shape, opts.splat_sigma)
     steps.stage("face prior")
     normal, mask = face_prior(found.primary, shape, opts.depth_scale)
     steps.stage("matte")
-    alpha = _matte(_srgb8(small), shape, opts.matte_model, notes)
+    alpha = _matte(_srgb8(small), shape, opts.matte_model, notes, found.turn)
     if opts.matte_face_hull and found.primary is not None:
         alpha = np.maximum(alpha, face_hull(found.primary, shape))
     steps.done("face analysis done")
-    return FaceAnalysis(found, channels, normal, mask, alpha, notes)
+    return FaceAnalysis(found, channels, normal, mask, alpha, notes, found.turn)

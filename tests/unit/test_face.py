@@ -303,3 +303,51 @@ def test_face_hull_is_one_inside_and_soft_outside(result):
     edge = (hull > 0.0) & (hull < 1.0)
     assert edge.any()
     assert not face.face_hull(None, shape).any()
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_plate_finds_the_face_and_maps_it_back(hopper, result, turn):
+    """A portrait shot turned (no EXIF orientation): the face is found with the image turned
+    upright again, the turn is reported, and every output is in the plate's own orientation."""
+    plate = face.turned(hopper, 360 - turn)  # needs ``turn``° clockwise to stand upright
+    with pytest.warns(RelitWarning, match=f"turned {turn}° clockwise"):
+        out = face.analyse(plate)
+    assert out.turn == turn and out.landmarks.turn == turn
+    assert any(f"turned {turn}°" in w for w in out.warnings)
+    points = out.landmarks.primary.points
+    assert (points[:, 0] >= 0).all() and (points[:, 0] < plate.shape[1]).all()
+    assert (points[:, 1] >= 0).all() and (points[:, 1] < plate.shape[0]).all()
+    # the plate's landmarks, turned with the plate, land on the upright portrait's
+    upright = face.unturn_points(points, 360 - turn, hopper.shape[:2])
+    moved = np.abs(upright[:, :2] - result.landmarks.primary.points[:, :2])
+    assert moved.max() < 2.0
+    np.testing.assert_allclose(upright[:, 2], result.landmarks.primary.points[:, 2], atol=0.5)
+    # the channels, the prior's mask and the matte are the upright ones turned with the plate
+    for name in ("landmark_channels", "prior_mask", "matte"):
+        back = face.turned(getattr(out, name), turn)
+        assert back.shape == getattr(result, name).shape
+        assert np.abs(back - getattr(result, name)).mean() < 0.01, name
+
+
+def test_an_upside_down_face_is_found_only_by_turning(hopper):
+    plate = face.turned(hopper, 180)
+    with pytest.warns(RelitWarning, match="no face"):
+        assert face.detect_landmarks(plate, turns=False).faces == []
+    found = face.detect_landmarks(plate)
+    assert found.turn == 180 and len(found.faces) == 1
+
+
+def test_turned_points_follow_their_pixel():
+    """unturn_points maps a pixel centre of the turned image onto that pixel's centre in the
+    image as given, for every turn (continuous coordinates, x right, y down)."""
+    image = np.zeros((5, 7), np.float32)
+    image[1, 5] = 1.0  # row 1, column 5: centre (5.5, 1.5)
+    for turn in (0, 90, 180, 270):
+        view = face.turned(image, turn)
+        row, col = np.argwhere(view == 1.0)[0]
+        xyz = np.array([[col + 0.5, row + 0.5, -3.0]], np.float32)
+        np.testing.assert_array_equal(face.unturn_points(xyz, turn, image.shape),
+                                      [[5.5, 1.5, -3.0]])
+        np.testing.assert_array_equal(face.unturned(view, turn), image)
+    with pytest.raises(InputError):
+        face.unturn_points(xyz, 45, image.shape)
