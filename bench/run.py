@@ -212,6 +212,109 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
             "render_seconds": render_only, "seconds_with_io": with_io, "target_seconds": 5.0}
 
 
+def _stage_clock():
+    """A progress callback that sums the time spent in each named stage."""
+    stages: dict[str, float] = {}
+    last = [time.perf_counter(), None]
+
+    def progress(fraction, message):
+        now = time.perf_counter()
+        if last[1] is not None:
+            stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
+        last[0], last[1] = now, message.split(" ")[0]
+    return stages, progress
+
+
+def bench_end_to_end(size: int = 2160, width: int = 3840) -> dict:
+    """A 4K frame as a user's PNG, load → decompose → ``passes.exr`` on disk (what a
+    compositor takes), in a warm process: the time of each stage and of the I/O. Then the
+    whole ``python -m inference decompose`` command, cold, at 4K and 8K, with its peak memory."""
+    import subprocess
+    import tempfile
+
+    reg = default_registry()
+    try:
+        reg.require(pipeline.CHAIN)
+    except ModelNotInstalled as exc:
+        return {"skipped": str(exc)}
+    out: dict = {"size": [width, size]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "plate.png"
+        images.save_png(src, portrait_like(size, width))
+        pipeline.decompose(images.load_image(src))  # warm-up: sessions, caches
+        stages, progress = _stage_clock()
+        t0 = time.perf_counter()
+        image = images.load_image(src)
+        t1 = time.perf_counter()
+        passes = pipeline.decompose(image, None, progress)
+        t2 = time.perf_counter()
+        passes.save(tmp / "out", singles=False, previews=False, overwrite=True)
+        t3 = time.perf_counter()
+        out.update({"total_s": t3 - t0, "load_s": t1 - t0, "decompose_s": t2 - t1,
+                    "write_passes_exr_s": t3 - t2, "stages_s": stages, "target_s": 4.0})
+        del image, passes
+        commands = {}
+        for name, (h, w) in {"4k": (size, width), "8k": (2 * size, 2 * width)}.items():
+            plate = tmp / f"{name}.png"
+            if name != "4k":
+                images.save_png(plate, images.resize(portrait_like(size, width), (h, w)))
+            else:
+                plate = src
+            t0 = time.perf_counter()
+            run = subprocess.run([sys.executable, "-m", "inference", "--quiet", "decompose",
+                                  str(plate), "--out", str(tmp / f"cli_{name}"),
+                                  "--no-previews"], cwd=ROOT, capture_output=True, text=True)
+            seconds = time.perf_counter() - t0
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            commands[name] = {"seconds": seconds, "exit": run.returncode,
+                              "peak_memory_mb": peak}
+        out["command"] = commands
+        out["peak_memory_targets_mb"] = {"4k": 2048, "8k": 6144}
+    return out
+
+
+def bench_sequence_files(frames: int = 6, size: int = 1080, width: int = 1920,
+                         strength: float = 0.7) -> dict:
+    """A 1080p plate sequence as PNG files, end to end as a sequence decompose runs it (load →
+    decompose → one ``passes.exr`` per frame), in a warm process: frames per second, plain and
+    stabilised."""
+    import tempfile
+
+    from inference import sequence
+    from inference.cli import _stabilise
+
+    reg = default_registry()
+    try:
+        reg.require(pipeline.CHAIN)
+    except ModelNotInstalled as exc:
+        return {"skipped": str(exc)}
+    base = portrait_like(size, width + 2 * frames)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        paths = []
+        for t in range(frames):
+            paths.append(images.save_png(tmp / f"plate.{1001 + t}.png",
+                                         np.ascontiguousarray(base[:, 2 * t:2 * t + width])))
+        pipeline.decompose(images.load_image(paths[0]))  # warm-up
+
+        def run(stab) -> float:
+            t0 = time.perf_counter()
+            for path in paths:
+                passes = pipeline.decompose(images.load_image(path))
+                if stab is not None:
+                    _stabilise(stab, passes)
+                passes.save(tmp / "out" / path.stem, singles=False, previews=False,
+                            overwrite=True)
+            return time.perf_counter() - t0
+
+        plain = run(None)
+        stabilised = run(sequence.Stabiliser(sequence.StabiliseOptions(strength=strength)))
+    return {"size": [width, size], "frames": frames, "fps": frames / plain,
+            "stabilised_fps": frames / stabilised, "target_fps": 3.0,
+            "target_stabilised_fps": 2.0}
+
+
 def bench_farm_chunked() -> dict:
     """16 stabilised 1080p frames in one process and in chunks of 8 through ``openjd run``
     (bench/farm_bench.py): frames per second of both, and the overhead of a task."""
@@ -230,6 +333,8 @@ def main(argv=None) -> int:
                            "matmul": matmul_gflops()}}
     sections = {"decompose": lambda: bench_decompose(args.sizes), "relight_preview": bench_relight,
                 "decompose_1080p_sequence": bench_decompose_sequence,
+                "end_to_end_4k": bench_end_to_end,
+                "sequence_1080p_files": bench_sequence_files,
                 "relight_1080p": lambda: bench_relight(1080, 1920),
                 "tiling": bench_tiling, "photometric": bench_photometric,
                 "plane_render": bench_plane_render,
@@ -246,6 +351,10 @@ def main(argv=None) -> int:
         "plane_render": results["plane_render"]["render_seconds"] / unit,
         "plane_render_denoised": results["plane_render_denoised"]["render_seconds"] / unit,
     }
+    if "total_s" in results["end_to_end_4k"]:
+        results["ratios_to_matmul"]["end_to_end_4k"] = results["end_to_end_4k"]["total_s"] / unit
+        results["ratios_to_matmul"]["sequence_1080p_frame"] = \
+            1.0 / results["sequence_1080p_files"]["fps"] / unit
     results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
