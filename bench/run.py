@@ -60,6 +60,19 @@ def portrait_like(size: int, width: int | None = None) -> np.ndarray:
     return images.resize(img, (size, width)).astype(np.float32)
 
 
+def _stage_clock():
+    """A progress callback that sums the time spent in each named stage."""
+    stages: dict[str, float] = {}
+    last = [time.perf_counter(), None]
+
+    def progress(fraction, message):
+        now = time.perf_counter()
+        if last[1] is not None:
+            stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
+        last[0], last[1] = now, message.split(" ")[0]
+    return stages, progress
+
+
 def bench_decompose(sizes) -> dict:
     reg = default_registry()
     try:
@@ -68,19 +81,9 @@ def bench_decompose(sizes) -> dict:
         return {"skipped": str(exc)}
     out = {}
     for size in sizes:
-        stages: dict[str, float] = {}
-        last = [time.perf_counter(), None]
-
-        def progress(fraction, message):
-            now = time.perf_counter()
-            if last[1] is not None:
-                stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
-            last[0], last[1] = now, message.split(" ")[0]
-
         image = portrait_like(size)
-        pipeline.decompose(image, None, progress)  # warm-up: sessions, caches
-        stages.clear()
-        last[:] = [time.perf_counter(), None]
+        pipeline.decompose(image)  # warm-up: sessions, caches
+        stages, progress = _stage_clock()
         t0 = time.perf_counter()
         pipeline.decompose(image, None, progress)
         out[f"{size}"] = {"total_s": time.perf_counter() - t0, "stages_s": stages}
@@ -210,19 +213,6 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
         relit.unregister()
     return {"size": size, "samples": samples, "denoise": denoise,
             "render_seconds": render_only, "seconds_with_io": with_io, "target_seconds": 5.0}
-
-
-def _stage_clock():
-    """A progress callback that sums the time spent in each named stage."""
-    stages: dict[str, float] = {}
-    last = [time.perf_counter(), None]
-
-    def progress(fraction, message):
-        now = time.perf_counter()
-        if last[1] is not None:
-            stages[last[1]] = stages.get(last[1], 0.0) + now - last[0]
-        last[0], last[1] = now, message.split(" ")[0]
-    return stages, progress
 
 
 def bench_end_to_end(size: int = 2160, width: int = 3840) -> dict:
