@@ -19,6 +19,7 @@ from typing import Optional
 import bpy
 import numpy as np
 
+from ..inference import frames
 from ..inference import images as imageio
 from ..inference import pipeline
 from ..inference.errors import InputError, OutputError, RelitError
@@ -65,23 +66,14 @@ def model_status(settings, recheck: bool = False) -> list[tuple[str, str, str]]:
 
 def writable_folder(folder: str, what: str = "the output", other: str = "") -> Path:
     """``folder`` as an absolute path, after checking that it can be made and written: a
-    ``//`` path needs a saved .blend, and the nearest existing parent must be a writable
-    folder. Nothing is created. ``other`` names a further way out for the messages (", or
-    pack them")."""
+    ``//`` path needs a saved .blend; the rest is ``inference.frames.writable_folder``.
+    ``other`` names a further way out for the messages (", or pack them")."""
     if not folder:
         raise InputError(f"choose a folder for {what}{other}")
     if folder.startswith("//") and not bpy.data.filepath:
         raise InputError(f"the folder for {what} is relative (//) but the .blend is not saved "
                          f"yet: save it, or pick an absolute folder{other}")
-    path = Path(bpy.path.abspath(folder))
-    existing = path
-    while not existing.exists() and existing.parent != existing:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"cannot write {what} to {path}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {what} to {path}: {existing} is not writable")
-    return path
+    return frames.writable_folder(bpy.path.abspath(folder), what)
 
 
 def output_folder(settings, name: str) -> Optional[Path]:
