@@ -95,8 +95,9 @@ def portrait_path() -> Path:
     try:
         import matplotlib
     except ImportError:
-        raise InputError("the portrait demo needs matplotlib's sample data (installed with "
-                         "mediapipe); pass --image PATH instead") from None
+        raise InputError("the portrait demo needs matplotlib's sample data (the development "
+                         "environment has it; the Blender extension leaves matplotlib out): "
+                         "pass --image PATH instead") from None
     path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     if not path.is_file():
         raise InputError(f"matplotlib's sample portrait is missing: {path}")

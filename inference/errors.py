@@ -23,6 +23,14 @@ class ModelNotInstalled(RelitError):
         super().__init__(f"model not installed: {name}" + (f" ({reason})" if reason else ""))
 
 
+class ManifestUnreadable(ModelNotInstalled):
+    """The models folder's manifest cannot be read, so none of its models can be used."""
+
+    def __init__(self, message: str):
+        self.name = None
+        RelitError.__init__(self, message)
+
+
 class OutputError(RelitError):
     """An output cannot be written (exists without overwrite, read-only folder, ...)."""
 

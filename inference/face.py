@@ -33,12 +33,9 @@ kept in ``FaceResult.turn`` and ``FaceAnalysis.turn``, and a ``RelitWarning`` na
 """
 from __future__ import annotations
 
-import os
-import sys
 import threading
 import warnings
 from collections import defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from types import SimpleNamespace
@@ -47,6 +44,7 @@ from typing import Callable, Iterator, Mapping, Optional
 import cv2
 import numpy as np
 
+from . import native_stderr
 from .errors import InputError, RelitWarning
 from .images import linear_to_srgb, srgb_to_linear, to_rgb
 from .progress import CancelFn, ProgressFn, Steps
@@ -208,27 +206,8 @@ def _graph(key: tuple, make: Callable[[], object]) -> object:
 
 def _run(key: tuple, make: Callable[[], object], image: np.ndarray):
     """Process ``image`` (uint8 sRGB RGB) with the cached graph, serialised by the lock."""
-    with _LOCK, _native_stderr_silenced():
+    with _LOCK, native_stderr.captured():   # its absl/TFLite info lines, dropped
         return _graph(key, make).process(image)
-
-
-@contextmanager
-def _native_stderr_silenced():
-    """MediaPipe's C++ (absl, TFLite) logs info lines straight to file descriptor 2, and no
-    setting turns them off: point fd 2 at /dev/null while a graph is built or run."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real stderr (embedded): nothing to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def close() -> None:

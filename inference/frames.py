@@ -292,16 +292,16 @@ def writable_folder(folder: str | Path, what: str = "the output") -> Path:
     return path
 
 
-def check_outputs(paths: Sequence[str | Path], overwrite: bool, what: Optional[str] = None,
-                  exists: type = OutputError) -> list[Path]:
+def check_outputs(paths: Sequence[str | Path], overwrite: bool, what: Optional[str] = None
+                  ) -> list[Path]:
     """Every output of a run checked before any work: none exists unless ``overwrite`` (an
-    ``exists`` error naming the first that does), and each one's folder can be written
+    OutputError naming the first that does), and each one's folder can be written
     (``writable_folder``, once per folder; ``what`` names the output in its message, by
     default the first output's file name)."""
     paths = [Path(p) for p in paths]
     for path in paths:
         if path.exists() and not overwrite:
-            raise exists(f"{path} exists; pass --overwrite to replace outputs")
+            raise OutputError(f"{path} exists; pass --overwrite to replace outputs")
     checked: set[Path] = set()
     for path in paths:
         parent = Path(os.path.abspath(path)).parent

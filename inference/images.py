@@ -9,6 +9,7 @@ Writing is atomic: each file is written beside its target under a temporary name
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from . import native_stderr  # noqa: E402
 from .errors import InputError, OutputError, RelitWarning  # noqa: E402
 
 READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr", ".pgm", ".ppm", ".pnm",
@@ -182,10 +184,15 @@ def _decode(path: Path, buf: np.ndarray) -> np.ndarray:
     """OpenCV's decode of the file's bytes, as H×W×C in RGB(A) order."""
     if _looks_truncated(path, buf):  # before the decoder, which would print its own complaint
         raise InputError(f"image file is truncated: {path}")
-    with warnings.catch_warnings():
+    with native_stderr.captured() as said:   # libpng/libjpeg/OpenCV complain on fd 2
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    damage = "; ".join(dict.fromkeys(_decoder_complaint(line) for line in said))
     if image is None or image.size == 0:
-        raise InputError(f"cannot decode image (corrupt or truncated?): {path}")
+        raise InputError(f"cannot decode image (corrupt or truncated?): {path}"
+                         + (f" ({damage})" if damage else ""))
+    if damage:
+        warnings.warn(f"{path}: the decoder found damage, so parts of the image may be wrong "
+                      f"({damage})", RelitWarning, stacklevel=4)
     if image.ndim == 2:
         return image[..., None]
     if image.shape[-1] == 3:
@@ -193,6 +200,13 @@ def _decode(path: Path, buf: np.ndarray) -> np.ndarray:
     if image.shape[-1] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
+
+
+def _decoder_complaint(line: str) -> str:
+    """A decoder's line without its log decoration (``libpng error: ``, OpenCV's
+    ``[ WARN:0@0.1] global loadsave.cpp:515 imdecode_ ``)."""
+    line = re.sub(r"^\[\s*[A-Z]+:[^\]]*\]\s*(global\s+\S+\s+\S+\s+)?", "", line)
+    return re.sub(r"^libpng (error|warning):\s*", "", line).strip()
 
 
 def _looks_truncated(path: Path, buf: np.ndarray) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import InputError, ModelNotInstalled
+from .errors import ManifestUnreadable, ModelNotInstalled
 
 MANIFEST = "manifest.json"
 SCHEMA = 1
@@ -114,9 +114,9 @@ class Registry:
         try:
             data = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"cannot read model manifest {path}: {exc}") from None
+            raise ManifestUnreadable(f"cannot read model manifest {path}: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-            raise InputError(f"model manifest {path} has no 'models' table")
+            raise ManifestUnreadable(f"model manifest {path} has no 'models' table")
         self._manifest = (mtime, data)
         return data
 

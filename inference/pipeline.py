@@ -164,7 +164,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
-              "warnings": feats.get("warnings", [])})
+              "face_turn": feats.get("face_turn", 0), "warnings": feats.get("warnings", [])})
     up(1.0)
     passes.diffuse_shading = lighting_shading(passes.normal, sh)
     passes.diffuse = passes.albedo * passes.diffuse_shading
@@ -464,13 +464,14 @@ def unframe(image: np.ndarray, frame: tuple) -> np.ndarray:
 
 def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
     shape = small.shape[:2]
-    face_size = 0.0
+    face_size, turn = 0.0, 0
     if opts.use_face:
         fa = face.analyse(small, opts.face_options, progress=progress, cancel=cancel)
         lm, prior, prior_mask, matte = (fa.landmark_channels, fa.prior_normal, fa.prior_mask,
                                         fa.matte)
         notes = list(fa.warnings)
         face_size = fa.landmarks.primary.size if fa.landmarks.primary is not None else 0.0
+        turn = fa.turn
     else:
         lm = np.zeros((*shape, len(face.LANDMARK_CHANNELS)), np.float32)
         prior, prior_mask = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
@@ -478,7 +479,8 @@ def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
     if alpha_in is not None:  # an alpha channel in the file is the artist's matte
         matte = images.resize(alpha_in[..., None], shape)[..., 0]
     return {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
-            "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size}
+            "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size,
+            "face_turn": turn}
 
 
 class _Runner:

@@ -49,8 +49,8 @@ def registry(settings) -> Registry:
 
 def model_status(settings, recheck: bool = False) -> list[tuple[str, str, str]]:
     """``(name, version, "ok" | why not)`` of every model in the scene's models folder's
-    manifest; ``recheck`` verifies the files again. Raises InputError for an unreadable
-    manifest."""
+    manifest; ``recheck`` verifies the files again. Raises ManifestUnreadable (a
+    ModelNotInstalled) for an unreadable manifest."""
     reg = registry(settings)
     if recheck:
         reg.clear()

@@ -136,7 +136,7 @@ def _each(args, ext: str, render_one) -> int:
     # the checks python -m inference makes (a file or /proc where a folder should be)
     chunks.check_outputs(outputs, True)
     chunks.report_swept(chunks.sweep(sorted({p.parent for p in outputs})))  # a killed run's
-    chunks.check_outputs(outputs, args.overwrite, exists=InputError)
+    chunks.check_outputs(outputs, args.overwrite)
     models = ""
     if args.models:
         models = str(Path(args.models).resolve())
