@@ -24,6 +24,7 @@ def files(tmp_path_factory):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_make_batch_answers_each_bad_input(case, files, chain_dir, tmp_path):
     out = tmp_path / "out"
+    bad_inputs.prepare(case, files, out)
     env = {**os.environ, "RELIT_MODELS": str(bad_inputs.models_folder(case.models, chain_dir,
                                                                       files))}
     run = subprocess.run([sys.executable, "tools/batch.py", "--quiet", *case.format(files, out)],

@@ -27,12 +27,27 @@ class Case:
     stderr: str = ""                 # a regular expression stderr must match
     outputs: tuple[str, ...] = ()    # paths (formatted like argv) that must exist afterwards
     models: str = "chain"            # chain (the wiring stand-ins), corrupt, bad_manifest, none
+    stale: tuple[str, ...] = ()      # temporaries a killed run left, made before the case
+    batch_stale: tuple[str, ...] = ()  # the same for its make batch form
     cli: bool = True                 # through python -m inference
     batch: bool = True               # also through make batch (relight in Cycles)
     tags: frozenset = field(default_factory=frozenset)
 
     def format(self, folder: Path, out: Path) -> list[str]:
         return [a.format(dir=folder, out=out) for a in self.argv]
+
+
+def prepare(case: Case, folder: Path, out: Path) -> list[Path]:
+    """Leave the case's stale temporaries (ten minutes old and more) where a run killed with
+    ``kill -9`` would have; returns them."""
+    import os
+
+    left = [Path(p.format(dir=folder, out=out)) for p in case.stale]
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a file")
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    return left
 
 
 def portrait(size: int = 160) -> np.ndarray:
@@ -196,6 +211,11 @@ CASES: list[Case] = [
     Case("unrelated sizes", ("decompose", "{dir}/face.png", "{dir}/wide.png", "--out",
                              "{out}"), 0, r"^(?![\s\S]*stabilis)",
          outputs=("{out}/face/passes.exr", "{out}/wide/passes.exr"), batch=False),
+    Case("leftovers of a killed run", ("decompose", "{dir}/face.png", "--out", "{out}",
+                                       "--overwrite"), 0,
+         r"removed 1 stale temporary left by an interrupted run: .*\.passes\.k3j5h7g9\.tmp\.exr",
+         outputs=("{out}/face/passes.exr",), stale=("{out}/face/.passes.k3j5h7g9.tmp.exr",),
+         batch_stale=("{out}/.face.q1w2e3r4.tmp.png",)),
     Case("two inputs one name", ("decompose", "{dir}/face.png", "{dir}/face.jpg", "--out",
                                  "{out}"), 2, r"would both write"),
 ]
@@ -219,9 +239,13 @@ def as_batch(case: Case) -> Case | None:
     if out == "{out}" and len(sources) == 1:
         out = "{out}.png"
     outputs = (out,) if case.code == 0 and len(sources) == 1 else ()
+    if case.batch_stale:   # one image, relit to a file in a folder of the killed run's
+        out = "{out}/face.png"
+        outputs = (out,)
+    stderr = case.stderr.replace(r"\.passes\.k3j5h7g9\.tmp\.exr", r"\.face\.q1w2e3r4\.tmp\.png")
     return Case(case.name, ("relight", *sources, "--hdri", "studio", "--samples", "1",
-                            "--out", out, *rest), case.code, case.stderr, outputs=outputs,
-                models=case.models, tags=case.tags)
+                            "--out", out, *rest), case.code, stderr, outputs=outputs,
+                models=case.models, stale=case.batch_stale, tags=case.tags)
 
 
 def check(case: Case, code: int, err: str, folder: Path, out: Path) -> None:
@@ -242,6 +266,8 @@ def check(case: Case, code: int, err: str, folder: Path, out: Path) -> None:
         assert others == [], what
     for path in case.outputs:
         assert Path(path.format(dir=folder, out=out)).is_file(), (what, path)
+    for path in case.stale:
+        assert not Path(path.format(dir=folder, out=out)).exists(), (what, path)
 
 
 def _blender_log(line: str) -> bool:

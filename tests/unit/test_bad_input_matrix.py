@@ -31,6 +31,7 @@ def test_the_cli_answers_each_bad_input(case, files, chain_dir, tmp_path, capfd,
                                                                     files)))
     models._default = None
     out = tmp_path / "out"
+    bad_inputs.prepare(case, files, out)
     before = {p: p.stat().st_mtime_ns for p in files.rglob("*") if p.is_file()}
     try:
         code = cli.main(["--quiet", *case.format(files, out)])
