@@ -62,7 +62,13 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--no-mirror", dest="mirror", action="store_false",
                    help="run NormalNet once, not also on the mirrored image (faster, less "
                         "accurate normals)")
-    p.add_argument("--no-previews", dest="previews", action="store_false")
+    p.add_argument("--write", metavar="LIST",
+                   help="what each input's folder gets, comma-separated: passes (the "
+                        "multi-layer passes.exr), singles (one EXR per pass), previews (PNGs); "
+                        "lighting.json always. Default: all three for one image, passes alone "
+                        "for a sequence or several images (one multi-layer EXR a frame)")
+    p.add_argument("--no-previews", dest="previews", action="store_false",
+                   help="leave the PNG previews out of the default")
     p.add_argument("--on-error", choices=("stop", "skip"), default="stop",
                    help="on a bad input: stop (default), or report it and go on")
     p.add_argument("--keep-going", dest="on_error", action="store_const", const="skip",
@@ -283,6 +289,7 @@ def cmd_decompose(args, progress) -> int:
     steps = chunks.plan(frames, args.frames, warmup, " ".join(map(str, args.images)))
     _report_gaps(args, gaps, steps)
     out, size, total = Path(args.out), None, sum(s.write for s in steps)
+    write = _what_to_write(args, len(args.images) == 1 and Path(args.images[0]).is_file())
     steps, failures = _claim_folders(args, out, steps, stabiliser is not None)  # before work
     written = [s for s in steps if s.write]
     done = 0
@@ -308,7 +315,7 @@ def cmd_decompose(args, progress) -> int:
                 continue
             passes.meta["source"] = str(path)
             with chunks.atomic_folder(out / path.stem, args.overwrite) as tmp:
-                passes.save(tmp, half=args.half, previews=args.previews, overwrite=True)
+                passes.save(tmp, half=args.half, overwrite=True, **write)
         except RelitError as exc:
             if args.on_error == "stop":
                 raise
@@ -317,6 +324,30 @@ def cmd_decompose(args, progress) -> int:
     if failures:
         print(f"relit: {failures} of {total} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+WRITE_CHOICES = {"passes": "multilayer", "singles": "singles", "previews": "previews"}
+
+
+def _what_to_write(args, one_image: bool) -> dict:
+    """``Passes.save``'s choice of files from ``--write`` (and ``--no-previews``): by default
+    everything for one image file, the multi-layer passes.exr alone for a sequence, a folder
+    or several images (whatever frames ``--frames`` picks of them: a farm chunk writes what
+    the whole run would)."""
+    if args.write is None:
+        chosen = {"passes", "singles", "previews"} if one_image else {"passes"}
+        if not args.previews:
+            chosen.discard("previews")
+    else:
+        chosen = {w.strip() for w in args.write.split(",") if w.strip()}
+        unknown = sorted(chosen - set(WRITE_CHOICES))
+        if unknown or not chosen:
+            raise InputError(f"--write takes {', '.join(WRITE_CHOICES)} (comma-separated); "
+                             f"got {args.write!r}")
+        if not chosen & {"passes", "singles"}:
+            raise InputError("--write needs passes or singles: previews alone are not a pass "
+                             "folder")
+    return {key: name in chosen for name, key in WRITE_CHOICES.items()}
 
 
 def _report_gaps(args, gaps, steps) -> None:

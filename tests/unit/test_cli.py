@@ -514,3 +514,30 @@ def test_an_ldr_hdri_is_accepted_with_a_warning(tmp_path, capsys):
     code, err = run(["relight", str(face), "--hdri", "studio", "--out",
                      str(tmp_path / "s.png")], capsys)
     assert code == 0 and "warning" not in err, err
+
+
+def test_write_chooses_the_files_and_a_sequence_gets_one_exr_a_frame(with_chain, tmp_path,
+                                                                       capsys):
+    _sequence(tmp_path, count=2)
+    pattern = str(tmp_path / "plate.####.png")
+    names = lambda folder: sorted(p.name for p in folder.iterdir())  # noqa: E731
+    code, err = run(["decompose", pattern, "--out", str(tmp_path / "seq")], capsys)
+    assert code == 0, err
+    assert names(tmp_path / "seq" / "plate.0001") == ["lighting.json", "passes.exr"]
+    code, err = run(["decompose", str(tmp_path / "plate.0001.png"), "--out",
+                     str(tmp_path / "one")], capsys)
+    assert code == 0 and "normal.exr" in names(tmp_path / "one" / "plate.0001"), err
+    assert "normal.png" in names(tmp_path / "one" / "plate.0001")
+    code, err = run(["decompose", pattern, "--out", str(tmp_path / "chosen"), "--write",
+                     "singles,previews"], capsys)
+    assert code == 0, err
+    chosen = names(tmp_path / "chosen" / "plate.0002")
+    assert "passes.exr" not in chosen and {"normal.exr", "normal.png", "source.exr"} <= set(
+        chosen)
+    assert Passes.load(tmp_path / "chosen" / "plate.0002").normal is not None
+    for value, message in (("passes,mattes", "--write takes passes, singles, previews"),
+                           ("previews", "previews alone are not a pass folder")):
+        code, err = loud(["decompose", pattern, "--out", str(tmp_path / "bad"), "--write",
+                          value], capsys)
+        assert code == 2 and message in err and _no_work(err), err
+    assert not (tmp_path / "bad").exists()
