@@ -271,6 +271,7 @@ def _say(args, message: str) -> None:
 
 def cmd_decompose(args, progress) -> int:
     from . import frames as chunks, images, pipeline, sequence
+    from .writer import FolderWriter
 
     gaps: list = []
     frames = sequence.expand_inputs(args.images, gaps)
@@ -293,34 +294,44 @@ def cmd_decompose(args, progress) -> int:
     steps, failures = _claim_folders(args, out, steps, stabiliser is not None)  # before work
     written = [s for s in steps if s.write]
     done = 0
-    for step in steps:
-        path = step.path
-        if step.restart:
-            size = None
-            if stabiliser is not None:
-                stabiliser.reset()
-        done += step.write
-        _say(args, f"decompose {done}/{len(written)}: {path}" if step.write else
-             f"warm-up (not written): {path}")
-        try:
-            image = images.load_image(path)
-            if stabiliser is not None and size is not None and image.shape[:2] != size:
-                warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
-                              f"frames {size[1]}×{size[0]}: stabilisation restarts here")
-            size = image.shape[:2]
-            passes = pipeline.decompose(image, options, progress)
-            if stabiliser is not None:
-                _stabilise(stabiliser, passes)
-            if not step.write:
-                continue
-            passes.meta["source"] = str(path)
-            with chunks.atomic_folder(out / path.stem, args.overwrite) as tmp:
-                passes.save(tmp, half=args.half, overwrite=True, **write)
-        except RelitError as exc:
-            if args.on_error == "stop":
-                raise
-            failures += step.write
-            print(f"relit: error: {path}: {exc} (skipped)", file=sys.stderr)
+
+    def failed(path, exc: RelitError) -> None:
+        nonlocal failures
+        if args.on_error == "stop":
+            raise exc
+        failures += 1
+        print(f"relit: error: {path}: {exc} (skipped)", file=sys.stderr)
+
+    # frame N is written by a worker process while frame N + 1 computes
+    with FolderWriter(background=len(written) > 1) as out_writer:
+        for step in steps:
+            path = step.path
+            if step.restart:
+                size = None
+                if stabiliser is not None:
+                    stabiliser.reset()
+            done += step.write
+            _say(args, f"decompose {done}/{len(written)}: {path}" if step.write else
+                 f"warm-up (not written): {path}")
+            try:
+                image = images.load_image(path)
+                if stabiliser is not None and size is not None and image.shape[:2] != size:
+                    warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
+                                  f"frames {size[1]}×{size[0]}: stabilisation restarts here")
+                size = image.shape[:2]
+                passes = pipeline.decompose(image, options, progress)
+                if stabiliser is not None:
+                    _stabilise(stabiliser, passes)
+                if not step.write:
+                    continue
+                passes.meta["source"] = str(path)
+                for earlier, exc in out_writer.write(path, passes, out / path.stem,
+                                                     args.overwrite, half=args.half, **write):
+                    failed(earlier, exc)
+            except RelitError as exc:
+                failed(path, exc)
+        for earlier, exc in out_writer.finish():
+            failed(earlier, exc)
     if failures:
         print(f"relit: {failures} of {total} inputs failed", file=sys.stderr)
     return 1 if failures else 0
