@@ -73,12 +73,18 @@ def _stage_clock():
     return stages, progress
 
 
-def bench_decompose(sizes) -> dict:
-    reg = default_registry()
+def _chain_missing() -> dict | None:
+    """``{"skipped": why}`` when the decomposition chain's models are not installed."""
     try:
-        reg.require(pipeline.CHAIN)
+        default_registry().require(pipeline.CHAIN)
     except ModelNotInstalled as exc:
         return {"skipped": str(exc)}
+    return None
+
+
+def bench_decompose(sizes) -> dict:
+    if (missing := _chain_missing()) is not None:
+        return missing
     out = {}
     for size in sizes:
         image = portrait_like(size)
@@ -98,11 +104,8 @@ def bench_decompose_sequence(frames: int = 6, size: int = 1080, width: int = 192
     from inference import sequence
     from inference.cli import _stabilise
 
-    reg = default_registry()
-    try:
-        reg.require(pipeline.CHAIN)
-    except ModelNotInstalled as exc:
-        return {"skipped": str(exc)}
+    if (missing := _chain_missing()) is not None:
+        return missing
     base = portrait_like(size, width + 2 * frames)
     plates = [np.ascontiguousarray(base[:, 2 * t:2 * t + width]) for t in range(frames)]
     pipeline.decompose(plates[0])  # warm-up: sessions, caches
@@ -222,11 +225,8 @@ def bench_end_to_end(size: int = 2160, width: int = 3840) -> dict:
     import subprocess
     import tempfile
 
-    reg = default_registry()
-    try:
-        reg.require(pipeline.CHAIN)
-    except ModelNotInstalled as exc:
-        return {"skipped": str(exc)}
+    if (missing := _chain_missing()) is not None:
+        return missing
     out: dict = {"size": [width, size]}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -274,11 +274,8 @@ def bench_sequence_files(frames: int = 6, size: int = 1080, width: int = 1920,
 
     from inference import cli, writer
 
-    reg = default_registry()
-    try:
-        reg.require(pipeline.CHAIN)
-    except ModelNotInstalled as exc:
-        return {"skipped": str(exc)}
+    if (missing := _chain_missing()) is not None:
+        return missing
     base = portrait_like(size, width + 2 * frames)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

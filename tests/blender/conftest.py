@@ -24,6 +24,20 @@ def extension_zip() -> Path:
     return ROOT / "dist" / f"relit-{version}.zip"
 
 
+def built_zip() -> Path:
+    """``extension_zip()``, failing the test where it has not been built."""
+    zip_path = extension_zip()
+    if not zip_path.exists():
+        pytest.fail(f"{zip_path} is missing: build it with `make extension` (make test does)")
+    return zip_path
+
+
+@pytest.fixture
+def extension_zip_file() -> Path:
+    """The built zip under test (``$RELIT_EXTENSION_ZIP``, else dist/relit-<version>.zip)."""
+    return built_zip()
+
+
 def addon_module() -> str:
     return f"bl_ext.{REPO_MODULE}.relit"
 
@@ -32,9 +46,7 @@ def install_extension():
     """Install and enable the built zip in a temporary repository; returns the module name."""
     import bpy
 
-    zip_path = extension_zip()
-    if not zip_path.exists():
-        pytest.fail(f"{zip_path} is missing: build it with `make extension` (make test does)")
+    zip_path = built_zip()
     prefs = bpy.context.preferences
     if addon_module() in prefs.addons:
         return addon_module()

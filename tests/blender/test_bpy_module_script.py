@@ -14,20 +14,8 @@ import os
 import subprocess
 import sys
 
-from pathlib import Path
-
 import pytest
 
-
-def extension_zip() -> Path:
-    """The zip under test, as tests/blender/conftest.py finds it."""
-    root = Path(__file__).resolve().parents[2]
-    env = os.environ.get("RELIT_EXTENSION_ZIP")
-    if env:
-        return Path(env)
-    version = next(line.split('"')[1] for line in (root / "blender_manifest.toml").read_text()
-                   .splitlines() if line.startswith("version"))
-    return root / "dist" / f"relit-{version}.zip"
 
 _SCRIPT = r'''
 import importlib, json, os, sys, tempfile, warnings
@@ -67,10 +55,8 @@ def portrait(tmp_path_factory):
 
 
 @pytest.mark.parametrize("first", ["bpy", "mediapipe", "bpy", "mediapipe"])
-def test_a_bpy_module_script_stages_a_portrait(tmp_path, portrait, first):
-    zip_path = extension_zip()
-    if not zip_path.exists():
-        pytest.fail(f"{zip_path} is missing: build it with `make extension` (make test does)")
+def test_a_bpy_module_script_stages_a_portrait(tmp_path, portrait, first, extension_zip_file):
+    zip_path = extension_zip_file
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "user"))
     report = tmp_path / "report.json"
     run = subprocess.run([sys.executable, "-c", _SCRIPT, first, str(zip_path), str(portrait),
