@@ -100,6 +100,7 @@ extension: wheels
 	echo "built $(ZIP)"
 
 test: venv venv-train extension
+	@set -e   # one shell for the recipe (.ONESHELL): a failing suite must fail make test
 	RELIT_EXTENSION_ZIP="$(CURDIR)/$(ZIP)" $(PY) -m pytest tests --ignore=tests/training $(PYTEST_ARGS)
 	$(TPY) -m pytest tests/training $(PYTEST_ARGS)
 

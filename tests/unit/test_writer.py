@@ -7,6 +7,13 @@ from inference.errors import OutputError
 from inference.passes import Passes
 
 
+@pytest.fixture(autouse=True)
+def worker_allowed(monkeypatch):
+    """The Blender tests load bpy into this process, where a writer stays in process; the
+    worker itself never loads bpy, so these tests may start it."""
+    monkeypatch.setattr(writer, "background_allowed", lambda: True)
+
+
 def _passes(value: float) -> Passes:
     rgb = np.full((12, 16, 3), value, np.float32)
     normal = np.dstack([np.zeros((12, 16, 2), np.float32), np.ones((12, 16), np.float32)])
