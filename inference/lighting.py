@@ -190,8 +190,18 @@ def world_to_texture(v: np.ndarray, rotation_deg: float = 0.0) -> np.ndarray:
 
 
 def camera_to_texture(v: np.ndarray, rotation_deg: float = 0.0) -> np.ndarray:
-    """Camera-space directions to the texture frame of a map rotated by ``rotation_deg``."""
-    return world_to_texture(camera_to_world(v), rotation_deg)
+    """Camera-space directions to the texture frame of a map rotated by ``rotation_deg``:
+    ``world_to_texture(camera_to_world(v))`` written out, since world (x, -z, y) turned by
+    Rz(θ) is (c x + s z, s x - c z, y); the dtype of ``v`` is kept."""
+    v = np.asarray(v)
+    t = np.radians(float(rotation_deg))
+    c, s = np.cos(t), np.sin(t)
+    x, y, z = v[..., 0], v[..., 1], v[..., 2]
+    out = np.empty(v.shape, np.result_type(v.dtype, np.float32))
+    out[..., 0] = c * x + s * z
+    out[..., 1] = s * x - c * z
+    out[..., 2] = y
+    return out
 
 
 def texture_to_camera(v: np.ndarray, rotation_deg: float = 0.0) -> np.ndarray:
@@ -220,13 +230,25 @@ def equirect_solid_angles(h: int, w: int) -> np.ndarray:
     return (2.0 * np.pi / w) * (edges[:-1] - edges[1:])
 
 
+def direction_to_uv(dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equirect coordinates of directions (..., 3): u = 0.5 - atan2(y, x) / 2π across and
+    v = θ / π down, both in [0, 1], in the precision of ``dirs`` (float32 at least: a
+    4096-wide map is then placed to 1e-3 pixel)."""
+    dirs = np.asarray(dirs)
+    dirs = dirs.astype(np.result_type(dirs.dtype, np.float32), copy=False)
+    one = dirs.dtype.type(1.0)
+    x, y, z = dirs[..., 0], dirs[..., 1], dirs[..., 2]
+    norm = np.sqrt(x * x + y * y + z * z)
+    np.maximum(norm, one * 1e-12, out=norm)
+    u = one * 0.5 - np.arctan2(y, x) * (one / (2.0 * np.pi))
+    v = np.arccos(np.clip(z / norm, -one, one)) * (one / np.pi)
+    return u, v
+
+
 def direction_to_pixel(dirs: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Continuous pixel coordinates (x right, y down; pixel centres at integers) of directions."""
-    dirs = np.asarray(dirs, dtype=np.float64)
-    norm = np.maximum(np.linalg.norm(dirs, axis=-1), 1e-12)
-    u = 0.5 - np.arctan2(dirs[..., 1], dirs[..., 0]) / (2.0 * np.pi)
-    theta = np.arccos(np.clip(dirs[..., 2] / norm, -1.0, 1.0))
-    return u * w - 0.5, theta / np.pi * h - 0.5
+    u, v = direction_to_uv(dirs)
+    return u * w - 0.5, v * h - 0.5
 
 
 REMAP_COLS = 4096  # cv2.remap's maps stay under 32767 on a side
@@ -235,25 +257,40 @@ REMAP_COLS = 4096  # cv2.remap's maps stay under 32767 on a side
 def sample_equirect(image: np.ndarray, dirs: np.ndarray) -> np.ndarray:
     """Bilinear lookup (wrapping in u, clamped in v) of an equirect map at directions (..., 3),
     by OpenCV's remap over the map widened by one wrapped column on each side."""
-    image = np.asarray(image, np.float32)
-    h, w = image.shape[:2]
     dirs = np.asarray(dirs)
     lead = dirs.shape[:-1]
-    n = int(np.prod(lead, dtype=np.int64))
+    u, v = direction_to_uv(dirs.reshape(-1, 3))
+    out = sample_equirect_uv(image, u, v)
+    return out.reshape(lead + out.shape[-1:])
+
+
+def sample_equirect_uv(image: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``sample_equirect`` at precomputed ``direction_to_uv`` coordinates (N,): (N, channels).
+    Maps of any size share one set of coordinates."""
+    image = np.asarray(image, np.float32)
+    h, w = image.shape[:2]
+    x, y = u * np.float32(w) - np.float32(0.5), v * np.float32(h) - np.float32(0.5)
+    wrapped = cv2.copyMakeBorder(image, 0, 0, 1, 1, cv2.BORDER_WRAP)
+    return remap_points(wrapped, np.mod(x, w) + 1.0, y)
+
+
+def remap_points(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bilinear samples (N, channels) of a float32 image at N continuous pixel coordinates
+    (column ``x``, row ``y``; centres at integers), clamped at the edges, by OpenCV's remap
+    (any channel count; its weights step by 1/32 of a pixel)."""
+    n = int(np.size(x))
     channels = 1 if image.ndim == 2 else image.shape[2]
     if n == 0:
-        return np.zeros(lead + (channels,), np.float32)
-    x, y = direction_to_pixel(dirs.reshape(-1, 3), h, w)
+        return np.zeros((0, channels), np.float32)
     pad = (-n) % REMAP_COLS
     shape = (-1, min(n + pad, REMAP_COLS))
 
     def grid(a):
-        return np.pad(a.astype(np.float32), (0, pad)).reshape(shape)
+        a = np.broadcast_to(np.asarray(a, np.float32).reshape(-1), (n,))
+        return np.pad(a, (0, pad)).reshape(shape)
 
-    wrapped = cv2.copyMakeBorder(image, 0, 0, 1, 1, cv2.BORDER_WRAP)
-    out = cv2.remap(wrapped, grid(np.mod(x, w) + 1.0), grid(y), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(-1, channels)[:n].reshape(lead + (channels,))
+    out = cv2.remap(image, grid(x), grid(y), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(-1, channels)[:n]
 
 
 def resample_equirect(image: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -520,12 +557,14 @@ def prefiltered_radiance(env: PrefilteredEnvironment, dirs_tex: np.ndarray,
     """Split-sum prefiltered radiance (N, 3) at texture-frame directions (N, 3) and roughness (N,),
     linear between the two nearest levels."""
     levels = np.asarray(env.roughness)
-    pos = np.interp(np.clip(roughness, 0.0, 1.0), levels, np.arange(len(levels)))
+    pos = np.interp(np.clip(roughness, 0.0, 1.0), levels,
+                    np.arange(len(levels))).astype(np.float32)
     out = np.zeros((len(dirs_tex), 3), np.float32)
+    u, v = direction_to_uv(dirs_tex)
     for k, level_map in enumerate(env.radiance):
-        weight = np.maximum(0.0, 1.0 - np.abs(pos - k)).astype(np.float32)  # level k's hat
+        weight = np.maximum(0.0, 1.0 - np.abs(pos - k))  # level k's hat
         if np.any(weight > 0.0):
-            out += weight[:, None] * sample_equirect(level_map, dirs_tex)
+            out += weight[:, None] * sample_equirect_uv(level_map, u, v)
     return out
 
 

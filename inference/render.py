@@ -228,8 +228,8 @@ class Surface:
     def __post_init__(self):
         self.n_dot_v = np.clip(np.einsum("nc,nc->n", self.normal, self.view), MIN_COS, 1.0)
         self.alpha = np.square(self.roughness)
-        self.spec_scale = multiscatter_factor(self.n_dot_v, self.roughness, self.f0)
-        self.spec_single = specular_albedo(self.n_dot_v, self.roughness, self.f0)
+        e, self.spec_single = _lobe_lookup(self.n_dot_v, self.roughness, self.f0)
+        self.spec_scale = _multiscatter(e, self.roughness, self.f0)
         self.spec_albedo = np.clip(self.spec_single * self.spec_scale, 0.0, 1.0)
 
     @property
@@ -345,29 +345,31 @@ def brdf_tables(size: int = LUT_SIZE, samples: int = 512) -> BrdfTables:
     return BrdfTables(f0, albedo, e, e_avg, f_ss)
 
 
-def _table_lookup(table: np.ndarray, mu: np.ndarray, roughness: np.ndarray,
-                  f0: Optional[np.ndarray] = None) -> np.ndarray:
-    """Bilinear lookup of a (n.v, roughness) table, or trilinear with ``f0`` on the F0 axis
-    of a (n.v, roughness, F0) table."""
-    size = table.shape[0]
-    x = np.clip(np.asarray(mu) * size - 0.5, 0.0, size - 1.0)
-    y = np.clip(np.asarray(roughness) * (size - 1.0), 0.0, size - 1.0)
-    x0 = np.minimum(x.astype(np.int64), size - 2)
-    y0 = np.minimum(y.astype(np.int64), size - 2)
-    fx, fy = x - x0, y - y0
-    if f0 is None:
-        corners = [((x0, y0), 1.0)]
-    else:
-        k, t = _f0_weights(np.broadcast_to(f0, x.shape), brdf_tables().f0)
-        corners = [((x0, y0, k), 1.0 - t), ((x0, y0, k + 1), t)]
-    out = np.zeros(x.shape)
-    for index, weight in corners:
-        i, j = index[0], index[1]
-        rest = index[2:]
-        top = table[(i, j) + rest] * (1 - fy) + table[(i, j + 1) + rest] * fy
-        bottom = table[(i + 1, j) + rest] * (1 - fy) + table[(i + 1, j + 1) + rest] * fy
-        out += weight * (top * (1 - fx) + bottom * fx)
-    return out
+@lru_cache(maxsize=1)
+def _lobe_image() -> np.ndarray:
+    """``e`` then ``albedo``'s F0 layers as one (n.v, roughness) image of 1 + len(F0)
+    float32 channels, for OpenCV's remap."""
+    tables = brdf_tables()
+    return np.ascontiguousarray(np.concatenate([tables.e[..., None], tables.albedo], -1),
+                                np.float32)
+
+
+def _lobe_lookup(mu: np.ndarray, roughness: np.ndarray, f0: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``e`` and the single-scattering albedo at (n.v, roughness, F0), N each: bilinear in
+    (n.v, roughness) by one remap of all the tables' channels (``lighting.remap_points``),
+    then linear on the F0 axis."""
+    image = _lobe_image()
+    size = image.shape[0]
+    mu = np.asarray(mu, np.float32).reshape(-1)
+    n = mu.size
+    out = lt.remap_points(image, np.asarray(roughness, np.float32) * (size - 1.0),
+                          mu * size - 0.5)
+    k, t = _f0_weights(np.broadcast_to(f0, (n,)), brdf_tables().f0)
+    rows = np.arange(n)
+    t = t.astype(np.float32)
+    albedo = out[rows, k + 1] * (1.0 - t) + out[rows, k + 2] * t
+    return out[:, 0].copy(), albedo
 
 
 def _f0_weights(f0: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -378,17 +380,21 @@ def _f0_weights(f0: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def specular_albedo(n_dot_v: np.ndarray, roughness: np.ndarray, f0: np.ndarray) -> np.ndarray:
     """Single-scattering directional albedo of the lobe (split-sum environment BRDF)."""
-    return _table_lookup(brdf_tables().albedo, n_dot_v, roughness, f0)
+    return _lobe_lookup(n_dot_v, roughness, f0)[1]
 
 
 def multiscatter_factor(n_dot_v: np.ndarray, roughness: np.ndarray, f0: np.ndarray
                         ) -> np.ndarray:
     """Cycles' GGX energy compensation ``1 + F_ms (1 - E) / E`` (module docstring)."""
+    return _multiscatter(_lobe_lookup(n_dot_v, roughness, f0)[0], roughness, f0)
+
+
+def _multiscatter(e: np.ndarray, roughness: np.ndarray, f0: np.ndarray) -> np.ndarray:
     tables = brdf_tables()
-    e = np.maximum(_table_lookup(tables.e, n_dot_v, roughness), 1e-4)
+    e = np.maximum(e, 1e-4)
     e_avg = np.interp(roughness, np.linspace(0.0, 1.0, len(tables.e_avg)), tables.e_avg)
     f_ss = np.interp(f0, tables.f0, tables.f_ss)
-    f_ms = f_ss * e_avg / (1.0 - f_ss * (1.0 - e_avg))
+    f_ms = (f_ss * e_avg / (1.0 - f_ss * (1.0 - e_avg))).astype(np.float32)
     return 1.0 + f_ms * (1.0 - e) / e
 
 
@@ -420,7 +426,8 @@ def shade_sh(surf: Surface, light: ShLight) -> tuple[np.ndarray, np.ndarray]:
 
 def _combine_ibl(surf: Surface, irradiance: np.ndarray, radiance: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray]:
-    diffuse = surf.albedo / np.pi * irradiance * surf.diffuse_weight[:, None]
+    diffuse = irradiance * (surf.diffuse_weight * np.float32(1.0 / np.pi))[:, None]
+    diffuse *= surf.albedo
     specular = radiance * (surf.spec_single * surf.spec_scale)[:, None]
     return diffuse, specular
 
@@ -639,11 +646,23 @@ def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise InputError("passes hold NaN or infinite values")
     keep = alpha.reshape(-1) > 0.0
-    flat = [(a.reshape(-1, 3) if a.ndim == 3 else a.reshape(-1))[keep].astype(np.float64)
-            for a in arrays]
+    covered = np.flatnonzero(keep)
+    flat = [_covered(a, covered) for a in arrays]
     flat[0] = _normalise(flat[0], fallback=(0.0, 0.0, 1.0))
     flat[1] = _normalise(flat[1], fallback=(0.0, 0.0, 1.0))
     return Surface(*flat), alpha, keep
+
+
+def _covered(a: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """The float32 values of an H x W (x 3) pass at the flat pixel indices ``covered``;
+    a pass broadcast from one value (``np.broadcast_to``) is expanded only there."""
+    vector = a.ndim == 3
+    if 0 in a.strides[:2]:
+        value = a[(0, 0)][:3] if vector else a[0, 0]
+        shape = (covered.size, 3) if vector else (covered.size,)
+        return np.broadcast_to(np.asarray(value, np.float32), shape).copy()
+    flat = a.reshape(-1, a.shape[2])[:, :3] if vector else a.reshape(-1)
+    return np.take(flat, covered, axis=0).astype(np.float32, copy=False)
 
 
 def _view_vectors(view, position, options: RenderOptions, shape) -> np.ndarray:
@@ -656,8 +675,12 @@ def _view_vectors(view, position, options: RenderOptions, shape) -> np.ndarray:
 
 
 def _normalise(v: np.ndarray, fallback) -> np.ndarray:
-    norm = np.linalg.norm(v, axis=1, keepdims=True)
-    return np.where(norm > 1e-8, v / np.maximum(norm, 1e-8), np.asarray(fallback))
+    norm = np.sqrt(np.einsum("nc,nc->n", v, v))[:, None]
+    out = v / np.maximum(norm, 1e-8)
+    short = norm[:, 0] <= 1e-8
+    if short.any():
+        out[short] = fallback
+    return out
 
 
 # ------------------------------------------------------------------ cast shadows
@@ -1031,14 +1054,18 @@ def relight(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
         diffuse += d
         specular += s
         progress((i + 1) / len(lights), f"shaded {type(light).__name__} {i + 1}/{len(lights)}")
-    weight = alpha.reshape(-1)[keep, None]
-    diffuse, specular = (_scatter(part * weight, keep, alpha.shape) for part in
-                         (diffuse, specular))
-    return RelitImage(diffuse + specular, diffuse, specular, alpha.astype(np.float32))
+    weight = alpha.reshape(-1)[keep, None].astype(np.float32)
+    diffuse *= weight
+    specular *= weight
+    covered = np.flatnonzero(keep)
+    rgb = _scatter(diffuse + specular, covered, alpha.shape)
+    diffuse, specular = (_scatter(part, covered, alpha.shape) for part in (diffuse, specular))
+    return RelitImage(rgb, diffuse, specular, alpha.astype(np.float32))
 
 
-def _scatter(values: np.ndarray, keep: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Put per-covered-pixel values (K x 3) back into an H x W x 3 image, zero elsewhere."""
-    out = np.zeros((keep.size, 3), np.float32)
-    out[keep] = values
+def _scatter(values: np.ndarray, covered: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Put per-covered-pixel values (K x 3) back at their flat pixel indices ``covered`` of
+    an H x W x 3 image, zero elsewhere."""
+    out = np.zeros((shape[0] * shape[1], 3), np.float32)
+    out[covered] = values
     return out.reshape(shape + (3,))
