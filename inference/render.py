@@ -657,7 +657,7 @@ def _covered(a: np.ndarray, covered: np.ndarray) -> np.ndarray:
     """The float32 values of an H x W (x 3) pass at the flat pixel indices ``covered``;
     a pass broadcast from one value (``np.broadcast_to``) is expanded only there."""
     vector = a.ndim == 3
-    if 0 in a.strides[:2]:
+    if a.strides[0] == 0 and a.strides[1] == 0:
         value = a[(0, 0)][:3] if vector else a[0, 0]
         shape = (covered.size, 3) if vector else (covered.size,)
         return np.broadcast_to(np.asarray(value, np.float32), shape).copy()
