@@ -102,7 +102,6 @@ def bench_decompose_sequence(frames: int = 6, size: int = 1080, width: int = 192
     temporal stabiliser, as ``decompose 'plate.####.exr' --stabilise`` runs it (file I/O
     aside): frames per second, with and without stabilisation."""
     from inference import sequence
-    from inference.cli import _stabilise
 
     if (missing := _chain_missing()) is not None:
         return missing
@@ -116,7 +115,7 @@ def bench_decompose_sequence(frames: int = 6, size: int = 1080, width: int = 192
     stab = sequence.Stabiliser(sequence.StabiliseOptions(strength=strength))
     t0 = time.perf_counter()
     for plate in plates:
-        _stabilise(stab, pipeline.decompose(plate))
+        sequence.stabilise_frame(stab, pipeline.decompose(plate))
     stabilised = time.perf_counter() - t0
     return {"size": [width, size], "frames": frames, "decompose_fps": frames / plain,
             "decompose_stabilised_fps": frames / stabilised,

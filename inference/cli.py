@@ -321,7 +321,7 @@ def cmd_decompose(args, progress) -> int:
                 size = image.shape[:2]
                 passes = pipeline.decompose(image, options, progress)
                 if stabiliser is not None:
-                    _stabilise(stabiliser, passes)
+                    sequence.stabilise_frame(stabiliser, passes)
                 if not step.write:
                     continue
                 passes.meta["source"] = str(path)
@@ -425,26 +425,6 @@ def _same_stems(frames) -> tuple | None:
             return seen[path.stem], path
         seen.setdefault(path.stem, path)
     return None
-
-
-STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")
-
-
-def _stabilise(stabiliser, passes) -> None:
-    """Blend this frame's passes with the previous frame's along the plate's optical flow, and
-    its lighting estimate by the flow's trust; the diffuse passes follow."""
-    from .pipeline import lighting_shading
-
-    smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
-    for key, value in smoothed.items():
-        setattr(passes, key, value)
-    if passes.sh is not None:
-        passes.sh = stabiliser.vector("sh", passes.sh)
-        if passes.normal is not None:
-            passes.diffuse_shading = lighting_shading(passes.normal, passes.sh)
-            if passes.albedo is not None:
-                passes.diffuse = passes.albedo * passes.diffuse_shading
-    passes.meta["stabilised"] = stabiliser.opts.strength
 
 
 def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]]:

@@ -106,14 +106,33 @@ def expand_inputs(items: Iterable[str | Path], gaps: Optional[list] = None) -> l
 
 # ---------------------------------------------------------------- optical flow
 
-def _luma8(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
-    luma = images.linear_to_srgb(images.luminance(images.to_rgb(rgb)))
+def _luma8(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """sRGB-encoded luminance as uint8, at most ``max_side`` wide, and the scale applied.
+    Linear luminance is reduced first (area average), so the curve runs on the small image."""
+    luma = images.luminance(image)
     h, w = luma.shape
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         luma = cv2.resize(luma, (max(1, round(w * scale)), max(1, round(h * scale))),
                           interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(np.round(luma * 255).astype(np.uint8)), scale
+    return np.ascontiguousarray(np.round(images.linear_to_srgb(luma) * 255).astype(np.uint8)), \
+        scale
+
+
+def _dis_flow(dst8: np.ndarray, src8: np.ndarray) -> np.ndarray:
+    """DIS flow between two uint8 luminance images of one size, in their pixels."""
+    if min(dst8.shape) < 8:  # DIS needs a few pixels of support
+        return np.zeros(dst8.shape + (2,), np.float32)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(dst8, src8, None)
+
+
+def _upsample_flow(flow: np.ndarray, shape: tuple[int, int], scale: float) -> np.ndarray:
+    if scale < 1.0:
+        h, w = shape
+        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
+        flow *= 1.0 / scale
+    return flow.astype(np.float32, copy=False)
 
 
 def optical_flow(src: np.ndarray, dst: np.ndarray, max_side: int = 960) -> np.ndarray:
@@ -123,35 +142,44 @@ def optical_flow(src: np.ndarray, dst: np.ndarray, max_side: int = 960) -> np.nd
     """
     a, scale = _luma8(dst, max_side)
     b, _ = _luma8(src, max_side)
-    if min(a.shape) < 8:  # DIS needs a few pixels of support
-        return np.zeros(dst.shape[:2] + (2,), np.float32)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(a, b, None)
-    if scale < 1.0:
-        h, w = dst.shape[:2]
-        flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) / scale
-    return flow.astype(np.float32)
+    return _upsample_flow(_dis_flow(a, b), dst.shape[:2], scale)
+
+
+def _warp_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps (fixed point) that sample at ``p + flow[p]``."""
+    h, w = flow.shape[:2]
+    map_x = flow[..., 0] + np.arange(w, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(h, dtype=np.float32)[:, None]
+    return cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+
+
+def _remap(image: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    src = np.asarray(image, np.float32)
+    out = cv2.remap(src, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(src.shape)
 
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` at ``p + flow[p]`` (bilinear, edges clamped)."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    src = np.asarray(image, np.float32)
-    out = cv2.remap(src, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(src.shape)
+    """Sample ``image`` at ``p + flow[p]`` (bilinear at 1/32 px, edges clamped)."""
+    return _remap(image, _warp_maps(flow))
 
 
 def flow_confidence(forward: np.ndarray, backward: np.ndarray, tolerance: float = 1.0
                     ) -> np.ndarray:
     """1 where following ``forward`` then ``backward`` returns home (within ``tolerance`` px plus
     5 % of the motion), fading to 0 where it does not: occlusions and unreliable flow."""
+    forward = np.asarray(forward, np.float32)
     back_at = warp(backward, forward)
-    error = np.linalg.norm(forward + back_at, axis=-1)
-    motion = np.linalg.norm(forward, axis=-1) + np.linalg.norm(back_at, axis=-1)
-    limit = tolerance + 0.05 * motion
+    error = _length(forward + back_at)
+    limit = _length(forward)
+    limit += _length(back_at)
+    limit *= 0.05
+    limit += tolerance
     return np.clip(2.0 - error / limit, 0.0, 1.0).astype(np.float32)
+
+
+def _length(flow: np.ndarray) -> np.ndarray:
+    return cv2.magnitude(*cv2.split(flow))
 
 
 # ---------------------------------------------------------------- stabilisation
@@ -172,25 +200,28 @@ class Stabiliser:
         if not 0.0 <= self.opts.strength < 1.0:
             raise InputError(f"stabilisation strength must be in [0, 1), got "
                              f"{self.opts.strength}")
-        self._prev_rgb: Optional[np.ndarray] = None
-        self._prev: dict[str, np.ndarray] = {}
-        self._trust, self._vectors = 0.0, {}
+        self.reset()
 
     def reset(self) -> None:
-        self._prev_rgb, self._prev = None, {}
+        self._prev_shape: Optional[tuple[int, int]] = None
+        self._prev_luma: Optional[np.ndarray] = None   # the flow's view of the previous frame
+        self._prev: dict[str, np.ndarray] = {}
         self._trust, self._vectors = 0.0, {}
+        self._maps = None
 
     def __call__(self, rgb: np.ndarray, passes: Mapping[str, np.ndarray]) -> dict:
         rgb = np.asarray(rgb, np.float32)
         current = {k: np.asarray(v, np.float32) for k, v in passes.items() if v is not None}
-        if self._prev_rgb is None or self._prev_rgb.shape[:2] != rgb.shape[:2]:
+        luma, scale = _luma8(rgb, self.opts.flow_max_side)
+        if self._prev_shape != rgb.shape[:2]:
             out = current  # first frame, or a cut to a new resolution: start over
             self._trust, self._vectors = 0.0, {}
         else:
-            weight = self.opts.strength * self.confidence(rgb)
-            out = {k: self._blend(k, v, weight) for k, v in current.items()}
+            weight = self.opts.strength * self._confidence(luma, scale, rgb.shape[:2])
+            rest = 1.0 - weight
+            out = {k: self._blend(k, v, weight, rest) for k, v in current.items()}
             self._trust = float(weight.mean())
-        self._prev_rgb, self._prev = rgb, out
+        self._prev_shape, self._prev_luma, self._prev = rgb.shape[:2], luma, out
         return dict(out)
 
     def vector(self, key: str, value: np.ndarray) -> np.ndarray:
@@ -203,21 +234,51 @@ class Stabiliser:
         self._vectors[key] = value
         return value
 
-    def confidence(self, rgb: np.ndarray) -> np.ndarray:
-        """Per-pixel trust in the flow from this frame back to the previous one."""
-        self._flow = optical_flow(self._prev_rgb, rgb, self.opts.flow_max_side)
-        back = optical_flow(rgb, self._prev_rgb, self.opts.flow_max_side)
-        return flow_confidence(self._flow, back, self.opts.tolerance)
+    def _confidence(self, luma: np.ndarray, scale: float, shape: tuple[int, int]) -> np.ndarray:
+        """Per-pixel trust in the flow from this frame back to the previous one. Both flows and
+        their forward-backward check run at the flow's resolution (the tolerance scaled to
+        it); the trust and the forward flow are then brought up to the frame's size."""
+        forward = _dis_flow(luma, self._prev_luma)
+        backward = _dis_flow(self._prev_luma, luma)
+        trust = flow_confidence(forward, backward, self.opts.tolerance * scale)
+        self._maps = _warp_maps(_upsample_flow(forward, shape, scale))
+        if scale < 1.0:
+            trust = cv2.resize(trust, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+        return trust
 
-    def _blend(self, key: str, value: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    def _blend(self, key: str, value: np.ndarray, weight: np.ndarray, rest: np.ndarray
+               ) -> np.ndarray:
         prev = self._prev.get(key)
         if prev is None or prev.shape != value.shape:
             return value
-        w = weight if value.ndim == 2 else weight[..., None]
-        mixed = w * warp(prev, self._flow) + (1.0 - w) * value
+        # w · warped + (1 − w) · value, per pixel (OpenCV's blend takes the weights' sum as 1)
+        mixed = cv2.blendLinear(_remap(prev, self._maps), value, weight, rest)
+        mixed = mixed.reshape(value.shape)
         if key in self.opts.unit_keys:
-            mixed /= np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-6)
-        return mixed.astype(np.float32)
+            length = np.sqrt(np.einsum("...c,...c->...", mixed, mixed))
+            mixed *= (1.0 / np.maximum(length, 1e-6))[..., None]
+        return mixed
+
+
+STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height")
+
+
+def stabilise_frame(stabiliser: Stabiliser, passes) -> None:
+    """Stabilise one frame's ``Passes`` in place, as ``decompose --stabilise`` does: its maps
+    blended with the previous frame's along the plate's optical flow, its lighting estimate by
+    the flow's trust; the diffuse passes follow."""
+    from .pipeline import lighting_shading
+
+    smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
+    for key, value in smoothed.items():
+        setattr(passes, key, value)
+    if passes.sh is not None:
+        passes.sh = stabiliser.vector("sh", passes.sh)
+        if passes.normal is not None:
+            passes.diffuse_shading = lighting_shading(passes.normal, passes.sh)
+            if passes.albedo is not None:
+                passes.diffuse = passes.albedo * passes.diffuse_shading
+    passes.meta["stabilised"] = stabiliser.opts.strength
 
 
 def stabilise(rgbs: Sequence[np.ndarray], passes: Sequence[Mapping[str, np.ndarray]],
