@@ -23,6 +23,7 @@ from .errors import InputError, OutputError
 from .passes import Passes
 from .progress import ProgressFn, Steps
 from .relight import photometric_passes, relight_passes
+from .vectors import unit
 
 HDRIS = (("forest", 0.0), ("studio", 90.0), ("sunset", 200.0))
 
@@ -46,7 +47,7 @@ def bust(res: int, seed: int = 7) -> dict:
     z = np.where(mask, z, 0.0) * res / 2.0                     # in pixels
     gy, gx = np.gradient(z)
     normal = np.dstack([-gx, gy, np.ones_like(z)])             # rows go down, +Y is up
-    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
+    normal = unit(normal)
 
     rng = np.random.default_rng(seed)
     blotch = images.resize(rng.random((12, 12, 1)).astype(np.float32), (res, res))[..., 0]

@@ -48,6 +48,7 @@ from . import native_stderr
 from .errors import InputError, RelitWarning
 from .images import linear_to_srgb, srgb_to_linear, to_rgb
 from .progress import CancelFn, ProgressFn, Steps
+from .vectors import unit
 
 NUM_LANDMARKS = 478
 """Face Mesh points with refined eyes and lips: 468 mesh vertices, then 5 per iris."""
@@ -613,7 +614,7 @@ def face_prior(face: Optional[Face], shape: tuple[int, int],
     local = (xy - (x0 + 0.5, y0 + 0.5)).astype(np.float32)  # pixel centres at integers
     lam = _barycentric(local[corners], cols.astype(np.float32), rows.astype(np.float32))
     n = np.einsum("pc,pcd->pd", lam, _vertex_normals(verts, triangles).astype(np.float32)[corners])
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    n = unit(n, eps=1e-12)
     normal[y0:y1, x0:x1][rows, cols] = n
     mask[y0:y1, x0:x1][rows, cols] = 1.0
     return normal, mask
@@ -643,7 +644,7 @@ def _vertex_normals(verts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     acc = np.zeros_like(verts)
     for corner in range(3):
         np.add.at(acc, triangles[:, corner], cross)
-    return acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-12)
+    return unit(acc, eps=1e-12)
 
 
 def _paint_triangles(xy: np.ndarray, depth: np.ndarray, triangles: np.ndarray,

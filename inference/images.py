@@ -630,8 +630,9 @@ def normal_to_rgb(normal: np.ndarray) -> np.ndarray:
 
 def rgb_to_normal(rgb: np.ndarray) -> np.ndarray:
     """Inverse of ``normal_to_rgb`` followed by normalisation."""
-    n = np.asarray(rgb, np.float32)[..., :3] * 2.0 - 1.0
-    return n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+    from .vectors import unit
+
+    return unit(np.asarray(rgb, np.float32)[..., :3] * 2.0 - 1.0)
 
 
 def resize(image: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import images
+from . import images, vectors
 from .errors import InputError, OutputError
 
 LAYER = "ViewLayer"
@@ -209,14 +209,10 @@ def load_pass(path: str | Path, key: str) -> np.ndarray:
     arr = images.load_image(path, data=not colour)
     if key == "normal":
         is_float_file = Path(path).suffix.lower() == ".exr"
-        return images.rgb_to_normal(arr) if not is_float_file else _unit(images.to_rgb(arr))
+        return images.rgb_to_normal(arr) if not is_float_file else vectors.unit(images.to_rgb(arr))
     if key == "reflectivity" and Path(path).suffix.lower() != ".exr":
         arr = arr * 0.16  # previews store F0 / 0.16
     return arr[..., 0] if key in SCALAR else images.to_rgb(arr)
-
-
-def _unit(n: np.ndarray) -> np.ndarray:
-    return (n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)).astype(np.float32)
 
 
 def _read_lighting(path: Path) -> dict:

@@ -48,6 +48,7 @@ import numpy as np
 from .errors import InputError
 from .images import as_mask, load_image
 from .progress import check_cancel
+from .vectors import FACING, unit
 
 DEFAULT_OPTIONS = {
     "robust": True,          # False: plain Woodham least squares over every finite sample
@@ -270,8 +271,7 @@ def _solve_block(block, x, lights, opts, out, idx) -> None:
     """Fit pixels ``idx`` (block: N,P,C; x: luminance N,P) and write into ``out``."""
     g, w = _fit_block(x, lights, opts)
     valid, rel, inliers = _quality(x, lights, g, w, opts)
-    length = np.linalg.norm(g, axis=1, keepdims=True)
-    n = np.where(valid[:, None], g / np.maximum(length, 1e-12), [0.0, 0.0, 1.0])
+    n = np.where(valid[:, None], unit(g, eps=1e-12), FACING)
     albedo = _albedo(block, lights, n, w) * valid[:, None]
     out["normal"][idx] = n
     out["albedo"][idx] = albedo

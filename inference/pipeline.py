@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
-from . import face, images, integrate, lighting
+from . import face, images, integrate, lighting, vectors
 from .errors import InputError, ModelNotInstalled
 from .models import ModelSpec, Registry, TensorSpec, default_registry
 from .passes import Passes
@@ -160,14 +160,13 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     for i in (0, 4, 5, 6, 7, 8):
         np.clip(planes[i], 0.0, 1.0, out=planes[i])
     passes = Passes(
-        rgb=rgb, alpha=planes[0], normal=_unit_planes(*planes[1:4]),
+        rgb=rgb, alpha=planes[0], normal=vectors.unit_planes(*planes[1:4]),
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
               "face_turn": feats.get("face_turn", 0), "warnings": feats.get("warnings", [])})
     up(1.0)
-    passes.diffuse_shading = lighting_shading(passes.normal, sh)
-    passes.diffuse = passes.albedo * passes.diffuse_shading
+    shade_diffuse(passes)
     passes.height = integrate_height(passes.normal, passes.alpha, opts.integrate_method,
                                      opts.height_max_side, steps.stage("height"), cancel)
     steps.done()
@@ -189,7 +188,7 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
     frame = feats["frame"]
     out = {k: unframe(v, frame) if isinstance(v, np.ndarray) and v.ndim >= 2 else v
            for k, v in feats.items()}
-    out["normal"] = _unit(out["normal"])
+    out["normal"] = vectors.unit(out["normal"])
     return out
 
 
@@ -215,12 +214,12 @@ def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
     feats["rgb"] = small
     progress = steps.stage("normal")
     if not net.opts.mirror_normals:
-        feats["normal"] = _unit(net("normal_net", feats, progress))
+        feats["normal"] = vectors.unit(net("normal_net", feats, progress))
         return feats
     normal = net("normal_net", feats, lambda f, m="normal": progress(0.5 * f, m))
     mirrored = net("normal_net", mirror_features(feats),
                    lambda f, m="normal": progress(0.5 + 0.5 * f, m))
-    feats["normal"] = _unit(normal + mirror_features({"normal": mirrored})["normal"])
+    feats["normal"] = vectors.unit(normal + mirror_features({"normal": mirrored})["normal"])
     return feats
 
 
@@ -286,6 +285,16 @@ def _or(value, default: float, shape) -> np.ndarray:
 def lighting_shading(normal: np.ndarray, sh: np.ndarray) -> np.ndarray:
     """Diffuse shading E(n)/π from SH of incident radiance: diffuse render = albedo × shading."""
     return np.maximum(lighting.sh_irradiance(sh, normal), 0.0).astype(np.float32) / np.pi
+
+
+def shade_diffuse(passes: Passes) -> None:
+    """Set ``diffuse_shading`` (E(n)/π under the passes' SH lighting) and ``diffuse`` (albedo ×
+    shading) from the normals, albedo and lighting, where those are there."""
+    if passes.sh is None or passes.normal is None:
+        return
+    passes.diffuse_shading = lighting_shading(passes.normal, passes.sh)
+    if passes.albedo is not None:
+        passes.diffuse = passes.albedo * passes.diffuse_shading
 
 
 def skin_weights(feats: Mapping) -> np.ndarray:
@@ -396,7 +405,7 @@ def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poiss
     outside would otherwise blend into the edge pixels and raise a lip along the silhouette,
     which the displaced plate and the numpy march both cast as streaks across the lit side."""
     full = normal.shape[:2]
-    small_n = _unit(_shrink(normal, max_side))
+    small_n = vectors.unit(_shrink(normal, max_side))
     small_a = _shrink(alpha[..., None], max_side)[..., 0]
     height = integrate.integrate(small_n, small_a > 0.5, method=method, progress=progress,
                                  cancel=cancel)
@@ -607,30 +616,3 @@ def _box_filter(radius: int):
     return box
 
 
-def _unit_planes(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """``_unit`` of a normal map given as three H×W planes, returned as H×W×3."""
-    sq = x * x
-    sq += y * y
-    sq += z * z
-    ok = sq > 1e-12
-    inv = np.zeros_like(sq)
-    np.sqrt(sq, out=inv, where=ok)
-    np.divide(1.0, inv, out=inv, where=ok)
-    out = cv2.merge([x * inv, y * inv, z * inv])
-    if not ok.all():
-        out[~ok] = (0.0, 0.0, 1.0)
-    return out
-
-
-def _unit(n: np.ndarray) -> np.ndarray:
-    """Unit vectors along the last axis; zero-length ones become +Z."""
-    n = np.asarray(n, np.float32)
-    sq = np.einsum("...c,...c->...", n, n)
-    ok = sq > 1e-12
-    inv = np.zeros_like(sq)
-    np.sqrt(sq, out=inv, where=ok)
-    np.divide(1.0, inv, out=inv, where=ok)
-    out = n * inv[..., None]
-    if not ok.all():
-        out[~ok] = (0.0, 0.0, 1.0)
-    return out

@@ -67,6 +67,7 @@ from . import lighting as lt
 from .errors import InputError
 from .lighting import ggx_ndf
 from .progress import CancelFn, ProgressFn, check_cancel, no_progress
+from .vectors import unit
 
 MIN_ALPHA = 7.07e-4     # Cycles treats alpha_x * alpha_y <= 5e-7 as a perfect mirror
 MIN_COS = 1e-4
@@ -438,7 +439,7 @@ def shade_directional(surf: Surface, to_light_cam: np.ndarray, irradiance: np.nd
     ``to_light_cam`` (N x 3) with irradiance (N x 3) on a surface facing it."""
     n_dot_l = np.einsum("nc,nc->n", surf.normal, to_light_cam)
     half = to_light_cam + surf.view
-    half /= np.maximum(np.linalg.norm(half, axis=1, keepdims=True), 1e-12)
+    half = unit(half, eps=1e-12)
     n_dot_h = np.einsum("nc,nc->n", surf.normal, half)
     v_dot_h = np.einsum("nc,nc->n", surf.view, half)
     cosine = np.maximum(n_dot_l, 0.0)[:, None] * irradiance
@@ -648,8 +649,8 @@ def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
     keep = alpha.reshape(-1) > 0.0
     covered = np.flatnonzero(keep)
     flat = [_covered(a, covered) for a in arrays]
-    flat[0] = _normalise(flat[0], fallback=(0.0, 0.0, 1.0))
-    flat[1] = _normalise(flat[1], fallback=(0.0, 0.0, 1.0))
+    flat[0] = unit(flat[0], eps=1e-8)
+    flat[1] = unit(flat[1], eps=1e-8)
     return Surface(*flat), alpha, keep
 
 
@@ -672,15 +673,6 @@ def _view_vectors(view, position, options: RenderOptions, shape) -> np.ndarray:
         cam = _vector(options.camera_position, "camera position")
         return lt.world_to_camera(cam[None, None, :] - position)
     return np.broadcast_to(np.array([0.0, 0.0, 1.0], np.float32), shape + (3,))
-
-
-def _normalise(v: np.ndarray, fallback) -> np.ndarray:
-    norm = np.sqrt(np.einsum("nc,nc->n", v, v))[:, None]
-    out = v / np.maximum(norm, 1e-8)
-    short = norm[:, 0] <= 1e-8
-    if short.any():
-        out[short] = fallback
-    return out
 
 
 # ------------------------------------------------------------------ cast shadows
@@ -818,7 +810,7 @@ def shadow_mask(height: np.ndarray, to_light: Sequence[float] | np.ndarray, *,
     pixels = np.arange(h * w)
     d = np.asarray(to_light, np.float64)
     d = d.reshape(-1, 3) if d.ndim > 1 else d
-    d = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-12)
+    d = unit(d, eps=1e-12)
     reach = None if distance is None else np.broadcast_to(
         np.asarray(distance, np.float64) * w, (h, w)).reshape(-1)
     return march_visibility(field, pixels, _pixel_direction(d), reach, steps).reshape(h, w)

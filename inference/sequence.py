@@ -17,6 +17,7 @@ import numpy as np
 
 from . import images
 from .errors import InputError, RelitWarning
+from .vectors import unit
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%0?(\d*)d")
@@ -255,8 +256,7 @@ class Stabiliser:
         mixed = cv2.blendLinear(_remap(prev, self._maps), value, weight, rest)
         mixed = mixed.reshape(value.shape)
         if key in self.opts.unit_keys:
-            length = np.sqrt(np.einsum("...c,...c->...", mixed, mixed))
-            mixed *= (1.0 / np.maximum(length, 1e-6))[..., None]
+            mixed = unit(mixed)
         return mixed
 
 
@@ -267,17 +267,14 @@ def stabilise_frame(stabiliser: Stabiliser, passes) -> None:
     """Stabilise one frame's ``Passes`` in place, as ``decompose --stabilise`` does: its maps
     blended with the previous frame's along the plate's optical flow, its lighting estimate by
     the flow's trust; the diffuse passes follow."""
-    from .pipeline import lighting_shading
+    from .pipeline import shade_diffuse
 
     smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
     for key, value in smoothed.items():
         setattr(passes, key, value)
     if passes.sh is not None:
         passes.sh = stabiliser.vector("sh", passes.sh)
-        if passes.normal is not None:
-            passes.diffuse_shading = lighting_shading(passes.normal, passes.sh)
-            if passes.albedo is not None:
-                passes.diffuse = passes.albedo * passes.diffuse_shading
+        shade_diffuse(passes)
     passes.meta["stabilised"] = stabiliser.opts.strength
 
 

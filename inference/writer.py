@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, OutputError, RelitError
+from .passes import Passes
 
 
-def write_folder(passes: Any, folder: str | Path, overwrite: bool, save: dict) -> None:
+def write_folder(passes: Passes, folder: str | Path, overwrite: bool, save: dict) -> None:
     """``passes.save(**save)`` into ``folder``, made whole or not at all; any failure an
     OutputError naming the folder."""
     from .frames import atomic_folder
@@ -73,7 +74,7 @@ class FolderWriter:
         self._in_flight = False
         self._block = None   # multiprocessing.shared_memory.SharedMemory, reused frame to frame
 
-    def write(self, key: Any, passes: Any, folder: str | Path, overwrite: bool,
+    def write(self, key: Any, passes: Passes, folder: str | Path, overwrite: bool,
               **save) -> list[tuple[Any, RelitError]]:
         if not self.background:
             try:
