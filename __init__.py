@@ -6,14 +6,16 @@ that importing the package (for example by a test runner walking the tree) has n
 
 
 def register():
-    from . import operators, panels
+    from . import app, operators, panels
 
+    app.register()
     operators.register()
     panels.register()
 
 
 def unregister():
-    from . import operators, panels
+    from . import app, operators, panels
 
     panels.unregister()
     operators.unregister()
+    app.unregister()

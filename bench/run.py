@@ -196,16 +196,16 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
         passes = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"],
                         albedo=gt["albedo"], roughness=gt["roughness"],
                         reflectivity=gt["reflectivity"], height=gt["height"])
-        api = relit.operators.api
+        batch = relit.app.batch
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "bust"
             passes.save(folder, previews=False)
-            scene = api.batch_scene()
+            scene = batch.batch_scene()
             out = Path(tmp) / "render.png"
-            api.render_source(scene, str(folder), out, hdri="studio", samples=samples,
+            batch.render_source(scene, str(folder), out, hdri="studio", samples=samples,
                               displace=True, denoise=denoise)  # warm-up: kernels, BVH, images
             t0 = time.perf_counter()
-            api.render_source(scene, str(folder), out, hdri="studio", samples=samples,
+            batch.render_source(scene, str(folder), out, hdri="studio", samples=samples,
                               displace=True, denoise=denoise)
             with_io = time.perf_counter() - t0
             import bpy

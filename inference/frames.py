@@ -314,7 +314,7 @@ def check_outputs(paths: Sequence[str | Path], overwrite: bool, what: Optional[s
 # ---------------------------------------------------------------- leftovers of a killed run
 
 _TEMP_FOLDER = re.compile(r"^\.(.+)\.[a-z0-9_]{8}\.tmp$")   # atomic_folder's (mkdtemp's names)
-_EXPORT_FOLDER = re.compile(r"^\.relit-[a-z0-9_]{8}$")         # operators.api.export_source's
+_EXPORT_FOLDER = re.compile(r"^\.relit-[a-z0-9_]{8}$")         # app.compositing.export_source's
 
 
 def _newest_mtime(folder: Path) -> float:

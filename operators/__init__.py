@@ -1,28 +1,20 @@
-"""Relit's operators, settings and the ``blender --command relit`` batch entry point."""
+"""Relit's ``RELIT_OT_*`` operators, one a file, in a package per panel section. They only
+orchestrate: the work is the application API's (``app``), errors become reports
+(``common.reports_errors``)."""
 import bpy
 
-from . import batch, farm, jobs, relight_ops, settings, status
+from . import export, lighting, models, passes, plane, refine, source
+from .cancel import RELIT_OT_cancel
 
-_classes = (*settings.classes, *status.classes, *relight_ops.classes, *farm.classes)
-_cli_handle = None
+classes = (*source.classes, *passes.classes, *plane.classes, *lighting.classes,
+           *refine.classes, *export.classes, *models.classes, RELIT_OT_cancel)
 
 
 def register():
-    global _cli_handle
-    for cls in _classes:
+    for cls in classes:
         bpy.utils.register_class(cls)
-    settings.attach()
-    jobs.register_handlers()
-    _cli_handle = bpy.utils.register_cli_command("relit", batch.run)
 
 
 def unregister():
-    global _cli_handle
-    jobs.unregister_handlers()
-    jobs.shutdown()
-    if _cli_handle is not None:
-        bpy.utils.unregister_cli_command(_cli_handle)
-        _cli_handle = None
-    settings.detach()
-    for cls in reversed(_classes):
+    for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

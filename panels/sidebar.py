@@ -4,7 +4,9 @@ import textwrap
 
 import bpy
 
-from ..operators import api, jobs
+from ..app import jobs
+from ..app.settings import model_status
+from ..inference.errors import RelitError
 
 
 class _Relit:
@@ -170,8 +172,8 @@ def draw_compositor(layout, context) -> None:
 def draw_models(layout, context) -> None:
     """Each model of the manifest with its version and state (ok, missing, corrupt)."""
     try:
-        rows = api.model_status(context.scene.relit)
-    except api.RelitError as exc:  # an unreadable manifest
+        rows = model_status(context.scene.relit)
+    except RelitError as exc:  # an unreadable manifest
         for i, line in enumerate(textwrap.wrap(str(exc), 40)):
             layout.label(text=line, icon="CANCEL" if i == 0 else "BLANK1")
         return

@@ -55,7 +55,7 @@ world lit mostly from behind (``interior`` at 308.44°: two thirds of its power 
 plate) grace_hopper's flat card renders 20-25 % darker than ``inference.render``. The material
 also turns Cycles' bump-map correction off (``plate_material``), and batch renders look at the
 plate through an orthographic camera, so that the displaced relief stays registered with the
-passes pixel for pixel (``operators.api.batch_scene``).
+passes pixel for pixel (``app.batch.batch_scene``).
 """
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ def main(argv: list[str]) -> int:
     relit = load_extension()
     relit.register()
     try:
-        from relit.operators import batch
+        from relit.app import command
 
-        return batch.run(argv, prog="make batch ARGS=")
+        return command.run(argv, prog="make batch ARGS=")
     finally:
         relit.unregister()
 

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     relit = load_extension()
     relit.register()
     from relit.inference import cli, images
-    from relit.operators import batch
+    from relit.app import command
 
     files = sorted(args.split.glob("shard_*/*.npz"))[:args.count]
     rows = []
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                 code = cli.main(["--quiet", "relight", str(folder), *lighting, *extra,
                                  "--out", str(out), "--overwrite"])
             else:
-                code = batch.run(["--quiet", "relight", str(folder), *lighting, *extra,
+                code = command.run(["--quiet", "relight", str(folder), *lighting, *extra,
                                   "--samples", args.samples, "--out", str(out), "--overwrite"])
             assert code == 0, (name, code)
             row[name] = score(images.load_image(out), truth, mask)

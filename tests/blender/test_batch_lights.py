@@ -73,7 +73,7 @@ def _mask(*renders, erode=2):
 
 @pytest.fixture
 def batch(relit):
-    return importlib.import_module(relit + ".operators.batch")
+    return importlib.import_module(relit + ".app.command")
 
 
 def test_key_at_plus_60_brightens_the_right_side_by_the_same_amount_in_both(batch, tmp_path):
@@ -137,7 +137,7 @@ def test_lights_file_lights_the_plate_as_the_numpy_renderer_does(batch, tmp_path
 def test_rig_lights_and_hdri_combine_and_reruns_reuse_the_lights(batch, tmp_path):
     import bpy
 
-    api = importlib.import_module(batch.__name__.rsplit(".", 1)[0] + ".api")
+    app_batch = importlib.import_module(batch.__name__.rsplit(".", 1)[0] + ".batch")
     path = tmp_path / "lights.json"
     path.write_text(json.dumps([LIGHTS["point"], LIGHTS["sun"]]))
     face = _face(tmp_path, res=16)
@@ -145,7 +145,7 @@ def test_rig_lights_and_hdri_combine_and_reruns_reuse_the_lights(batch, tmp_path
     def run(*lighting):
         assert batch.run(["--quiet", "relight", str(face), *lighting, "--samples", "1",
                           "--out", str(tmp_path / "out.png"), "--overwrite"]) == 0
-        scene = bpy.data.scenes[api.BATCH_SCENE]
+        scene = bpy.data.scenes[app_batch.BATCH_SCENE]
         return sorted(o.name for o in scene.objects if o.type == "LIGHT"), scene
 
     names, scene = run("--rig", "three-point", "--hdri", "studio")

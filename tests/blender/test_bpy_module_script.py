@@ -1,5 +1,5 @@
 """Issue 18, item 8: a plain Python script that imports bpy, installs and enables the extension
-from its zip (the conftest's recipe) and calls ``operators.api.stage_source`` on a portrait runs
+from its zip (the conftest's recipe) and calls ``app.batch.stage_source`` on a portrait runs
 to the end, in a fresh process each time, whichever of bpy and MediaPipe/OpenCV it imports first.
 
 It once aborted the process ("Check failed: !IsGoogleLoggingInitialized() You called
@@ -31,10 +31,10 @@ repo = prefs.extensions.repos.new(name="Relit script", module="relit_script",
                                   source="USER")
 assert bpy.ops.extensions.package_install_files(
     filepath=zip_path, repo=repo.module, enable_on_install=True) == {"FINISHED"}
-api = importlib.import_module("bl_ext.relit_script.relit.operators.api")
+batch = importlib.import_module("bl_ext.relit_script.relit.app.batch")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    name, passes, made = api.stage_source(bpy.context.scene, image, hdri="studio", samples=1)
+    name, passes, made = batch.stage_source(bpy.context.scene, image, hdri="studio", samples=1)
 json.dump({"name": name, "shape": list(passes.shape), "plane": made.plane.name,
            "in_scene": made.plane.name in bpy.context.scene.objects,
            "warnings": [str(w.message) for w in caught] + list(passes.meta.get("warnings", []))},

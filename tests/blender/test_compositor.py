@@ -61,9 +61,9 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
     scene = comp_scene
     gt, passes = _passes()
     plate = passes.rgb
-    api = __import__(relit + ".operators.api", fromlist=["api"])
-    api.apply_passes(scene, scene.relit, "comp", passes)
-    api.set_hdri(scene, scene.relit)
+    app = __import__(relit + ".app", fromlist=["passes", "lighting"])
+    app.passes.apply_passes(scene, scene.relit, "comp", passes)
+    app.lighting.set_hdri(scene, scene.relit)
     aovs = _render_aovs(bpy, scene, tmp_path / "edge0", 0.0)
     tree = scene.compositing_node_group
     assert tree is not None and tree.get("relit")
@@ -117,9 +117,9 @@ def test_blender_aovs_read_back_with_inference(comp_scene, tmp_path, relit):
 
     scene = comp_scene
     gt, passes = _passes()
-    api = __import__(relit + ".operators.api", fromlist=["api"])
-    api.apply_passes(scene, scene.relit, "comp", passes)
-    api.set_hdri(scene, scene.relit)
+    app = __import__(relit + ".app", fromlist=["passes", "lighting"])
+    app.passes.apply_passes(scene, scene.relit, "comp", passes)
+    app.lighting.set_hdri(scene, scene.relit)
     back = Passes.load(_render_aovs(bpy, scene, tmp_path, 0.0))
     inside = gt["alpha"] > 0.5
     assert np.abs(back.normal[inside] - gt["normal"][inside]).max() < 3e-3

@@ -30,8 +30,8 @@ def test_check_models_operator_reports(relit, tmp_path):
     import bpy
 
     assert bpy.ops.relit.check_models() == {"FINISHED"}
-    api = sys.modules[relit + ".operators.api"]
-    rows = api.model_status(bpy.context.scene.relit)  # what the Models panel lists
+    settings = sys.modules[relit + ".app.settings"]
+    rows = settings.model_status(bpy.context.scene.relit)  # what the Models panel lists
     assert rows and all(len(row) == 3 for row in rows)
     (tmp_path / "manifest.json").write_text("{ not json")
     bpy.context.scene.relit.models_dir = str(tmp_path)
@@ -93,7 +93,7 @@ def test_every_panel_draws(relit):
     import bpy
 
     sidebar = importlib.import_module(relit + ".panels.sidebar")
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     jobs.notify("decompose", "WARNING", "Decompose: no face found", popup=False)
     labels = []
     try:
@@ -102,9 +102,9 @@ def test_every_panel_draws(relit):
     finally:
         jobs.clear_notice("decompose")
     assert "Decompose: no face found" in labels
-    api = sys.modules[relit + ".operators.api"]
+    settings = sys.modules[relit + ".app.settings"]
     assert all(f"{name} {version}" in labels
-               for name, version, _ in api.model_status(bpy.context.scene.relit))
+               for name, version, _ in settings.model_status(bpy.context.scene.relit))
 
 
 
@@ -125,7 +125,7 @@ relit = "bl_ext.relit_iso.relit"
 assert relit in prefs.addons, "installed but not enabled"
 face = importlib.import_module(relit + ".inference.face")
 images = importlib.import_module(relit + ".inference.images")
-jobs = importlib.import_module(relit + ".operators.jobs")
+jobs = importlib.import_module(relit + ".app.jobs")
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     found = face.detect_landmarks(images.load_image(portrait))

@@ -67,7 +67,7 @@ def test_operator_writes_a_bundle_for_the_current_plate(relit, tmp_path):
 def test_template_runs_relit_in_blender_in_chunks(relit, chain_dir, tmp_path):
     """The batch command writes the bundle; `openjd run` runs its Blender runner (here Blender
     as a Python module behind a stand-in `blender` executable) in two chunks a step."""
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     first = _plate(tmp_path / "plates")
     shim = tmp_path / "blender"
     shim.write_text("#!/usr/bin/env bash\n"

@@ -1,4 +1,4 @@
-"""The worker-thread path of operators.jobs: results come back on the main thread's poll,
+"""The worker-thread path of app.jobs: results come back on the main thread's poll,
 progress is visible meanwhile, and Cancel stops the work."""
 import importlib
 import threading
@@ -18,7 +18,7 @@ def _poll_until_idle(jobs, timeout=10.0):
 
 
 def test_thread_result_is_applied_on_poll(relit):
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     gate, seen, applied = threading.Event(), [], []
 
     def work(progress, cancel):
@@ -38,7 +38,7 @@ def test_thread_result_is_applied_on_poll(relit):
 
 
 def test_cancel_and_errors_reach_fail(relit):
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     errors = importlib.import_module(relit + ".inference.errors")
     failures = []
 
@@ -62,7 +62,7 @@ def test_cancel_and_errors_reach_fail(relit):
 def test_notices_keep_what_a_job_ended_with(relit):
     """The UI cannot report after execute returns: errors, warnings and "done" are kept as the
     job's notice for the panels."""
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     errors = importlib.import_module(relit + ".inference.errors")
 
     def bad(progress, cancel):
@@ -86,7 +86,7 @@ def test_a_failing_result_never_stops_the_poll(relit):
     kept as that job's error; the other jobs still finish and the timer keeps running."""
     import bpy
 
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     gate, applied, failed = threading.Event(), [], []
 
     def crash(result):
@@ -111,7 +111,7 @@ def test_loading_a_file_cancels_jobs(relit):
     notices; it stays registered across the load."""
     import bpy
 
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     gate = threading.Event()
     job = jobs.submit("load", "Load", lambda p, c: gate.wait(5), lambda r: None,
                       synchronous=False)

@@ -165,7 +165,7 @@ def test_decompose_with_a_face_free_image_warns_and_builds(scene, tmp_path, reli
         assert bpy.ops.relit.decompose(source="FILE") == {"FINISHED"}
         assert "no face" in capfd.readouterr().err
         assert bpy.data.objects.get("Relit plate") is not None
-        jobs = importlib.import_module(relit + ".operators.jobs")
+        jobs = importlib.import_module(relit + ".app.jobs")
         level, message = jobs.notice("decompose")  # what the panel shows afterwards
         assert level == "WARNING" and "no face" in message
     finally:
@@ -194,7 +194,7 @@ def test_decompose_a_portrait_with_the_models_shipped_in_the_zip(scene, tmp_path
 
 
 def test_batch_command_runs_the_cli(relit, tmp_path):
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     folder = _passes_folder(tmp_path)
     out = tmp_path / "relit.png"
     assert batch.run(["--quiet", "relight", str(folder), "--hdri", "forest",
@@ -205,7 +205,7 @@ def test_batch_command_runs_the_cli(relit, tmp_path):
 
 
 def test_batch_relight_renders_in_cycles(relit, tmp_path):
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     folder = _passes_folder(tmp_path, res=48)
     out = tmp_path / "cycles.png"
     assert batch.run(["relight", str(folder), "--hdri", "studio", "--samples", "4",
@@ -241,7 +241,7 @@ def test_refine_the_last_render_with_stand_in_render_net(scene, tmp_path):
 
 
 def test_batch_export_writes_blender_aovs(relit, tmp_path):
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     folder = _passes_folder(tmp_path, res=32)
     out = tmp_path / "shot.exr"
     assert batch.run(["--quiet", "export", str(folder), "--hdri", "city", "--samples", "2",
@@ -260,7 +260,7 @@ def test_batch_export_over_a_sequence_with_a_bad_frame(relit, tmp_path):
     stops the run (earlier frames kept) or is skipped, as asked."""
     from inference.demo import portrait_path
 
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     frames = tmp_path / "frames"
     frames.mkdir()
     face = images.resize(images.load_image(portrait_path()), (60, 52))
@@ -281,7 +281,7 @@ def test_batch_export_over_a_sequence_with_a_bad_frame(relit, tmp_path):
 
 
 def test_batch_relight_expands_pass_folders_and_frames(relit, tmp_path):
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     folder = _passes_folder(tmp_path, res=24)
     assert batch.expand_sources([str(folder)]) == [str(folder)]
     frames = tmp_path / "frames"
@@ -300,8 +300,12 @@ def test_undo_restores_the_scene_after_import_and_lights(scene, tmp_path, relit)
     with UNDO), so the test pushes the step an artist's click would push."""
     import bpy
 
-    module = importlib.import_module(f"{relit}.operators.relight_ops")
-    ops = [c for c in vars(module).values()
+    modules = [importlib.import_module(f"{relit}.operators.{name}") for name in (
+        "source.decompose", "source.photometric", "passes.import_passes", "plane.build_plane",
+        "lighting.add_light_rig", "lighting.set_hdri", "lighting.restore_world",
+        "lighting.match_lighting", "refine.refine", "export.export_passes",
+        "export.build_compositor", "cancel")]
+    ops = [c for module in modules for c in vars(module).values()
            if isinstance(c, type) and c.__name__.startswith("RELIT_OT_")]
     no_undo = {c.__name__ for c in ops if "UNDO" not in getattr(c, "bl_options", set())}
     assert no_undo == {"RELIT_OT_export_passes", "RELIT_OT_cancel"}  # they change no data
@@ -332,7 +336,7 @@ def _relight_args(*sources, out, samples="1"):
 
 
 def test_batch_outputs_are_named_per_source_and_never_collide(relit, tmp_path, capfd):
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     frames = [_passes_folder(tmp_path, res=16, folder=tmp_path / "passes" / f"plate.000{i}")
               for i in (1, 2)]
     out = tmp_path / "renders"
@@ -363,8 +367,8 @@ def test_batch_reuses_one_plate_for_every_source(relit, tmp_path):
     leave the file with the datablocks of one."""
     import bpy
 
-    batch = importlib.import_module(relit + ".operators.batch")
-    api = importlib.import_module(relit + ".operators.api")
+    batch = importlib.import_module(relit + ".app.command")
+    app_batch = importlib.import_module(relit + ".app.batch")
     sources = [_passes_folder(tmp_path, res=16, folder=tmp_path / "seq" / f"f{i}")
                for i in range(3)]
 
@@ -377,15 +381,15 @@ def test_batch_reuses_one_plate_for_every_source(relit, tmp_path):
     assert counts() == after_one
     assert batch.run(_relight_args(*sources, out=tmp_path / "again")) == 0
     assert counts() == after_one
-    held = [i for i in bpy.data.images if i.get("relit_source") == api.BATCH_NAME]
+    held = [i for i in bpy.data.images if i.get("relit_source") == app_batch.BATCH_NAME]
     assert held and all(i.packed_file is None for i in held)  # no packed copy per frame
-    assert not hasattr(api, "_passes")  # no session cache of every source's arrays
+    assert not hasattr(app_batch, "_passes")  # no session cache of every source's arrays
 
 
 def test_batch_decompose_uses_the_models_folder_and_reports_progress(relit, tmp_path, capfd):
     from onnx_graphs import install_chain
 
-    batch = importlib.import_module(relit + ".operators.batch")
+    batch = importlib.import_module(relit + ".app.command")
     install_chain(tmp_path / "models")
     (tmp_path / "empty").mkdir()
     plate = tmp_path / "plate.png"
@@ -409,9 +413,9 @@ def test_decompose_checks_where_results_go_before_it_starts(scene, tmp_path, rel
     import bpy
     from onnx_graphs import install_chain
 
-    api = importlib.import_module(relit + ".operators.api")
+    sources = importlib.import_module(relit + ".app.sources")
     ran = []
-    monkeypatch.setattr(api.pipeline, "decompose", lambda *a, **k: ran.append(1))
+    monkeypatch.setattr(sources.pipeline, "decompose", lambda *a, **k: ran.append(1))
     install_chain(tmp_path / "models")
     scene.relit.models_dir = str(tmp_path / "models")
     plate = tmp_path / "plate.png"
@@ -438,7 +442,7 @@ def test_refine_survives_any_render_output_and_keeps_its_image(scene, tmp_path, 
     import bpy
     from onnx_graphs import install_chain
 
-    api = importlib.import_module(relit + ".operators.api")
+    refine = importlib.import_module(relit + ".app.refine")
     install_chain(tmp_path / "models")
     scene.relit.models_dir = str(tmp_path / "models")
     scene.relit.output_dir = str(tmp_path / "out")
@@ -450,7 +454,7 @@ def test_refine_survives_any_render_output_and_keeps_its_image(scene, tmp_path, 
         scene.render.engine, scene.cycles.samples = "CYCLES", 2
         scene.render.film_transparent = True
         bpy.ops.render.render(scene=scene.name)
-        rendered = api.render_result_pixels(scene)
+        rendered = refine.render_result_pixels(scene)
         for media, fmt in (("MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"), ("VIDEO", "FFMPEG")):
             out.media_type, out.file_format = media, fmt
             saved = {k: getattr(out, k) for k in keys}
@@ -515,7 +519,7 @@ def test_hdri_sliders_only_turn_an_hdri_world(scene, tmp_path, relit):
 
     import bpy
 
-    jobs = importlib.import_module(relit + ".operators.jobs")
+    jobs = importlib.import_module(relit + ".app.jobs")
     settings = scene.relit
     settings.pack_images = True
     original = scene.world
@@ -574,7 +578,7 @@ def test_two_scenes_keep_their_own_plates_and_lights(scene, tmp_path, relit):
 def test_decompose_reads_what_the_image_editor_shows(relit, tmp_path):
     import bpy
 
-    api = importlib.import_module(relit + ".operators.api")
+    sources = importlib.import_module(relit + ".app.sources")
     errors = importlib.import_module(relit + ".inference.errors")
     for f, grey in ((1, 0.2), (2, 0.5), (3, 0.8)):
         images.save_exr(tmp_path / f"shot.{f:04d}.exr", np.full((8, 8, 3), grey, np.float32))
@@ -585,15 +589,15 @@ def test_decompose_reads_what_the_image_editor_shows(relit, tmp_path):
     node = material.node_tree.nodes.new("ShaderNodeTexImage")
     node.image = seq
     try:
-        assert api.image_source(still)[1][..., :3].mean() == pytest.approx(0.2, abs=1e-3)
+        assert sources.image_source(still)[1][..., :3].mean() == pytest.approx(0.2, abs=1e-3)
         still.pixels.foreach_set(np.full(8 * 8 * 4, 0.7, np.float32))  # painted, unsaved
         assert still.is_dirty
-        assert api.image_source(still)[1][..., :3].mean() == pytest.approx(0.7, abs=1e-3)
+        assert sources.image_source(still)[1][..., :3].mean() == pytest.approx(0.7, abs=1e-3)
         node.image_user.frame_current = 2  # the frame the editor shows
-        assert api.image_source(seq, node.image_user)[1][..., :3].mean() == pytest.approx(
+        assert sources.image_source(seq, node.image_user)[1][..., :3].mean() == pytest.approx(
             0.5, abs=1e-3)
         with pytest.raises(errors.InputError, match="current frame"):
-            api.image_source(seq)  # no frame shown yet: a clear error, not the first file
+            sources.image_source(seq)  # no frame shown yet: a clear error, not the first file
     finally:
         bpy.data.materials.remove(material)
         bpy.data.images.remove(still)

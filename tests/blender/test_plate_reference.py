@@ -66,7 +66,7 @@ def pass_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def batch(relit):
-    return importlib.import_module(relit + ".operators.batch")
+    return importlib.import_module(relit + ".app.command")
 
 
 def _lighting(args, folder: Path) -> list:

@@ -10,7 +10,7 @@ warnings ``done`` returns, such as "no face found", or that it is done) is kept 
 *notice*, which the panels draw under the job's button; errors and warnings also pop up when
 Blender has a window. Loading a
 file cancels every job and drops the notices (``on_load_pre``, a ``load_pre`` handler that
-``operators`` registers with the add-on).
+``app`` registers with the add-on).
 """
 from __future__ import annotations
 
@@ -118,7 +118,8 @@ def submit(kind: str, label: str, work: Work, done: Done,
            fail: Optional[Callable[[str], None]] = None, *,
            synchronous: Optional[bool] = None) -> Job:
     """Start a job on a thread, or run it now when ``synchronous`` (default: in background
-    mode). Raises RelitError if a job of the same kind is running."""
+    mode; the returned job then holds its ``error``, None when it succeeded). Raises
+    RelitError if a job of the same kind is running."""
     if kind in _jobs:
         raise RelitError(f"{_jobs[kind].label} is still running")
     clear_notice(kind)
@@ -152,8 +153,8 @@ def _internal_error(job: Job) -> str:
 def _finish(job: Job) -> None:
     """Apply the result with ``done(result)`` (which returns its warnings, or None) and keep
     the outcome as the kind's notice; on an error, notice it and call ``fail(error)``. A bug
-    in either is printed, never raised into the poll timer. A synchronous job's ``fail`` may
-    raise a RelitError: it reaches the caller."""
+    in either is printed, never raised into the poll timer. A synchronous job's caller reads
+    ``job.error`` from the job ``submit`` returns."""
     if job.error is None:
         try:
             warnings = list(job.done(job.result) or [])
@@ -170,16 +171,13 @@ def _finish(job: Job) -> None:
     cancelled = job.error == "cancelled"
     notify(job.kind, "INFO" if cancelled else "ERROR", f"{job.label}: {job.error}",
            popup=not cancelled)
-    if job.fail is None:
+    if job.fail is not None:
+        try:
+            job.fail(job.error)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    elif not job.synchronous:
         print(f"relit: {job.label}: {job.error}", file=sys.stderr)
-        return
-    if job.synchronous:
-        job.fail(job.error)
-        return
-    try:
-        job.fail(job.error)
-    except Exception:  # noqa: BLE001
-        traceback.print_exc()
 
 
 def _poll() -> Optional[float]:

@@ -9,25 +9,10 @@ from pathlib import Path
 
 import bpy
 
-from ..inference import farm
-from ..inference.errors import InputError, RelitError
-
-
-def current_plate(context) -> str:
-    """The plate the scene works on, as a frame pattern: the Image Editor's image (a file or an
-    image sequence), else the Source file of the Relit settings. Raises InputError."""
-    space = getattr(context, "space_data", None)
-    image = getattr(space, "image", None) if getattr(space, "type", "") == "IMAGE_EDITOR" \
-        else None
-    path = ""
-    if image is not None and image.source in ("FILE", "SEQUENCE") and image.filepath:
-        path = bpy.path.abspath(image.filepath)
-    if not path:
-        path = bpy.path.abspath(context.scene.relit.source_path)
-    if not path:
-        raise InputError("no plate: choose a numbered frame (plate.1001.exr) as the Source "
-                         "file, or show the sequence in the Image Editor")
-    return farm.pattern_of(path)
+from ...app.sources import current_plate
+from ...inference import farm
+from ...inference.errors import RelitError
+from ..common import reports_errors
 
 
 class RELIT_OT_write_farm_bundle(bpy.types.Operator):
@@ -79,29 +64,26 @@ class RELIT_OT_write_farm_bundle(bpy.types.Operator):
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self, width=420)
 
+    @reports_errors
     def execute(self, context):
-        settings = context.scene.relit
-        try:
-            plate = farm.pattern_of(bpy.path.abspath(self.plate)) if self.plate \
-                else current_plate(context)
-            lighting = bpy.path.abspath(settings.hdri_path) if settings.hdri == "FILE" else ""
-            job = farm.Job(
-                plate=plate, output_dir=bpy.path.abspath(self.output_dir), frames=self.frames,
-                chunk_size=self.chunk_size, stabilise=round(self.stabilise, 4),
-                models=bpy.path.abspath(settings.models_dir) if settings.models_dir else "",
-                output=self.then, hdri=settings.hdri if settings.hdri != "FILE" else "studio",
-                rotation=round(settings.hdri_rotation, 4), lighting_file=lighting,
-                runner=self.runner, blender=self.blender,
-                relit_source=str(Path(farm.__file__).resolve().parents[1])
-                if self.runner == "python" else "")
-            bundle = farm.write_bundle(job, bpy.path.abspath(self.directory),
-                                       paths="relative" if self.relative else "absolute",
-                                       overwrite=self.overwrite)
-        except RelitError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        plate = farm.pattern_of(bpy.path.abspath(self.plate)) if self.plate \
+            else current_plate(context)
+        bundle = farm.write_bundle(self._job(context.scene.relit, plate),
+                                   bpy.path.abspath(self.directory),
+                                   paths="relative" if self.relative else "absolute",
+                                   overwrite=self.overwrite)
         self.report({"INFO"}, f"wrote job bundle {bundle}")
         return {"FINISHED"}
 
-
-classes = (RELIT_OT_write_farm_bundle,)
+    def _job(self, settings, plate: str) -> farm.Job:
+        """The farm job of ``plate`` with this dialog's values and the scene's settings."""
+        lighting = bpy.path.abspath(settings.hdri_path) if settings.hdri == "FILE" else ""
+        return farm.Job(
+            plate=plate, output_dir=bpy.path.abspath(self.output_dir), frames=self.frames,
+            chunk_size=self.chunk_size, stabilise=round(self.stabilise, 4),
+            models=bpy.path.abspath(settings.models_dir) if settings.models_dir else "",
+            output=self.then, hdri=settings.hdri if settings.hdri != "FILE" else "studio",
+            rotation=round(settings.hdri_rotation, 4), lighting_file=lighting,
+            runner=self.runner, blender=self.blender,
+            relit_source=str(Path(farm.__file__).resolve().parents[1])
+            if self.runner == "python" else "")

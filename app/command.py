@@ -99,10 +99,10 @@ def expand_sources(sources: list[str], frames: str | None = None) -> list[str]:
 
 def _outputs(args, ext: str) -> list[Path]:
     """One output per source: ``--out`` itself for one source, else ``<out>/<name><ext>``
-    with the source's name (``api.source_name``). An unsupported suffix, or two sources that
+    with the source's name (``sources.source_name``). An unsupported suffix, or two sources that
     would write the same file, is an error before anything runs."""
     from ..inference.images import check_output
-    from .api import source_name
+    from .sources import source_name
 
     out = Path(args.out)
     if len(args.sources) == 1 and out.suffix:
@@ -126,10 +126,9 @@ def _each(args, ext: str, render_one) -> int:
     and the models folder are checked before any work (nothing is replaced without
     ``--overwrite``); a failing source stops the run or is skipped (``--on-error``), and what
     is written stays."""
-    from ..inference.progress import StderrProgress
-    from . import api
-
     from ..inference import frames as chunks
+    from ..inference.progress import StderrProgress
+    from . import batch
 
     args.sources = expand_sources(args.sources, getattr(args, "frames", None))
     outputs = _outputs(args, ext)
@@ -144,9 +143,9 @@ def _each(args, ext: str, render_one) -> int:
             raise InputError(f"models folder not found: {args.models}")
     args.lighting = _lighting(args)
     if args.scene:
-        scene = api.user_scene(args.scene, args.scene_name or "", models)
+        scene = batch.user_scene(args.scene, args.scene_name or "", models)
     else:
-        scene = api.batch_scene(models)
+        scene = batch.batch_scene(models)
         if args.samples is None:
             args.samples = SAMPLES
         if args.denoise is None:
@@ -224,18 +223,18 @@ def _lighting(args):
 
 
 def relight(args) -> int:
-    from . import api
+    from . import batch
 
-    return _each(args, ".png", lambda scene, source, out, progress: api.render_source(
+    return _each(args, ".png", lambda scene, source, out, progress: batch.render_source(
         scene, source, out, lighting=args.lighting, samples=args.samples,
         displace=args.displace, refine=args.refine, denoise=args.denoise, shadows=args.shadows,
         progress=progress))
 
 
 def export(args) -> int:
-    from . import api
+    from . import compositing
 
-    return _each(args, ".exr", lambda scene, source, out, progress: api.export_source(
+    return _each(args, ".exr", lambda scene, source, out, progress: compositing.export_source(
         scene, source, out, lighting=args.lighting, samples=args.samples,
         displace=args.displace, edge=args.edge, half=args.half, denoise=args.denoise,
         shadows=args.shadows, progress=progress))

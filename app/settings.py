@@ -1,9 +1,70 @@
-"""Scene settings shown in the Relit panels (``scene.relit``)."""
+"""Scene settings shown in the Relit panels (``scene.relit``), and what they resolve to: the
+models folder's registry and the folders results are written to."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
 import bpy
 
-from ..inference.errors import RelitError
+from ..inference import frames
+from ..inference.errors import InputError, RelitError
 from ..inference.lighting import STUDIO_LIGHTS
+from ..inference.models import Registry, default_registry
 from ..shaders import is_relit, lights, plate
+
+
+_registries: dict[str, Registry] = {}
+
+
+def registry(settings) -> Registry:
+    """The scene's models folder's registry (kept, so checksums are not redone per redraw),
+    or the extension's own."""
+    folder = bpy.path.abspath(settings.models_dir) if settings.models_dir else ""
+    if not folder:
+        return default_registry()
+    if folder not in _registries:
+        _registries[folder] = Registry(folder)
+    return _registries[folder]
+
+
+def model_status(settings, recheck: bool = False) -> list[tuple[str, str, str]]:
+    """``(name, version, "ok" | why not)`` of every model in the scene's models folder's
+    manifest; ``recheck`` verifies the files again. Raises ManifestUnreadable (a
+    ModelNotInstalled) for an unreadable manifest."""
+    reg = registry(settings)
+    if recheck:
+        reg.clear()
+    rows = []
+    for name, state in reg.status().items():
+        try:
+            version = reg.spec(name).version
+        except RelitError:
+            version = "?"
+        rows.append((name, version, state))
+    return rows
+
+
+def writable_folder(folder: str, what: str = "the output", other: str = "") -> Path:
+    """``folder`` as an absolute path, after checking that it can be made and written: a
+    ``//`` path needs a saved .blend; the rest is ``inference.frames.writable_folder``.
+    ``other`` names a further way out for the messages (", or pack them")."""
+    if not folder:
+        raise InputError(f"choose a folder for {what}{other}")
+    if folder.startswith("//") and not bpy.data.filepath:
+        raise InputError(f"the folder for {what} is relative (//) but the .blend is not saved "
+                         f"yet: save it, or pick an absolute folder{other}")
+    return frames.writable_folder(bpy.path.abspath(folder), what)
+
+
+def output_folder(settings, name: str) -> Optional[Path]:
+    """Where the passes of ``name`` are saved, or None when they are packed into the .blend.
+    Raises InputError/OutputError for a folder that cannot be used (callers check it before
+    any work starts)."""
+    if settings.pack_images:
+        return None
+    return (writable_folder(settings.output_dir, "the passes", ", or pack them")
+            / bpy.path.clean_name(name))
 
 
 def _models_dir_changed(self, context):
@@ -31,7 +92,7 @@ def _world_changed(self, context):
     Lighting (SH or ambient), a user's world, or no world is left alone. A failure is kept
     as the "world" notice (an update callback cannot report)."""
     from ..shaders import world as worlds
-    from . import api, jobs
+    from . import jobs, lighting
 
     current = worlds.find_world(context.scene)
     if current is None or current.get("relit_mode") != "hdri":
@@ -39,11 +100,11 @@ def _world_changed(self, context):
     if self.hdri == "FILE" and not self.hdri_path:
         return  # a file is being chosen
     try:
-        if current.get("relit_hdri") == api.hdri_source(self):
+        if current.get("relit_hdri") == lighting.hdri_source(self):
             worlds.set_world_rotation(current, self.hdri_rotation)
             worlds.set_world_strength(current, self.hdri_strength)
         else:
-            api.set_hdri(context.scene, self)
+            lighting.set_hdri(context.scene, self)
         jobs.clear_notice("world")
     except RelitError as exc:
         jobs.notify("world", "ERROR", f"HDRI: {exc}")

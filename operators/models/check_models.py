@@ -1,8 +1,8 @@
-"""Model status: which networks are installed, and a refresh operator."""
+"""``RELIT_OT_check_models``: the installed models verified (checksums) and reported."""
 import bpy
 
-from ..inference.errors import RelitError
-from . import api
+from ...app.settings import model_status, registry
+from ..common import reports_errors
 
 
 class RELIT_OT_check_models(bpy.types.Operator):
@@ -12,14 +12,11 @@ class RELIT_OT_check_models(bpy.types.Operator):
     bl_label = "Check Models"
     bl_options = {"REGISTER"}
 
+    @reports_errors
     def execute(self, context):
-        try:
-            rows = api.model_status(context.scene.relit, recheck=True)
-        except RelitError as exc:  # e.g. a corrupt manifest.json
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+        rows = model_status(context.scene.relit, recheck=True)  # raises for a corrupt manifest
         bad = [state for _, _, state in rows if state != "ok"]
-        folder = api.registry(context.scene.relit).models_dir
+        folder = registry(context.scene.relit).models_dir
         if not rows:
             self.report({"WARNING"}, f"no models installed in {folder}")
         elif bad:
@@ -28,6 +25,3 @@ class RELIT_OT_check_models(bpy.types.Operator):
             self.report({"INFO"}, f"{len(rows)} models ok: "
                         f"{', '.join(name for name, _, _ in rows)}")
         return {"FINISHED"}
-
-
-classes = (RELIT_OT_check_models,)
