@@ -14,8 +14,9 @@ from ..inference import pipeline
 from ..inference.errors import InputError
 from ..inference.lightspec import Lighting
 from ..inference.passes import Passes
-from ..inference.relight import is_pass_source, unpremultiply
+from ..inference.relight import is_pass_source
 from ..inference.render import HdriLight
+from ..inference.rgba import unpremultiply
 from ..shaders import lights, plate, world
 from .passes import keep_lighting_estimate
 from .refine import render_result_pixels

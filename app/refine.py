@@ -12,6 +12,7 @@ import numpy as np
 from ..inference import images as imageio
 from ..inference import pipeline
 from ..inference.errors import InputError
+from ..inference.rgba import with_alpha
 from ..shaders import bridge
 from .passes import current_passes
 from .settings import output_folder, registry
@@ -59,8 +60,7 @@ def render_result_pixels(scene) -> np.ndarray:
                 raise InputError("no render yet: render the scene (F12) before refining") \
                     from None
         rgba = imageio.load_image(path)
-    return rgba if rgba.shape[-1] == 4 else np.dstack([imageio.to_rgb(rgba),
-                                                       np.ones(rgba.shape[:2], np.float32)])
+    return with_alpha(rgba)
 
 
 def refine_work(settings, name: str, rendered: np.ndarray):

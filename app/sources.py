@@ -12,6 +12,7 @@ from ..inference import images as imageio
 from ..inference.errors import InputError
 from ..inference.passes import Passes
 from ..inference.relight import is_pass_source, photometric_passes
+from ..inference.rgba import decode_srgb_colour
 from ..shaders import bridge
 from .settings import registry
 
@@ -50,7 +51,7 @@ def image_source(image, image_user=None) -> tuple[str, np.ndarray]:
     pixels = bridge.read_pixels(image)
     if not image.is_float and not image.colorspace_settings.is_data:
         # byte images expose sRGB-encoded values through Image.pixels
-        pixels[..., :3] = imageio.srgb_to_linear(pixels[..., :3])
+        pixels = decode_srgb_colour(pixels)
     return name, pixels
 
 

@@ -447,7 +447,8 @@ def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]
 
 def cmd_relight(args, progress) -> int:
     from . import images, lightspec
-    from .relight import relight_source, unpremultiply
+    from .relight import relight_source
+    from .rgba import unpremultiply
 
     jobs = _sources_and_outputs(args, ".png")  # before the work, not after
     lighting = lightspec.from_args(args)

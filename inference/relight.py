@@ -135,13 +135,6 @@ def relight_source(source: str | Path, *, hdri: str | None = None, rotation: flo
     return np.dstack([image.rgb, image.alpha])
 
 
-def unpremultiply(rgba: np.ndarray) -> np.ndarray:
-    """Premultiplied RGBA → straight RGBA (for PNG, which stores straight alpha)."""
-    alpha = rgba[..., 3:4]
-    rgb = np.divide(rgba[..., :3], alpha, out=np.zeros_like(rgba[..., :3]), where=alpha > 1e-6)
-    return np.dstack([rgb, alpha])
-
-
 def aov_layers(passes: Passes, relit: render.RelitImage) -> dict:
     """The AOVs of a relit plate, by Blender pass name: the relit beauty as Combined (RGBA,
     premultiplied), its diffuse and glossy light, the source plate, and every pass."""

@@ -34,21 +34,8 @@ renderer computes; a sun keeps its strength. Point and spot lights get radius 0 
 angle 0 (hard, as the numpy renderer has them). An area light's local X is its ``tangent``
 (or the one ``render.area_light_points`` picks), -Z its direction.
 
-Key light plus ambient from SH
-------------------------------
-For SH coefficients ``c_lm`` of incident radiance (lighting.py conventions, camera space), a
-directional light of irradiance ``E`` from unit direction ``d`` has ``c_00 = Y00 E`` and
-``c_1m = 0.488603 E d_m`` (order of the L1 band: y, z, x), and a constant radiance ``L_a``
-has ``c_00 = L_a sqrt(4 pi)`` (Y00 = 0.282095 integrates to sqrt(4 pi) = 3.5449) and no L1.
-So a sun plus an ambient world reproduce the L0 and L1 bands exactly with
-
-    d   = normalise(L1 vector of the luminance), L1 vector = (c_11, c_1-1, c_10) = (x, y, z)
-    E_c = (L1 vector of channel c . d) / 0.488603          (sun irradiance, per channel)
-    L_a = (c_00 - 0.282095 E) / 3.5449                      (ambient radiance, clamped >= 0)
-
-The L2 band (the lighting's elongation) is dropped. A sun's strength in Blender is its
-irradiance in W/m^2; the area-light option places a light at distance r along d with power
-``E pi r^2``.
+Key light plus ambient from SH (``lights_from_sh``): the light and the ambient that match the
+L0 and L1 bands are ``inference.sh_lights.sh_key_and_ambient``'s.
 """
 from __future__ import annotations
 
@@ -60,13 +47,11 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..inference import lighting, lightspec, render
+from ..inference.sh_lights import sh_key_and_ambient
 from . import COLLECTION, ShaderError, ensure_collection, find_tagged, is_relit, tag
 
 LIGHTS_COLLECTION = "Relit Lights"
 ROLES = ("key", "fill", "rim")
-LUMA = np.array([0.2126, 0.7152, 0.0722])
-Y00 = 0.282095
-Y1 = 0.488603
 
 # preset -> role -> (azimuth deg, elevation deg, irradiance ratio, size / distance)
 PRESETS = lightspec.PRESETS
@@ -261,32 +246,12 @@ def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, 
     return made
 
 
-# ------------------------------------------------------------------ SH -> key + ambient
-
-def sh_key_and_ambient(sh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(direction, irradiance, ambient)`` matching the L0 and L1 bands of camera-space SH:
-    the unit camera-space direction toward the key, its RGB irradiance (W/m^2, a sun's
-    strength times colour) and the RGB radiance of a uniform ambient (see the module doc)."""
-    sh = lighting.check_sh(sh)
-    l1 = np.stack([sh[3], sh[1], sh[2]])           # rows x, y, z; columns RGB
-    luma = l1 @ LUMA
-    norm = float(np.linalg.norm(luma))
-    if norm < 1e-9:
-        d = np.array([0.0, 0.0, 1.0])
-        irradiance = np.zeros(3)
-    else:
-        d = luma / norm
-        irradiance = np.maximum(d @ l1, 0.0) / Y1
-    ambient = np.maximum((sh[0] - Y00 * irradiance) / math.sqrt(4.0 * math.pi), 0.0)
-    return d, irradiance, ambient
-
-
 def lights_from_sh(scene, sh, plane, *, kind: str = "SUN", world: bool = True,
                    distance: Optional[float] = None):
     """Match SH lighting (camera space, 9 x 3) with one key light and an ambient world.
 
     The key ("Relit Key", a SUN by default, or AREA at ``distance`` from the plane) comes
-    from the L1 band, the ambient colour from L0 (module doc); camera space is the plane's
+    from the L1 band, the ambient colour from L0 (``inference.sh_lights``); camera space is the plane's
     frame. With ``world`` the ambient becomes the scene's "Relit World" (see
     ``world.ambient_world``). Other rig lights are removed. Returns ``(key object, world)``.
     """

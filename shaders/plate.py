@@ -59,7 +59,6 @@ passes pixel for pixel (``app.batch.batch_scene``).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -67,7 +66,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
-from ..inference.integrate import extend_outside
+from ..inference.plate_geometry import grid_counts, matte_cover, plane_size, relief
 from . import COLLECTION, ShaderError, bridge, ensure_collection, find_tagged, is_relit, tag
 
 GROUP_NAME = "Relit Plate"
@@ -107,7 +106,6 @@ GEOMETRY_OUTPUTS = (("Geometry", "NodeSocketGeometry"),)
 TRIM_NAME = "Relit Trim"       # node group and modifier
 TRIM_VERSION = 1
 COVER_ATTRIBUTE = "relit_matte"  # face attribute: the quad shows some of the matte
-COVER_THRESHOLD = 1.0 / 255.0    # below one 8-bit step a pixel is empty
 TRIM_INPUTS = (
     ("Geometry", "NodeSocketGeometry", None, None, None),
     ("Keep Plate", "NodeSocketBool", False, None, None),
@@ -391,24 +389,7 @@ def _default_distance(scene, camera) -> float:
     return min(max(d, 4.0 * data.clip_start), 0.5 * data.clip_end)
 
 
-def plane_size(frame: Frame, width: int, height: int) -> tuple[float, float]:
-    """The plane's size: the image's aspect, as large as fits in the frame (exactly the frame
-    when their aspects match, as after ``fit_resolution``)."""
-    fw, fh = frame.size
-    if width / height >= fw / fh:
-        return fw, fw * height / width
-    return fh * width / height, fh
-
-
 # ------------------------------------------------------------------ the grid mesh
-
-def grid_counts(width: int, height: int, subdivisions: int) -> tuple[int, int]:
-    """Quads (x, y) of the grid: ``subdivisions`` on the long side, at most one per pixel."""
-    long_side = max(1, min(int(subdivisions), max(width, height)))
-    if width >= height:
-        return long_side, max(1, round(long_side * height / width))
-    return max(1, round(long_side * width / height)), long_side
-
 
 def fill_grid(mesh, size: tuple[float, float], counts: tuple[int, int]) -> None:
     """(Re)build ``mesh`` as a grid centred on the origin in local XY, normal +Z, with UVs
@@ -478,7 +459,7 @@ def build_plane(scene, camera, image_size, name: str, *, distance: Optional[floa
         raise ShaderError(f"plane distance {distance:g} m is outside camera '{camera.name}' "
                           f"clipping range ({data.clip_start:g} to {data.clip_end:g} m)")
     frame = camera_frame(scene, camera, distance)
-    size = plane_size(frame, width, height)
+    size = plane_size(frame.size, width, height)
     counts = grid_counts(width, height, subdivisions)
 
     obj = find_plane(name, scene)
@@ -607,24 +588,6 @@ def height_scale_path(plane) -> Optional[tuple[Any, str]]:
 
 # ------------------------------------------------------------------ trimming
 
-def matte_cover(alpha: np.ndarray, counts: tuple[int, int]) -> np.ndarray:
-    """Per quad of a ``counts`` grid (rows bottom to top, as ``fill_grid`` orders its faces):
-    does the quad, or a neighbour, hold a pixel of ``alpha`` (H×W, top row first) above one
-    8-bit step? Conservative: a quad's footprint is rounded outwards."""
-    nx, ny = counts
-    alpha = np.asarray(alpha, np.float32)
-    alpha = alpha[..., 0] if alpha.ndim == 3 else alpha
-    h, w = alpha.shape
-    filled = alpha[::-1] > COVER_THRESHOLD            # rows bottom to top, like the grid
-    xs = np.floor(np.arange(nx + 1) * w / nx).astype(int)
-    ys = np.floor(np.arange(ny + 1) * h / ny).astype(int)
-    cols = np.logical_or.reduceat(filled, xs[:-1], axis=1) if w else filled
-    cover = np.logical_or.reduceat(cols, ys[:-1], axis=0)
-    grown = np.pad(cover, 1)                            # and the eight neighbours
-    return np.any([grown[1 + dy:1 + dy + ny, 1 + dx:1 + dx + nx]
-                   for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
-
-
 def _build_trim_group(tree) -> None:
     links = tree.links
     gin = _node(tree, "NodeGroupInput", "Group Input", (-600, 0))
@@ -702,9 +665,8 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
     camera = _camera_object(scene, camera)          # fail before making anything
     arrays = bridge.pass_arrays(passes)
     h, w = arrays["normal"].shape[:2]
-    if "height" in arrays and "alpha" in arrays:  # no cliff where the matte ends
-        arrays["height"] = extend_outside(arrays["height"][..., 0] if arrays["height"].ndim == 3
-                                          else arrays["height"], arrays["alpha"] > 0.5)
+    if "height" in arrays:
+        arrays["height"] = relief(arrays)
     images = bridge.pass_images(arrays, name, folder=folder, pack=pack)
     plane = build_plane(scene, camera, (w, h), name, distance=distance,
                         subdivisions=subdivisions, fit_resolution=fit_resolution)
@@ -718,20 +680,3 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
     set_trim(plane, arrays.get("alpha"), keep_plate)
     set_height(plane, images.get("height"), scale=height_scale)
     return Plate(plane, material, images)
-
-
-def frame_error(scene, camera, plane) -> float:
-    """Largest distance (in pixels) between the plane's corners, projected by the camera, and
-    the frame's corners: 0 when the plane fills the frame exactly (used by tests)."""
-    from bpy_extras.object_utils import world_to_camera_view
-
-    mesh = plane.data
-    xs = [v.co.x for v in mesh.vertices]
-    ys = [v.co.y for v in mesh.vertices]
-    res = (scene.render.resolution_x, scene.render.resolution_y)
-    worst = 0.0
-    for x, y, want in ((min(xs), min(ys), (0, 0)), (max(xs), max(ys), (1, 1)),
-                       (min(xs), max(ys), (0, 1)), (max(xs), min(ys), (1, 0))):
-        p = world_to_camera_view(scene, camera, plane.matrix_world @ Vector((x, y, 0.0)))
-        worst = max(worst, math.hypot((p.x - want[0]) * res[0], (p.y - want[1]) * res[1]))
-    return worst

@@ -25,13 +25,14 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Sequence, Union
 
 import bpy
 import numpy as np
 
 from ..inference import lighting
 from ..inference.errors import RelitError
+from ..inference.sh_lights import sh_equirect
 from . import ShaderError, bridge, find_tagged, is_relit, tag
 
 WORLD_NAME = "Relit World"
@@ -182,16 +183,6 @@ def _camera_rotation(scene, camera) -> np.ndarray:
         return lighting.WORLD_TO_CAMERA.T.copy()
     scene.view_layers[0].update()
     return np.array(camera.matrix_world.to_3x3().normalized())
-
-
-def sh_equirect(sh, height: int = SH_HEIGHT, rotation: Optional[np.ndarray] = None
-                ) -> np.ndarray:
-    """Equirect radiance map (height x 2 height x 3, top row first, world frame) of
-    camera-space SH; ``rotation`` is camera -> world (default the Front view)."""
-    rot = lighting.WORLD_TO_CAMERA.T if rotation is None else np.asarray(rotation)
-    dirs_world = lighting.equirect_directions(height, 2 * height)
-    dirs_cam = dirs_world @ rot          # row vectors: d_cam = R^T d_world
-    return np.maximum(lighting.sh_radiance(sh, dirs_cam), 0.0).astype(np.float32)
 
 
 def sh_world(scene, sh, *, strength: float = 1.0, camera=None, height: int = SH_HEIGHT):
