@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from .errors import InputError
+from .images import REC709_LUMA
 
 ANGLE_THRESHOLDS = (11.25, 22.5, 30.0)
 
@@ -127,3 +129,28 @@ def scale_invariant_psnr(pred: np.ndarray, ref: np.ndarray, mask: Optional[np.nd
     scale = np.divide(np.sum(p * r, axis=axis), pp, out=np.ones_like(pp), where=pp > 0)
     scaled = pred * scale
     return _psnr_from(scaled, ref, m, peak)
+
+
+def ssim(pred: np.ndarray, ref: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    """Mean SSIM inside ``mask`` of two linear RGB images (H×W×3 or more channels; the first
+    three count), on their Rec. 709 luminance scaled by the reference's peak inside the mask, with a
+    Gaussian window (11×11, sigma 1.5) and the usual constants (0.01², 0.03²)."""
+    pred, ref = _pair(pred, ref, "ssim")
+    if pred.shape[-1] < 3:
+        raise InputError(f"ssim takes RGB images, got {pred.shape[-1]} channels")
+    inside = _mask_for(mask, pred.shape[:2])
+    peak = max(float(ref[inside].max()), 1e-6)
+    luma_pred = (pred[..., :3] @ REC709_LUMA) / peak
+    luma_ref = (ref[..., :3] @ REC709_LUMA) / peak
+
+    def blur(image):
+        return cv2.GaussianBlur(image, (11, 11), 1.5)
+
+    mu_pred, mu_ref = blur(luma_pred), blur(luma_ref)
+    var_pred = blur(luma_pred * luma_pred) - mu_pred ** 2
+    var_ref = blur(luma_ref * luma_ref) - mu_ref ** 2
+    covariance = blur(luma_pred * luma_ref) - mu_pred * mu_ref
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    index = (((2 * mu_pred * mu_ref + c1) * (2 * covariance + c2))
+             / ((mu_pred ** 2 + mu_ref ** 2 + c1) * (var_pred + var_ref + c2)))
+    return float(index[inside].mean())

@@ -372,7 +372,7 @@ def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> I
         passes = {"normal": maps["normal"], "albedo": maps["albedo"],
                   "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
                   "alpha": maps["alpha"]}
-        relit = scene_light.relight(passes, meta, maps["position"], "b")
+        relit = scene_light.render_under_own_lighting(passes, meta, maps["position"], "b")
         glossy = images.luminance(relit.specular)
         weight = glossy / max(float(glossy.max()), 1e-6)
         rgb = _photometric(maps["rgb"], rng, Augment())  # the source only: a cue

@@ -52,12 +52,15 @@ def positions(meta: dict, depth: np.ndarray) -> np.ndarray:
     """World position (H×W×3) of every pixel's surface, from the Depth pass (metres along the
     camera axis) through the factory's camera; pixels with no surface get the median depth."""
     cam, geo = meta["params"]["camera"], meta["geometry"]
-    h, w = depth.shape
-    k, side = cam["focal_mm"] / SENSOR_MM, max(h, w)  # the sensor spans the longer side
-    gx, gy = np.meshgrid((np.arange(w) + 0.5 - w / 2) / side, (h / 2 - np.arange(h) - 0.5) / side)
+    height, width = depth.shape
+    focal = cam["focal_mm"] / SENSOR_MM  # in sensor widths: the sensor spans the longer side
+    side = max(height, width)
+    gx, gy = np.meshgrid((np.arange(width) + 0.5 - width / 2) / side,
+                         (height / 2 - np.arange(height) - 0.5) / side)
     seen = depth > 0
-    d = np.where(seen, depth, np.median(depth[seen]) if seen.any() else 1.0)
-    rel = np.stack([d * (gx + cam["shift"][0]) / k, d, d * (gy + cam["shift"][1]) / k], axis=-1)
+    distance = np.where(seen, depth, np.median(depth[seen]) if seen.any() else 1.0)
+    rel = np.stack([distance * (gx + cam["shift"][0]) / focal, distance,
+                    distance * (gy + cam["shift"][1]) / focal], axis=-1)
     return (rel + np.asarray(geo["camera_position"])).astype(np.float32)
 
 
@@ -66,7 +69,7 @@ def options(meta: dict) -> render.RenderOptions:
     return render.RenderOptions(camera_position=tuple(meta["geometry"]["camera_position"]))
 
 
-def relight(passes: dict, meta: dict, position: np.ndarray, which: str = "b"
-            ) -> render.RelitImage:
+def render_under_own_lighting(passes: dict, meta: dict, position: np.ndarray, which: str = "b"
+                              ) -> render.RelitImage:
     """Cook-Torrance render of ``passes`` at ``position`` under the sample's own lighting."""
     return render.relight({**passes, "position": position}, lights(meta, which), options(meta))

@@ -1,5 +1,6 @@
 """Fixtures shared by the training tests."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,13 +10,26 @@ from training import data
 
 
 @pytest.fixture
-def shards(tmp_path, monkeypatch):
+def bust_samples(tmp_path, monkeypatch):
+    """``bust_samples(name, arrays)``: a factory-like folder ``tmp_path/name`` of four 64² bust
+    samples in one shard, sample i holding ``arrays(bust(64, seed=i), i)``; the training cache
+    moves into ``tmp_path``."""
     monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
-    folder = tmp_path / "synth" / "shard_00000"
-    folder.mkdir(parents=True)
-    for i in range(4):
-        gt = bust(64, seed=i)
-        np.savez(folder / f"{i:07d}.npz", rgb=(gt["albedo"] * 0.6).astype(np.float16),
-                 normal=gt["normal"].astype(np.float16), alpha=gt["alpha"].astype(np.float16),
-                 albedo=gt["albedo"].astype(np.float16), meta=json.dumps({"seed": i}))
-    return tmp_path / "synth"
+
+    def make(name: str, arrays) -> Path:
+        folder = tmp_path / name / "shard_00000"
+        folder.mkdir(parents=True)
+        for i in range(4):
+            np.savez(folder / f"{i:07d}.npz", **arrays(bust(64, seed=i), i))
+        return tmp_path / name
+
+    return make
+
+
+@pytest.fixture
+def shards(bust_samples):
+    """Bust samples with the keys NormalNet trains on."""
+    return bust_samples("synth", lambda gt, i: dict(
+        rgb=(gt["albedo"] * 0.6).astype(np.float16), normal=gt["normal"].astype(np.float16),
+        alpha=gt["alpha"].astype(np.float16), albedo=gt["albedo"].astype(np.float16),
+        meta=json.dumps({"seed": i})))

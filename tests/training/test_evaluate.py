@@ -12,6 +12,7 @@ from inference.demo import bust  # noqa: E402
 from inference.models import Registry  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
 from training import data, evaluate, scene_light, train  # noqa: E402
+from training.evaluation import flicker, model_card, synthetic, yale  # noqa: E402
 
 SH_A = np.zeros((9, 3), np.float32)
 SH_A[0], SH_A[2] = 1.0, 0.5          # the stand-in IllumNet's answer: ambient plus frontal
@@ -27,25 +28,23 @@ META = {"params": {"camera": {"focal_mm": 50.0, "shift": [0.0, 0.0]}},
                                    "size_y": 0.2, "rgb": [1.0, 0.9, 0.8]}]}}
 
 
+def _factory_sample(gt, seed):
+    passes = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
+    passes.update(roughness=np.full((64, 64), 0.5, np.float32),
+                  reflectivity=np.full((64, 64), 0.04, np.float32))
+    rgb = render.relight(passes, render.ShLight(SH_A)).rgb
+    depth = np.where(gt["alpha"] > 0, 0.7, 0.0).astype(np.float32)
+    rgb_b = scene_light.render_under_own_lighting(passes, META,
+                                                  scene_light.positions(META, depth)).rgb
+    return dict(rgb=rgb.astype(np.float16), sh=SH_A, sh_b=SH_B, rgb_b=rgb_b.astype(np.float16),
+                meta=json.dumps({"seed": seed, **META}), depth=depth.astype(np.float16),
+                **{k: v.astype(np.float16) for k, v in passes.items()})
+
+
 @pytest.fixture
-def samples(tmp_path, monkeypatch):
+def samples(bust_samples):
     """Four samples with every key the factory writes, rendered from bust passes."""
-    monkeypatch.setattr(data, "CACHE", tmp_path / "cache")
-    folder = tmp_path / "val" / "shard_00000"
-    folder.mkdir(parents=True)
-    for i in range(4):
-        gt = bust(64, seed=i)
-        passes = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
-        passes.update(roughness=np.full((64, 64), 0.5, np.float32),
-                      reflectivity=np.full((64, 64), 0.04, np.float32))
-        rgb = render.relight(passes, render.ShLight(SH_A)).rgb
-        depth = np.where(gt["alpha"] > 0, 0.7, 0.0).astype(np.float32)
-        rgb_b = scene_light.relight(passes, META, scene_light.positions(META, depth)).rgb
-        np.savez(folder / f"{i:07d}.npz", rgb=rgb.astype(np.float16), sh=SH_A, sh_b=SH_B,
-                 rgb_b=rgb_b.astype(np.float16), meta=json.dumps({"seed": i, **META}),
-                 depth=depth.astype(np.float16),
-                 **{k: v.astype(np.float16) for k, v in passes.items()})
-    return tmp_path / "val"
+    return bust_samples("val", _factory_sample)
 
 
 def _train(net, folder, tmp_path, *extra):
@@ -57,21 +56,21 @@ def _train(net, folder, tmp_path, *extra):
 
 
 def test_normal_checkpoint_scores_net_and_prior_on_the_same_pixels(samples, tmp_path):
-    rows = evaluate.normal_checkpoint(_train("normal", samples, tmp_path), samples, 3)
+    rows = synthetic.normal_checkpoint(_train("normal", samples, tmp_path), samples, 3)
     net, on_face, prior = rows
     assert net["samples"] == 3 and net["pixels"] > 3 * 1000
     assert 0 <= net["mean_deg"] <= 180 and net["within_30"] >= net["within_11_25"]
     assert on_face["pixels"] == prior["pixels"] and on_face["coverage"] == prior["coverage"]
     assert net["landmarks"] is True  # the default run keeps the landmark channels
-    ablation = evaluate.normal_checkpoint(
+    ablation = synthetic.normal_checkpoint(
         _train("normal", samples, tmp_path / "nolm", "--no-landmarks"), samples, 3)
     assert ablation[0]["landmarks"] is False
 
 
 def test_albedo_comparison_nets_and_specular_are_scored(samples, tmp_path):
-    diffuse = evaluate.map_checkpoint("diffuse", _train("diffuse", samples, tmp_path), samples, 2)
-    direct = evaluate.map_checkpoint("albedo", _train("albedo", samples, tmp_path), samples, 2)
-    spec = evaluate.map_checkpoint("specular", _train("specular", samples, tmp_path), samples, 2)
+    diffuse = synthetic.map_checkpoint("diffuse", _train("diffuse", samples, tmp_path), samples, 2)
+    direct = synthetic.map_checkpoint("albedo", _train("albedo", samples, tmp_path), samples, 2)
+    spec = synthetic.map_checkpoint("specular", _train("specular", samples, tmp_path), samples, 2)
     for row in (diffuse, direct):
         assert row["samples"] == 2 and np.isfinite(row["albedo_si_psnr_db"])
     _, _, target, _ = next(data.map_batches("albedo", data.sample_paths([samples]), 1, 32, 0,
@@ -81,15 +80,15 @@ def test_albedo_comparison_nets_and_specular_are_scored(samples, tmp_path):
 
 
 def test_sh_relative_error():
-    assert evaluate.sh_relative_error(SH_A, SH_A) == 0.0
-    assert evaluate.sh_relative_error(SH_A * 1.1, SH_A) == pytest.approx(0.1, rel=1e-4)
+    assert synthetic.sh_relative_error(SH_A, SH_A) == 0.0
+    assert synthetic.sh_relative_error(SH_A * 1.1, SH_A) == pytest.approx(0.1, rel=1e-4)
 
 
 def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
     models = tmp_path / "models"
     install_chain(models)
     # the lighting fit off, so that the SH reported is the stand-in IllumNet's own answer
-    row = evaluate.chain_synthetic(samples, 2, models, {"sh_fit": 0.0})
+    row = synthetic.chain_synthetic(samples, 2, models, {"sh_fit": 0.0})
     assert row["samples"] == 2 and row["normals"]["pixels"] > 0
     for key in ("albedo_si_psnr_db", "roughness_mae", "f0_mae", "sh_relative_irradiance_error",
                 "matte_iou", "relight_ct_true_psnr_db", "relight_ct_predicted_ssim",
@@ -145,10 +144,10 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
                            str(root / net), *extra]) == 0
     models = tmp_path / "models"
     install_chain(models)
-    monkeypatch.setattr(evaluate, "DEV_SUBJECTS", ("yaleB01",))
-    monkeypatch.setattr(evaluate, "YALE_VIEWS", evaluate.YALE_VIEWS[:1])
+    monkeypatch.setattr(yale, "DEV_SUBJECTS", ("yaleB01",))
+    monkeypatch.setattr(yale, "YALE_VIEWS", yale.YALE_VIEWS[:1])
     card = tmp_path / "MODEL_CARD.md"
-    card.write_text(f"# card\n{evaluate.CARD_BEGIN}\nold\n{evaluate.CARD_END}\ntail\n")
+    card.write_text(f"# card\n{model_card.CARD_BEGIN}\nold\n{model_card.CARD_END}\ntail\n")
     out = tmp_path / "evaluation.json"
     assert evaluate.main(["report", "--val", str(samples), "--count", "2", "--ckpt-root",
                           str(root), "--models", str(models), "--json", str(out),
@@ -165,12 +164,12 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert "without landmarks" in text and "Yale B normals, mean, development" in text
     assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
     assert "normal tilt on the face" in text and "Yale B development" in text
-    assert "acceptance" not in text.split(evaluate.CARD_BEGIN)[1]
+    assert "acceptance" not in text.split(model_card.CARD_BEGIN)[1]
     assert res["options"] == {} and "runs with the pipeline's defaults." in text
-    assert "defaults except `mirror_normals=False`" in evaluate.card_markdown(
+    assert "defaults except `mirror_normals=False`" in model_card.card_markdown(
         {**res, "options": {"mirror_normals": False}})
     assert res["set"] == "development" and "the development set: the choices" in text
-    assert "the test set: scored once" in evaluate.card_markdown({**res, "set": "test"})
+    assert "the test set: scored once" in model_card.card_markdown({**res, "set": "test"})
 
 
 def test_report_options_are_decompose_options_in_their_types():
@@ -200,10 +199,10 @@ def test_flicker_turntable_runs_the_cli_with_and_without_stabilisation(tmp_path,
     install_chain(tmp_path / "models")
     monkeypatch.setenv("RELIT_MODELS", str(tmp_path / "models"))
     monkeypatch.setattr(models, "_default", None)
-    row = evaluate.flicker_turntable(folder, strength=0.7, max_side=64)
+    row = flicker.flicker_turntable(folder, strength=0.7, max_side=64)
     assert row["frames"] == 4
     for label in ("per_frame", "stabilised"):
-        assert set(evaluate.FLICKER_PASSES) <= set(row[label]["flicker"])
+        assert set(flicker.FLICKER_PASSES) <= set(row[label]["flicker"])
         assert np.isfinite(row[label]["normal_mean_deg"])
     # the stand-in DiffuseNet passes the noisy RGB through: stabilising must calm its albedo
     assert row["flicker_reduction_pct"]["albedo"] > 20
@@ -232,7 +231,7 @@ def test_albedo_diagnostics_bring_the_albedo_to_the_true_level():
                         albedo=2.0 * true, roughness=np.full((8, 8), 0.5),
                         reflectivity=np.full((8, 8), 0.04), alpha=np.ones((8, 8)))
     mask = np.ones((8, 8), bool)
-    d, level = evaluate._albedo_diagnostics(p, {"albedo": true}, mask)
+    d, level = synthetic.albedo_diagnostics(p, {"albedo": true}, mask)
     assert abs(level - 0.5) < 1e-6
     assert np.allclose(d["albedo_level_oracle"]["albedo"], true, atol=1e-6)
     assert d["true_albedo"]["albedo"] is true and d["true_albedo"]["normal"] is p.normal
@@ -241,9 +240,9 @@ def test_albedo_diagnostics_bring_the_albedo_to_the_true_level():
 def test_sh_level_in_stops():
     sh = np.zeros((9, 3), np.float32)
     sh[0], sh[2] = 1.0, 0.4
-    assert abs(evaluate.sh_level_log2(2.0 * sh, sh) - 1.0) < 1e-6
-    assert abs(evaluate.sh_level_log2(0.5 * sh, sh) + 1.0) < 1e-6
-    assert abs(evaluate.sh_relative_error(2.0 * sh, sh) - 1.0) < 1e-6
+    assert abs(synthetic.sh_level_log2(2.0 * sh, sh) - 1.0) < 1e-6
+    assert abs(synthetic.sh_level_log2(0.5 * sh, sh) + 1.0) < 1e-6
+    assert abs(synthetic.sh_relative_error(2.0 * sh, sh) - 1.0) < 1e-6
 
 
 # ---------------------------------------------------------------- the real-face relight protocol

@@ -47,7 +47,7 @@ def test_train_resume_export_and_run(shards, tmp_path):
 
 def test_relight_baseline_on_samples(shards):
     from inference import demo  # noqa: F401 - shards hold bust passes
-    from training import evaluate
+    from training.evaluation import synthetic
 
     folder = shards / "shard_00000"
     for path in folder.glob("*.npz"):  # give the bust samples the keys the factory writes
@@ -61,7 +61,7 @@ def test_relight_baseline_on_samples(shards):
         d["sh_b"], d["roughness"] = sh, np.full(d["alpha"].shape, 0.5, np.float16)
         d["reflectivity"] = np.full(d["alpha"].shape, 0.04, np.float16)
         np.savez(path, **d)
-    row = evaluate.relight_baseline(shards, 4)
+    row = synthetic.relight_baseline(shards, 4)
     assert row["samples"] == 4 and row["psnr_mean_db"] > 40 and row["ssim_mean"] > 0.99
 
 
@@ -167,7 +167,7 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
                  sh=sh, sh_b=sh, meta=json.dumps(meta))
         passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha", "roughness",
                                                         "reflectivity")}
-        d["rgb_b"] = scene_light.relight(passes, meta, scene_light.positions(
+        d["rgb_b"] = scene_light.render_under_own_lighting(passes, meta, scene_light.positions(
             meta, d["depth"].astype(np.float32))).rgb
         np.savez(path, **d)
     batch = next(data.render_batches(data.sample_paths([shards]), 2, 32, seed=0))

@@ -1,11 +1,11 @@
-"""Tests for inference.metrics: angular error statistics and masked PSNR."""
+"""Tests for inference.metrics: angular error statistics, masked PSNR and SSIM."""
 import math
 
 import numpy as np
 import pytest
 
 from inference.errors import InputError
-from inference.metrics import angular_error, normal_metrics, psnr, scale_invariant_psnr
+from inference.metrics import angular_error, normal_metrics, psnr, scale_invariant_psnr, ssim
 
 
 def _tilted(shape, degrees):
@@ -110,3 +110,21 @@ def test_scale_invariant_psnr_ignores_exposure():
     tinted = ref * np.array([1.0, 0.5, 0.25])
     assert scale_invariant_psnr(tinted, ref, per_channel=True) == math.inf
     assert scale_invariant_psnr(tinted, ref) < 40.0
+
+
+def test_ssim_is_one_for_the_same_image_and_ignores_what_the_mask_leaves_out():
+    rng = np.random.default_rng(2)
+    ref = rng.uniform(0.05, 0.8, (24, 24, 3)).astype(np.float32)
+    assert ssim(ref, ref) == pytest.approx(1.0)
+    assert ssim(3.0 * ref, 3.0 * ref) == pytest.approx(1.0)  # scaled by the reference's peak
+    noisy = ref + 0.2 * rng.standard_normal(ref.shape).astype(np.float32)
+    assert 0.0 < ssim(noisy, ref) < 0.9
+    assert ssim(np.full_like(ref, ref.mean()), ref) < ssim(noisy, ref)  # no structure left
+    mask = np.zeros((24, 24), bool)
+    mask[:, :12] = True
+    spoilt = ref.copy()
+    spoilt[:, 18:] = 0.0  # further than the window reaches from the mask
+    assert ssim(spoilt, ref, mask) == pytest.approx(1.0)
+    assert ssim(spoilt, ref) < 0.9
+    with pytest.raises(InputError):
+        ssim(ref[..., :1], ref[..., :1])
