@@ -59,8 +59,9 @@ def require_train_split(folders: Sequence[str | Path]) -> None:
             split = json.loads(manifest.read_text()).get("split")
         else:
             first = next(iter(sample_paths([folder])))
-            with np.load(first) as d:
-                split = json.loads(str(d["meta"])).get("split") if "meta" in d.files else None
+            with np.load(first) as stored:
+                split = (json.loads(str(stored["meta"])).get("split") if "meta" in stored.files
+                         else None)
         if split not in (None, "train"):
             raise ValueError(f"{folder} holds split {split!r}, not training data: "
                              "evaluation sets are never trained on")
@@ -140,9 +141,9 @@ the synthetic error carries it to real faces; this makes it read the pose from t
 
 
 def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -> dict:
-    h, w = next(iter(maps.values())).shape[:2]
-    side = int(min(h, w) * rng.uniform(aug.crop, 1.0))
-    y0, x0 = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+    height, width = next(iter(maps.values())).shape[:2]
+    side = int(min(height, width) * rng.uniform(aug.crop, 1.0))
+    y0, x0 = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
     out = {}
     for key, value in maps.items():
         crop = value[y0:y0 + side, x0:x0 + side]
@@ -150,15 +151,15 @@ def _crop_scale(maps: dict, rng: np.random.Generator, size: int, aug: Augment) -
     return out
 
 
-def _resize(a: np.ndarray, size: int, nearest: bool) -> np.ndarray:
+def _resize(image: np.ndarray, size: int, nearest: bool) -> np.ndarray:
     """Square resize of H×W or H×W×C (any C: OpenCV takes at most 4 channels a call)."""
     interp = cv2.INTER_NEAREST if nearest else (
-        cv2.INTER_AREA if a.shape[0] > size else cv2.INTER_LINEAR)
-    if a.ndim == 2:
-        return cv2.resize(np.ascontiguousarray(a), (size, size), interpolation=interp)
-    parts = [cv2.resize(np.ascontiguousarray(a[..., i:i + 4]), (size, size),
+        cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR)
+    if image.ndim == 2:
+        return cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=interp)
+    parts = [cv2.resize(np.ascontiguousarray(image[..., i:i + 4]), (size, size),
                         interpolation=interp).reshape(size, size, -1)
-             for i in range(0, a.shape[-1], 4)]
+             for i in range(0, image.shape[-1], 4)]
     return np.concatenate(parts, axis=-1)
 
 
@@ -181,14 +182,15 @@ def _perturb_prior(maps: dict, rng: np.random.Generator, aug: Augment) -> dict:
         return maps
     prior = maps["prior"].copy()
     inside = prior[..., 3] > 0.5
-    n = prior[..., :3][inside]
-    n[:, 2] *= 2.0 ** rng.uniform(-aug.prior_depth, aug.prior_depth)
+    normals = prior[..., :3][inside]
+    normals[:, 2] *= 2.0 ** rng.uniform(-aug.prior_depth, aug.prior_depth)
     phi, angle = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(0, aug.prior_tilt))
     axis = np.array([np.cos(phi), np.sin(phi), 0.0])
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    turn = np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * (k @ k)   # Rodrigues
-    n = n @ turn.T
-    prior[..., :3][inside] = n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-6)
+    skew = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    turn = np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * (skew @ skew)   # Rodrigues
+    normals = normals @ turn.T
+    lengths = np.linalg.norm(normals, axis=-1, keepdims=True)
+    prior[..., :3][inside] = normals / np.maximum(lengths, 1e-6)
     maps["prior"] = prior.astype(np.float32)
     return maps
 
@@ -216,13 +218,15 @@ def _photometric(rgb: np.ndarray, rng: np.random.Generator, aug: Augment,
 
 
 def _occlude(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    h, w = rgb.shape[:2]
-    mask = np.zeros((h, w), np.uint8)
-    centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
-    axes = (int(rng.integers(w // 12, w // 4)), int(rng.integers(h // 12, h // 4)))
+    height, width = rgb.shape[:2]
+    mask = np.zeros((height, width), np.uint8)
+    centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+    axes = (int(rng.integers(width // 12, width // 4)),
+            int(rng.integers(height // 12, height // 4)))
     cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
     colour = rng.uniform(0.02, 0.6, 3).astype(np.float32)
-    texture = 0.7 + 0.3 * images.resize(rng.random((4, 4, 1)).astype(np.float32), (h, w))
+    texture = 0.7 + 0.3 * images.resize(rng.random((4, 4, 1)).astype(np.float32),
+                                        (height, width))
     return np.where(mask[..., None] > 0, colour * texture, rgb).astype(np.float32)
 
 
@@ -271,8 +275,8 @@ def normal_net_arrays(maps: dict, landmarks: bool = True) -> tuple[np.ndarray, n
     order; the matte input is MediaPipe's (as at run time), the loss mask the true alpha.
     ``landmarks=False`` zeroes the landmark channels (the paper's ablation)."""
     lm = maps["landmarks"] if landmarks else np.zeros_like(maps["landmarks"])
-    x = np.dstack([images.linear_to_srgb(maps["rgb"]), lm, maps["prior"], maps["matte"]])
-    return (x.transpose(2, 0, 1).astype(np.float32),
+    features = np.dstack([images.linear_to_srgb(maps["rgb"]), lm, maps["prior"], maps["matte"]])
+    return (features.transpose(2, 0, 1).astype(np.float32),
             maps["normal"].transpose(2, 0, 1).astype(np.float32),
             (maps["alpha"] > 0.5).astype(np.float32))
 
@@ -326,10 +330,10 @@ def map_batches(net: str, paths: Sequence[Path], batch: int, size: int, seed: in
     from inference.pipeline import lighting_shading
 
     def row(path, rng):
-        s = load_sample(path)
-        maps = {"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
-                "spec": np.dstack([s["roughness"], s["reflectivity"]]),
-                "alpha": s["alpha"], "sh": s["sh"]}
+        sample = load_sample(path)
+        maps = {"rgb": sample["rgb"], "normal": sample["normal"], "albedo": sample["albedo"],
+                "spec": np.dstack([sample["roughness"], sample["reflectivity"]]),
+                "alpha": sample["alpha"], "sh": sample["sh"]}
         maps = augment(maps, rng, size, aug or NO_AUG)
         rgb = images.linear_to_srgb(maps["rgb"])
         mask = (maps["alpha"] > 0.5).astype(np.float32)
@@ -362,12 +366,13 @@ def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> I
     from . import scene_light
 
     def row(path, rng):
-        s = load_sample(path)
-        meta = scene_light.meta_of(s)
-        maps = _crop_scale({"rgb": s["rgb"], "normal": s["normal"], "albedo": s["albedo"],
-                            "spec": np.dstack([s["roughness"], s["reflectivity"]]),
-                            "alpha": s["alpha"], "rgb_b": s["rgb_b"],
-                            "position": scene_light.positions(meta, s["depth"])}, rng, size,
+        sample = load_sample(path)
+        meta = scene_light.meta_of(sample)
+        maps = _crop_scale({"rgb": sample["rgb"], "normal": sample["normal"],
+                            "albedo": sample["albedo"],
+                            "spec": np.dstack([sample["roughness"], sample["reflectivity"]]),
+                            "alpha": sample["alpha"], "rgb_b": sample["rgb_b"],
+                            "position": scene_light.positions(meta, sample["depth"])}, rng, size,
                            Augment(crop=0.6))
         passes = {"normal": maps["normal"], "albedo": maps["albedo"],
                   "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],

@@ -39,6 +39,9 @@ from . import data, yale_relight
 from .evaluation import flicker, model_card, report, synthetic, yale
 
 
+SCALARS = (bool, int, float, str)
+
+
 def _decompose_option(text: str) -> tuple[str, object]:
     """``NAME=VALUE`` for a scalar ``DecomposeOptions`` field, the value in its field's type."""
     from dataclasses import fields
@@ -50,10 +53,10 @@ def _decompose_option(text: str) -> tuple[str, object]:
     kinds = {field.name: type(getattr(defaults, field.name))
              for field in fields(pipeline.DecomposeOptions)}
     kind = kinds.get(name)
-    if not sep or kind not in (bool, int, float, str):
+    if not sep or kind not in SCALARS:
         raise argparse.ArgumentTypeError(
             f"expected NAME=VALUE with NAME one of "
-            f"{sorted(option for option, scalar in kinds.items() if scalar in (bool, int, float, str))}")
+            f"{sorted(option for option, option_kind in kinds.items() if option_kind in SCALARS)}")
     if kind is bool:
         if value.lower() not in ("true", "false", "1", "0"):
             raise argparse.ArgumentTypeError(f"{name} takes true or false, not {value!r}")

@@ -62,8 +62,9 @@ def _export_checked(model, channels: dict, outputs: list[str]) -> tuple[bytes, f
     """ONNX of ``model`` for inputs ``{name: channels}``, checked against PyTorch on a
     non-square size (dynamic axes must hold); raises when they differ by more than 1e-3."""
     gen = torch.Generator().manual_seed(0)
-    h, w = 3 * model.stride, 5 * model.stride
-    inputs = {n: torch.rand(1, c, h, w, generator=gen) * 2 - 1 for n, c in channels.items()}
+    height, width = 3 * model.stride, 5 * model.stride
+    inputs = {name: torch.rand(1, count, height, width, generator=gen) * 2 - 1
+              for name, count in channels.items()}
     blob = to_onnx(model, tuple(inputs.values()), inputs, outputs)
     diff = check_against_torch(model, blob, inputs)
     if diff > TOLERANCE:
@@ -152,12 +153,12 @@ def write_model(models_dir: Path, entry: dict, blob: bytes) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
-    p.add_argument("net", choices=tuple(EXPORTS))
-    p.add_argument("--ckpt", required=True)
-    p.add_argument("--models", default=str(MODELS))
-    p.add_argument("--version", required=True, help="the model's version in the manifest")
-    args = p.parse_args(argv)
+    cli = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
+    cli.add_argument("net", choices=tuple(EXPORTS))
+    cli.add_argument("--ckpt", required=True)
+    cli.add_argument("--models", default=str(MODELS))
+    cli.add_argument("--version", required=True, help="the model's version in the manifest")
+    args = cli.parse_args(argv)
     entry = export(args.net, Path(args.ckpt), Path(args.models), args.version)
     print(json.dumps({k: entry[k] for k in ("file", "size", "sha256",
                                             "ort_vs_torch_max_abs")}, indent=2))

@@ -69,11 +69,12 @@ LABELS = {
 
 def light_direction(view: str) -> np.ndarray:
     """Camera-space unit direction toward the light of a Yale B view name (``P00A+025E-40``)."""
-    m = re.search(r"A([+-]\d+)E([+-]\d+)", view)
-    if m is None:
+    named = re.search(r"A([+-]\d+)E([+-]\d+)", view)
+    if named is None:
         raise ValueError(f"not a Yale B view name: {view}")
-    a, e = np.radians(float(m.group(1))), np.radians(float(m.group(2)))
-    return np.array([-np.sin(a) * np.cos(e), np.sin(e), np.cos(a) * np.cos(e)], np.float32)
+    azimuth, elevation = np.radians(float(named.group(1))), np.radians(float(named.group(2)))
+    return np.array([-np.sin(azimuth) * np.cos(elevation), np.sin(elevation),
+                     np.cos(azimuth) * np.cos(elevation)], np.float32)
 
 
 def capture(folder: Path, view: str) -> np.ndarray:
@@ -89,10 +90,10 @@ def si_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray, peak: float 
             ) -> float:
     """PSNR of s·pred against target inside mask, s the least-squares scale (None-safe: a
     prediction that is zero everywhere in the mask scores as zero)."""
-    p, t = pred[mask].astype(np.float64), target[mask].astype(np.float64)
-    pp = float(p @ p)
-    s = float(p @ t) / pp if pp > 0 else 0.0
-    mse = float(np.mean((s * p - t) ** 2))
+    predicted, wanted = pred[mask].astype(np.float64), target[mask].astype(np.float64)
+    power = float(predicted @ predicted)
+    scale = float(predicted @ wanted) / power if power > 0 else 0.0
+    mse = float(np.mean((scale * predicted - wanted) ** 2))
     return float(10.0 * np.log10(peak ** 2 / max(mse, 1e-12)))
 
 
@@ -100,8 +101,8 @@ def lambert(albedo: np.ndarray, normal: np.ndarray, to_light: np.ndarray) -> np.
     return albedo * np.maximum(normal @ to_light, 0.0)
 
 
-def grey(x: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    return None if x is None else (x.mean(axis=-1) if x.ndim == 3 else x)
+def grey(image: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    return None if image is None else (image.mean(axis=-1) if image.ndim == 3 else image)
 
 
 ENCODINGS = ("srgb", "raw")
@@ -144,8 +145,7 @@ def prior_normals(passes: Passes) -> np.ndarray:
 def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.ndarray,
                         refine: bool, prior_n: np.ndarray) -> dict[str, np.ndarray]:
     """Every variant's render of one subject under one light (H×W, arbitrary scale)."""
-    h, w = photo.shape
-    flat = np.broadcast_to(np.array([0, 0, 1], np.float32), (h, w, 3))
+    flat = np.broadcast_to(np.array([0, 0, 1], np.float32), photo.shape + (3,))
     albedo = grey(passes.albedo)
     shading = grey(passes.diffuse_shading)
     out = {
@@ -204,33 +204,34 @@ def _refiner_installed() -> bool:
 
 def evaluate(subjects: Sequence[str], extra: Sequence[str] = (), refine: Optional[bool] = None,
              encoding: str = "srgb") -> list[dict]:
-    return [evaluate_subject(s, extra=extra, refine=refine, encoding=encoding)
-            for s in subjects]
+    return [evaluate_subject(subject, extra=extra, refine=refine, encoding=encoding)
+            for subject in subjects]
 
 
 def group_means(rows: list[dict], subjects: Sequence[str]) -> dict[str, float]:
     """Mean over the relights of ``subjects`` (every subject has the same number)."""
-    rows = [r for r in rows if r["subject"] in subjects]
+    rows = [row for row in rows if row["subject"] in subjects]
     if not rows:
         return {}
-    keys = [k for k in VARIANTS if all(k in r["mean"] for r in rows)]
-    return {k: float(np.mean([r["mean"][k] for r in rows])) for k in keys}
+    scored = [variant for variant in VARIANTS if all(variant in row["mean"] for row in rows)]
+    return {variant: float(np.mean([row["mean"][variant] for row in rows])) for variant in scored}
 
 
 def card_table(rows: list[dict], groups: dict[str, Sequence[str]]) -> str:
     """A markdown table: one row per variant, one column per group of subjects, and the
     decomposed normals' mean error against the reference beneath."""
-    means = {g: group_means(rows, s) for g, s in groups.items()}
-    shown = [g for g in groups if means[g]]
-    head = " | ".join(f"{g} ({', '.join(groups[g])})" for g in shown)
+    means = {group: group_means(rows, members) for group, members in groups.items()}
+    shown = [group for group in groups if means[group]]
+    head = " | ".join(f"{group} ({', '.join(groups[group])})" for group in shown)
     lines = [f"| variant | {head} |", "|---|" + "---|" * len(shown)]
-    for v in VARIANTS:
-        if not any(v in means[g] for g in shown):
+    for variant in VARIANTS:
+        if not any(variant in means[group] for group in shown):
             continue
-        cells = " | ".join(f"{means[g][v]:.2f} dB" if v in means[g] else "n/a" for g in shown)
-        lines.append(f"| {LABELS[v]} | {cells} |")
-    errors = {g: [r["normal_mean_deg"] for r in rows if r["subject"] in groups[g]]
-              for g in shown}
-    cells = " | ".join(f"{np.mean(errors[g]):.2f}°" for g in shown)
+        cells = " | ".join(f"{means[group][variant]:.2f} dB" if variant in means[group]
+                           else "n/a" for group in shown)
+        lines.append(f"| {LABELS[variant]} | {cells} |")
+    errors = {group: [row["normal_mean_deg"] for row in rows if row["subject"] in groups[group]]
+              for group in shown}
+    cells = " | ".join(f"{np.mean(errors[group]):.2f}°" for group in shown)
     lines.append(f"| Relit's normals against the reference, mean angular error | {cells} |")
     return "\n".join(lines)

@@ -44,7 +44,8 @@ def flicker_turntable(folder: Path, strength: float = 0.7, max_side: int = 512) 
             decomposed = [Passes.load(dest / f"plate.{frame.name.split('.')[1]}")
                           for frame in frames]
             scored = list(zip(decomposed, truth, masks))
-            maps = [{name: getattr(passes, name) for name in FLICKER_PASSES} for passes in decomposed]
+            maps = [{name: getattr(passes, name) for name in FLICKER_PASSES}
+                    for passes in decomposed]
             errors = [angles(passes.normal, sample["normal"], mask)[0]
                       for passes, sample, mask in scored]
             out[label] = {

@@ -105,8 +105,8 @@ def card_markdown(res: dict) -> str:
     oracle = chain.get(keys.relight_key("", "ct", "predicted_albedo_level_oracle", keys.PSNR))
     if oracle is not None:
         true_albedo = chain[keys.relight_key("", "ct", "predicted_true_albedo", keys.PSNR)]
-        lines.append("| relight, predicted passes, Cook-Torrance, diagnostic: albedo brought to the "
-                     "truth's overall level (oracle) / true albedo | | "
+        lines.append("| relight, predicted passes, Cook-Torrance, diagnostic: albedo brought to "
+                     "the truth's overall level (oracle) / true albedo | | "
                      f"{keys.PSNR.show(oracle)} / {keys.PSNR.show(true_albedo)} |")
     degrees = keys.MEAN_DEG
     for group, subjects in _groups():

@@ -135,7 +135,8 @@ def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
             metrics.scale_invariant_psnr(pred, target, mask, peak=1.0))
     return {"metric": f"{net}_checkpoint_synthetic", "inputs": "true normal/SH/albedo",
             "data": str(folder), "samples": len(paths), "checkpoint": str(ckpt),
-            "steps": config.get("step"), **{key: float(np.mean(values)) for key, values in scores.items()}}
+            "steps": config.get("step"),
+            **{key: float(np.mean(values)) for key, values in scores.items()}}
 
 
 def _sphere_irradiance(*shs) -> list[np.ndarray]:
@@ -196,7 +197,8 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
             # under lighting B's SH, and under its own HDRI and lights ("scene_")
             for light, relit in (
                     ("", render.relight(relit_passes, render.ShLight(sample["sh_b"]))),
-                    ("scene_", scene_light.render_under_own_lighting(relit_passes, meta, position))):
+                    ("scene_", scene_light.render_under_own_lighting(relit_passes, meta,
+                                                                     position))):
                 add(keys.relight_key(light, "ct", label, keys.PSNR),
                     metrics.psnr(relit.rgb, sample["rgb_b"], inside))
                 add(keys.relight_key(light, "ct", label, keys.SSIM),
