@@ -2,7 +2,7 @@
 settings (no ``context.area``), so the operators, the batch command and tests call it directly.
 
 Flow: source image → ``inference`` (passes, on a worker thread via ``jobs``) → ``passes``
-(Blender images, the plate plane and material via ``shaders``) → ``lighting`` → render →
+(Blender images, the plate plane and material via ``datablocks``) → ``lighting`` → render →
 ``refine`` / ``compositing``. The pass images are the passes: every later step (rebuild, match
 lighting, refine, export, compositor) reads them back, so an image painted, reloaded or undone
 is what it uses.

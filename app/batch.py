@@ -9,20 +9,18 @@ from typing import Optional
 import bpy
 import numpy as np
 
-from ..inference import images as imageio
+from ..datablocks import lights, plate, world
 from ..inference import pipeline
 from ..inference.errors import InputError
+from ..inference.images import save_image
 from ..inference.lightspec import Lighting
-from ..inference.passes import Passes
-from ..inference.relight import is_pass_source
 from ..inference.render import HdriLight
 from ..inference.rgba import unpremultiply
-from ..shaders import lights, plate, world
-from .passes import keep_lighting_estimate
+from ..inference.sources import load_or_decompose
+from .passes import plate_with_estimate
 from .refine import render_result_pixels
 from .settings import registry
 from .sources import decompose_options, source_name
-
 
 BATCH_SCENE = "Relit Batch"
 BATCH_NAME = "Batch"   # one set of plate datablocks, reused for every source of a batch run
@@ -126,15 +124,6 @@ def _fit_camera(scene, plane) -> None:
     scene.view_layers[0].update()
 
 
-def load_or_decompose(scene, source: str, progress=None) -> Passes:
-    """A pass folder or passes.exr read back, or an image decomposed with the scene's models
-    folder and settings."""
-    if is_pass_source(source):
-        return Passes.load(source)
-    return pipeline.decompose(imageio.load_image(source), decompose_options(scene.relit),
-                              progress)
-
-
 def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: float = 0.0,
                  strength: float = 1.0, lighting=None, samples: Optional[int] = 32,
                  displace: bool = False, denoise: Optional[bool] = False,
@@ -151,33 +140,32 @@ def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: fl
 
     if samples is not None and samples < 1:
         raise InputError(f"samples must be at least 1, got {samples}")
-    passes = load_or_decompose(scene, source, progress)
+    passes = load_or_decompose(source, progress, options=decompose_options(scene.relit))
     for warning in passes.meta.get("warnings", []):
         print(f"relit: warning: {source}: {warning}", file=sys.stderr)
     if not displace:
         passes = dataclasses.replace(passes, height=None)
     settings = scene.relit
-    made = plate.build_plate(scene, passes, BATCH_NAME, pack=False,
-                             subdivisions=settings.subdivisions)
-    keep_lighting_estimate([made.images.get("normal"), made.plane], passes.sh)
+    built = plate_with_estimate(scene, passes, BATCH_NAME, pack=False,
+                                subdivisions=settings.subdivisions)
     settings.active = BATCH_NAME
     # one plate per render; scene.objects, as the collection's all_objects cache is stale
     # right after a new plate is linked (it then yields None)
     for obj in scene.objects:
         if obj.get("relit_source") and obj.get("relit_source") != BATCH_NAME:
             obj.hide_render = True
-    made.plane.hide_render = False
+    built.plane.hide_render = False
     for ray in ("visible_shadow", "visible_diffuse", "visible_glossy", "visible_transmission"):
-        setattr(made.plane, ray, bool(shadows))
-    _fit_camera(scene, made.plane)
+        setattr(built.plane, ray, bool(shadows))
+    _fit_camera(scene, built.plane)
     if lighting is None:
         lighting = Lighting(HdriLight(hdri, rotation=rotation, strength=strength))
-    stage_lighting(scene, made.plane, lighting, passes.shape)
+    stage_lighting(scene, built.plane, lighting, passes.shape)
     if samples is not None:
         scene.cycles.samples = samples
     if denoise is not None:
         scene.cycles.use_denoising = denoise
-    return source_name(source), passes, made
+    return source_name(source), passes, built
 
 
 def stage_lighting(scene, plane, lighting, shape) -> None:
@@ -218,4 +206,4 @@ def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
         rgba = np.dstack([rgb, rgba[..., 3]])
     if out.suffix.lower() != ".exr":
         rgba = unpremultiply(rgba)
-    return imageio.save_image(out, rgba, overwrite=True)
+    return save_image(out, rgba, overwrite=True)

@@ -81,7 +81,7 @@ def run(argv: list[str], prog: str = "blender --command relit") -> int:
             cli.check_numbers(parser, args)   # nan and inf, as python -m inference refuses them
             if args.samples is not None and not 1 <= args.samples <= MAX_SAMPLES:
                 raise InputError(f"--samples must be 1 to {MAX_SAMPLES}; got {args.samples}")
-            return relight(args) if args.command == "relight" else export(args)
+            return cmd_relight(args) if args.command == "relight" else cmd_export(args)
         except RelitError as exc:
             print(f"relit: error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -214,7 +214,7 @@ def _render_progress(quiet: bool):
 def _lighting(args):
     """The run's lighting (``lightspec.from_args``: HDRI found, LIGHTS.json read and checked),
     before any work; with ``--scene`` none is needed (the scene's own lights)."""
-    from ..shaders.world import studio_lights_dir
+    from ..datablocks.world import studio_lights_dir
 
     if args.scene_name and not args.scene:
         raise InputError("--scene-name picks a scene of --scene FILE.blend: give --scene too")
@@ -222,7 +222,8 @@ def _lighting(args):
                                allow_none=bool(args.scene))
 
 
-def relight(args) -> int:
+def cmd_relight(args) -> int:
+    """``relight``: each source rendered on the plate in Cycles (``batch.render_source``)."""
     from . import batch
 
     return _each(args, ".png", lambda scene, source, out, progress: batch.render_source(
@@ -231,7 +232,9 @@ def relight(args) -> int:
         progress=progress))
 
 
-def export(args) -> int:
+def cmd_export(args) -> int:
+    """``export``: each source's Cycles render and AOVs as a multi-layer EXR
+    (``compositing.export_source``)."""
     from . import compositing
 
     return _each(args, ".exr", lambda scene, source, out, progress: compositing.export_source(

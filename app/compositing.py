@@ -8,8 +8,8 @@ from typing import Optional
 
 import bpy
 
+from ..datablocks import compositor
 from ..inference.errors import InputError, OutputError
-from ..shaders import compositor
 from .batch import stage_source
 from .passes import pass_images_of
 from .settings import writable_folder
@@ -40,7 +40,7 @@ def export_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
     of AOVs to ``out`` (atomically: written beside it, then renamed)."""
     import tempfile
 
-    _, _, made = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
+    _, _, built = stage_source(scene, source, hdri=hdri, rotation=rotation, strength=strength,
                               lighting=lighting, samples=samples, displace=displace,
                               denoise=denoise, shadows=shadows,
                               progress=progress)
@@ -50,7 +50,7 @@ def export_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
     except OSError as exc:
         raise OutputError(f"cannot write to {out.parent}: {exc.strerror or exc}") from None
     with tmp:
-        compositor.build_compositor(scene, made.images, edge=edge, directory=tmp.name,
+        compositor.build_compositor(scene, built.images, edge=edge, directory=tmp.name,
                                     file_name="aovs", half=half)
         bpy.ops.render.render(scene=scene.name)
         written = sorted(Path(tmp.name).glob("aovs*.exr"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from ..datablocks import lights, world
 from ..inference.errors import InputError
-from ..shaders import lights, world
 from .passes import active_plane, lighting_estimate
 
 

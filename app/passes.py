@@ -8,13 +8,13 @@ from typing import Optional
 
 import numpy as np
 
+from ..datablocks import BuildError, image_arrays, plate
 from ..inference.errors import InputError
 from ..inference.passes import PASS_TABLE, SCALAR, Passes
-from ..shaders import ShaderError, bridge, plate
 from .settings import output_folder, writable_folder
 
 
-def keep_lighting_estimate(holders, sh) -> None:
+def _keep_estimate(holders, sh) -> None:
     """The lighting estimate as ``relit_sh`` on the images/objects that carry the passes."""
     for holder in holders:
         if holder is None:
@@ -30,8 +30,8 @@ def check_target(scene, settings, name: str, build: bool = True) -> None:
     """Before a job starts: the folder its passes go to can be written (or they are packed),
     and with ``build`` the scene has a camera to fit the plate to."""
     output_folder(settings, name)
-    if build and scene.camera is None:
-        raise ShaderError("the scene has no camera: add one (the plate is fitted to it)")
+    if build:
+        plate.scene_camera(scene)
 
 
 def apply_passes(scene, settings, name: str, passes: Passes, *, build: bool = True):
@@ -39,22 +39,20 @@ def apply_passes(scene, settings, name: str, passes: Passes, *, build: bool = Tr
     ``build``, make the plate. ``export_passes`` writes the pipeline's pass folder."""
     folder = output_folder(settings, name)
     if build:
-        made = _build(scene, settings, name, passes, folder)
-        images, plane = made.images, made.plane
+        built = _build(scene, settings, name, passes, folder)
     else:
-        made = images = bridge.pass_images(passes, name, pack=settings.pack_images,
-                                           folder=None if folder is None else str(folder))
-        plane = None
-    keep_lighting_estimate([images.get("normal"), plane], passes.sh)
+        built = image_arrays.pass_images(passes, name, pack=settings.pack_images,
+                                         folder=None if folder is None else str(folder))
+        _keep_estimate([built.get("normal")], passes.sh)
     settings.active = name
-    return made
+    return built
 
 
 def pass_images_of(name: str) -> dict:
     """The Blender images holding the passes of ``name``, by pass key."""
     found = {}
     for key in PASS_TABLE:
-        image = bridge.find_image(f"{name}/{key}")
+        image = image_arrays.find_image(f"{name}/{key}")
         if image is not None:
             found[key] = image
     return found
@@ -62,7 +60,7 @@ def pass_images_of(name: str) -> dict:
 
 def lighting_estimate(name: str, scene=None) -> Optional[np.ndarray]:
     """The SH lighting estimate (9×3) of ``name``, or None."""
-    normal = bridge.find_image(f"{name}/normal")
+    normal = image_arrays.find_image(f"{name}/normal")
     plane = plate.find_plane(name, scene)
     for holder in (normal, plane):
         sh = holder.get("relit_sh") if holder is not None else None
@@ -76,30 +74,32 @@ def current_passes(name: str, scene=None) -> Passes:
     images = pass_images_of(name)
     if "normal" not in images:
         raise InputError(f"no passes named '{name}': decompose or import an image first")
-    found = {key: bridge.image_normal(image) if key == "normal"
-             else bridge.read_pixels(image, 1 if key in SCALAR else 3)
+    found = {key: image_arrays.image_normal(image) if key == "normal"
+             else image_arrays.read_pixels(image, 1 if key in SCALAR else 3)
              for key, image in images.items()}
     found.setdefault("rgb", found.get("albedo", np.zeros_like(found["normal"])))
     found.setdefault("alpha", np.ones(found["normal"].shape[:2], np.float32))
     return Passes(**found, sh=lighting_estimate(name, scene)).validate()
 
 
-def _build(scene, settings, name: str, passes: Passes, folder: Optional[Path]):
-    if scene.camera is None:
-        raise ShaderError("the scene has no camera: add one (the plate is fitted to it)")
-    made = plate.build_plate(scene, passes, name, folder=None if folder is None else str(folder),
-                             pack=settings.pack_images,
-                             keep_plate=settings.keep_plate,
-                             height_scale=settings.height_scale,
-                             subdivisions=settings.subdivisions)
-    keep_lighting_estimate([made.images.get("normal"), made.plane], passes.sh)
-    return made
+def plate_with_estimate(scene, passes: Passes, name: str, **options) -> plate.Plate:
+    """``datablocks.plate.build_plate`` with ``options``, and the lighting estimate kept on
+    the plate's normal image and plane."""
+    built = plate.build_plate(scene, passes, name, **options)
+    _keep_estimate([built.images.get("normal"), built.plane], passes.sh)
+    return built
 
 
-def build_plate(scene, settings, name: str):
+def _build(scene, settings, name: str, passes: Passes, folder: Optional[Path]) -> plate.Plate:
+    return plate_with_estimate(scene, passes, name,
+                               folder=None if folder is None else str(folder),
+                               pack=settings.pack_images, keep_plate=settings.keep_plate,
+                               height_scale=settings.height_scale,
+                               subdivisions=settings.subdivisions)
+
+
+def build_plate(scene, settings, name: str) -> plate.Plate:
     """(Re)build the plate of ``name`` in ``scene`` from its pass images."""
-    if scene.camera is None:
-        raise ShaderError("the scene has no camera: add one (the plate is fitted to it)")
     folder = output_folder(settings, name)
     return _build(scene, settings, name, current_passes(name, scene), folder)
 
@@ -107,7 +107,7 @@ def build_plate(scene, settings, name: str):
 def active_plane(scene, settings):
     plane = plate.find_plane(settings.active, scene) if settings.active else None
     if plane is None:
-        raise ShaderError("no relight plane in this scene yet: decompose or import passes, "
+        raise BuildError("no relight plane in this scene yet: decompose or import passes, "
                           "or build the plane")
     return plane
 

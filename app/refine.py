@@ -9,14 +9,13 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..inference import images as imageio
+from ..datablocks import image_arrays
 from ..inference import pipeline
 from ..inference.errors import InputError
+from ..inference.images import load_image
 from ..inference.rgba import with_alpha
-from ..shaders import bridge
 from .passes import current_passes
 from .settings import output_folder, registry
-
 
 # What a float EXR of the render needs, in the order it is set (media type first: Blender 5.0
 # accepts an image format only while the media type is IMAGE) and restored.
@@ -59,7 +58,7 @@ def render_result_pixels(scene) -> np.ndarray:
             except RuntimeError:
                 raise InputError("no render yet: render the scene (F12) before refining") \
                     from None
-        rgba = imageio.load_image(path)
+        rgba = load_image(path)
     return with_alpha(rgba)
 
 
@@ -83,7 +82,7 @@ def refined_image(settings, name: str, rgba: np.ndarray):
     """The refined render as the image "Relit <name> Refined" (premultiplied), saved to the
     output folder or packed like the passes, so it survives reopening the file."""
     folder = output_folder(settings, name)
-    image = bridge.image_from_array(rgba, f"Relit {name} Refined", data=False,
+    image = image_arrays.image_from_array(rgba, f"Relit {name} Refined", data=False,
                                     key=f"{name}/refined", pack=settings.pack_images,
                                     folder=None if folder is None else str(folder), half=False)
     image.alpha_mode = "PREMUL"

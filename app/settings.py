@@ -7,12 +7,11 @@ from typing import Optional
 
 import bpy
 
+from ..datablocks import is_relit, lights, plate
 from ..inference import frames
 from ..inference.errors import InputError, RelitError
 from ..inference.lighting import STUDIO_LIGHTS
 from ..inference.models import Registry, default_registry
-from ..shaders import is_relit, lights, plate
-
 
 _registries: dict[str, Registry] = {}
 
@@ -91,7 +90,7 @@ def _world_changed(self, context):
     rebuilds it. Only while the scene shows Relit's world in HDRI mode: a world from Match
     Lighting (SH or ambient), a user's world, or no world is left alone. A failure is kept
     as the "world" notice (an update callback cannot report)."""
-    from ..shaders import world as worlds
+    from ..datablocks import world as worlds
     from . import jobs, lighting
 
     current = worlds.find_world(context.scene)

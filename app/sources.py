@@ -7,13 +7,14 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from ..datablocks import image_arrays
 from ..inference import farm, pipeline
-from ..inference import images as imageio
 from ..inference.errors import InputError
+from ..inference.images import load_image
 from ..inference.passes import Passes
-from ..inference.relight import is_pass_source, photometric_passes
+from ..inference.photometric_passes import photometric_passes
 from ..inference.rgba import decode_srgb_colour
-from ..shaders import bridge
+from ..inference.sources import is_pass_source
 from .settings import registry
 
 
@@ -44,11 +45,11 @@ def image_source(image, image_user=None) -> tuple[str, np.ndarray]:
         elif image.source == "SEQUENCE":
             path = _frame_file(image, image_user)
         if path and Path(path).is_file():
-            return name, imageio.load_image(path)
+            return name, load_image(path)
     if image.source in ("SEQUENCE", "MOVIE") and image.size[0] * image.size[1] == 0:
         raise InputError(f"cannot read the current frame of '{image.name}': show that frame "
                          "in the Image Editor first")
-    pixels = bridge.read_pixels(image)
+    pixels = image_arrays.read_pixels(image)
     if not image.is_float and not image.colorspace_settings.is_data:
         # byte images expose sRGB-encoded values through Image.pixels
         pixels = decode_srgb_colour(pixels)
@@ -59,7 +60,7 @@ def file_source(path: str) -> tuple[str, np.ndarray]:
     path = bpy.path.abspath(path)
     if not path:
         raise InputError("no source file chosen")
-    return Path(path).stem, imageio.load_image(path)
+    return Path(path).stem, load_image(path)
 
 
 def require_models(settings, names=pipeline.CHAIN) -> None:

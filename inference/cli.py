@@ -447,7 +447,7 @@ def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]
 
 def cmd_relight(args, progress) -> int:
     from . import images, lightspec
-    from .relight import relight_source
+    from .relighting import relight_source
     from .rgba import unpremultiply
 
     jobs = _sources_and_outputs(args, ".png")  # before the work, not after
@@ -465,8 +465,10 @@ def cmd_relight(args, progress) -> int:
 
 
 def cmd_export(args, progress) -> int:
-    from . import images, lightspec
-    from .relight import export_aovs, load_or_decompose, relight_passes
+    from . import lightspec
+    from .aovs import export_aovs
+    from .relighting import relight_passes
+    from .sources import load_or_decompose
 
     jobs = _sources_and_outputs(args, ".exr", (".exr",))
     lighting = lightspec.from_args(args)
@@ -484,7 +486,7 @@ def cmd_export(args, progress) -> int:
 
 def cmd_ps(args, progress) -> int:
     from . import frames as chunks
-    from .relight import photometric_passes
+    from .photometric_passes import photometric_passes
 
     chunks.writable_folder(args.out, "the passes")  # before the work, not after
     chunks.report_swept(chunks.sweep([args.out]))

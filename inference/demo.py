@@ -21,8 +21,9 @@ import numpy as np
 from . import images, metrics, render
 from .errors import InputError, OutputError
 from .passes import Passes
+from .photometric_passes import photometric_passes
 from .progress import ProgressFn, Steps
-from .relight import photometric_passes, relight_passes
+from .relighting import relight_passes
 from .vectors import unit
 
 HDRIS = (("forest", 0.0), ("studio", 90.0), ("sunset", 200.0))

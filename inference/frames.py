@@ -205,8 +205,8 @@ def expand_sources(items: Iterable[str | Path]) -> list[Path]:
     folder of pass folders (``decompose --out``'s) → its pass folders by frame number; images,
     image folders and frame patterns (``plate.####.exr``, ``passes/plate.####``) → their
     frames in order."""
-    from .relight import is_pass_source
     from .sequence import expand_inputs
+    from .sources import is_pass_source
 
     out: list[Path] = []
     for item in items:

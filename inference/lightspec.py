@@ -2,7 +2,7 @@
 
 Both renderers take the same description: ``python -m inference relight|export`` renders it
 with ``render.relight``, ``blender --command relit relight|export`` turns it into Blender lights
-(``shaders.lights.place_lights``) and a world. It is parsed and checked here, once, before any
+(``datablocks.lights.place_lights``) and a world. It is parsed and checked here, once, before any
 decompose or render work starts; a bad file or number is an ``InputError`` (exit code 2).
 
 Frame
@@ -40,7 +40,7 @@ Rigs
 ``PRESETS`` (the Lighting panel's rigs too): each role is a square area light at azimuth ``az``
 (degrees, **+ toward image right**) and elevation ``el`` (+ up) around the plate centre, in
 camera space ``(sin az cos el, sin el, cos az cos el)`` (``rig_direction``, the same as
-``shaders.lights.direction``), at ``r = 2 x`` the plate's long side, aimed at the centre, of
+``datablocks.lights.direction``), at ``r = 2 x`` the plate's long side, aimed at the centre, of
 side ``size x r`` and power ``strength x ratio x pi x pi r^2``: with ``strength = 1`` the key
 alone gives an irradiance of pi W/m^2 facing it, so a white diffuse surface turned toward it
 renders at 1.0. ``--key-azimuth``, ``--key-elevation``, ``--key-size`` (plate widths) and

@@ -65,7 +65,7 @@ class DecomposeOptions:
     guide_eps: float = 1e-3
     integrate_method: str = "poisson"
     # height is integrated at most at this size, then upsampled: it is a smooth relief for
-    # displacement (the plate's grid has 256 quads on its long side, shaders.plate) and for
+    # displacement (the plate's grid has 256 quads on its long side, datablocks.plate) and for
     # shadows, while fine detail lives in the normal pass. 256 differs from a 1024 integration
     # by ~1% of the relief, at a tenth of the time (bench/run.py).
     height_max_side: int = 256

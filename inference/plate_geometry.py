@@ -1,5 +1,5 @@
 """The plate's geometry, without Blender: how large the camera-fitted plane is, how its grid is
-divided, which quads the matte covers and the relief it is displaced by. ``shaders.plate``
+divided, which quads the matte covers and the relief it is displaced by. ``datablocks.plate``
 builds the Blender plane from these."""
 from __future__ import annotations
 

@@ -686,7 +686,7 @@ _REMAP_COLS = 4096       # cv2.remap maps must stay under 32767 on a side
 @dataclass
 class ShadowField:
     """The relief as an occluder, in **pixels** (``height x image width x scale``): exactly the
-    geometry of the displaced plate (shaders/plate.py moves each vertex toward the camera by
+    geometry of the displaced plate (datablocks/plate.py moves each vertex toward the camera by
     ``height x plane width x Scale``, and one pixel is ``plane width / image width``).
 
     ``field`` is H x W float32, ``SHADOW_LOW`` where the plate is trimmed away (no matte

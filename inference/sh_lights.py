@@ -1,6 +1,6 @@
 """SH lighting (9 x 3 coefficients of incident radiance, camera space, ``lighting``'s
 conventions) turned into what a Blender scene can hold: an equirect radiance map for a world,
-or one key light plus a uniform ambient. ``shaders.world`` and ``shaders.lights`` build them.
+or one key light plus a uniform ambient. ``datablocks.world`` and ``datablocks.lights`` build them.
 
 Key light plus ambient
 ----------------------

@@ -34,14 +34,19 @@ def reports_errors(method):
 # ------------------------------------------------------------------ poll checks
 # Each sets the poll message (the tooltip of a greyed-out button) when it fails.
 
-def models_ready(cls, context, names=pipeline.CHAIN) -> bool:
-    """The scene's models folder holds usable ``names``."""
+def poll_check(cls, check, *args) -> bool:
+    """``check(*args)`` raises no RelitError (its message becomes the poll message)."""
     try:
-        require_models(settings_of(context), names)
+        check(*args)
     except RelitError as exc:
         cls.poll_message_set(str(exc))
         return False
     return True
+
+
+def models_ready(cls, context, names=pipeline.CHAIN) -> bool:
+    """The scene's models folder holds usable ``names``."""
+    return poll_check(cls, require_models, settings_of(context), names)
 
 
 def idle(cls, kind: str, busy: str) -> bool:

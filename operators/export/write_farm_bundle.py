@@ -11,8 +11,7 @@ import bpy
 
 from ...app.sources import current_plate
 from ...inference import farm
-from ...inference.errors import RelitError
-from ..common import reports_errors
+from ..common import poll_check, reports_errors
 
 
 class RELIT_OT_write_farm_bundle(bpy.types.Operator):
@@ -54,12 +53,7 @@ class RELIT_OT_write_farm_bundle(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        try:
-            current_plate(context)
-        except RelitError as exc:
-            cls.poll_message_set(str(exc))
-            return False
-        return True
+        return poll_check(cls, current_plate, context)
 
     def invoke(self, context, event):
         return context.window_manager.invoke_props_dialog(self, width=420)

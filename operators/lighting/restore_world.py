@@ -2,7 +2,7 @@
 import bpy
 
 from ...app.lighting import restore_world
-from ...shaders.world import is_relit_world
+from ...datablocks.world import is_relit_world
 from ..common import UNDOABLE, reports_errors
 
 

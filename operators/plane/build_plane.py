@@ -2,7 +2,8 @@
 import bpy
 
 from ...app.passes import build_plate
-from ..common import UNDOABLE, has_passes, reports_errors, settings_of
+from ...datablocks.plate import scene_camera
+from ..common import UNDOABLE, has_passes, poll_check, reports_errors, settings_of
 
 
 class RELIT_OT_build_plane(bpy.types.Operator):
@@ -14,12 +15,7 @@ class RELIT_OT_build_plane(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        if not has_passes(cls, context):
-            return False
-        if context.scene.camera is None:
-            cls.poll_message_set("the scene has no camera")
-            return False
-        return True
+        return has_passes(cls, context) and poll_check(cls, scene_camera, context.scene)
 
     @reports_errors
     def execute(self, context):

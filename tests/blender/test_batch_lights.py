@@ -77,7 +77,7 @@ def batch(relit):
 
 
 def test_key_at_plus_60_brightens_the_right_side_by_the_same_amount_in_both(batch, tmp_path):
-    """``--rig key --key-azimuth 60``: +azimuth is image right (shaders.lights.direction,
+    """``--rig key --key-azimuth 60``: +azimuth is image right (datablocks.lights.direction,
     inference.lightspec.rig_direction), so the right half is the lit one in both renderers,
     by right/left ratios that agree within 5 %; -60 mirrors it."""
     ratios = {}

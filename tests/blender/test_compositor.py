@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from inference import images, render
+from inference.aovs import export_aovs
 from inference.demo import bust
 from inference.passes import Passes
-from inference.relight import export_aovs, is_pass_source
+from inference.sources import is_pass_source
 
 pytestmark = pytest.mark.blender
 

@@ -549,7 +549,7 @@ def test_hdri_sliders_only_turn_an_hdri_world(scene, tmp_path, relit):
 def test_two_scenes_keep_their_own_plates_and_lights(scene, tmp_path, relit):
     import bpy
 
-    plate = importlib.import_module(relit + ".shaders.plate")
+    plate = importlib.import_module(relit + ".datablocks.plate")
     folder = _passes_folder(tmp_path, res=16)
     other = bpy.data.scenes.new("Relit other scene")
     cam = bpy.data.objects.new("other cam", bpy.data.cameras.new("other cam"))

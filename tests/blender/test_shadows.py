@@ -1,5 +1,5 @@
 """Cast shadows: inference.render's march over the height pass against the displaced plate in
-Cycles, which casts real shadows from the same relief (shaders/plate.py).
+Cycles, which casts real shadows from the same relief (datablocks/plate.py).
 
 The bust (``inference.demo.bust``: a head with a nose, brows, cheeks and lips, true height in
 image widths) is built into a plate by the installed extension, lit by a hard side light, and
@@ -156,7 +156,7 @@ def _placed(light, centre):
 
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_side_light_shadow_agrees_with_the_displaced_plate(relit, clean, kind):
-    plate = importlib.import_module(f"{relit}.shaders.plate")
+    plate = importlib.import_module(f"{relit}.datablocks.plate")
     passes = _bust()
     scene = _scene(f"relit_test_cast_shadow_{kind}")
     made = plate.build_plate(scene, passes, f"cast shadow {kind}")
@@ -186,8 +186,8 @@ def test_side_light_shadow_agrees_with_the_displaced_plate(relit, clean, kind):
 def test_hdri_key_light_shadows_bring_numpy_closer_to_the_plate(relit, clean):
     """Under a studio HDRI with a strong side softbox, the numpy render with its key lights'
     cast shadows agrees with the displaced plate at least as well as without them."""
-    plate = importlib.import_module(f"{relit}.shaders.plate")
-    world = importlib.import_module(f"{relit}.shaders.world")
+    plate = importlib.import_module(f"{relit}.datablocks.plate")
+    world = importlib.import_module(f"{relit}.datablocks.world")
     passes = _bust()
     scene = _scene("relit_test_cast_shadow_hdri", samples=32, denoise=True)
     plate.build_plate(scene, passes, "cast shadow hdri")
@@ -239,7 +239,7 @@ def test_factory_head_side_light_shadow_agrees_with_the_displaced_plate(relit, c
     passes = _factory_passes()
     if passes is None:
         pytest.skip("factory dataset v1-val not rendered on this machine")
-    plate = importlib.import_module(f"{relit}.shaders.plate")
+    plate = importlib.import_module(f"{relit}.datablocks.plate")
     scene = _scene("relit_test_cast_shadow_factory")
     made = plate.build_plate(scene, passes, "cast shadow factory")
     scene.view_layers[0].update()

@@ -55,7 +55,7 @@ def test_extension_code_uses_no_opencv_contrib_module():
     import re
 
     used = set()
-    for folder in ("inference", "app", "operators", "shaders", "panels"):
+    for folder in ("inference", "app", "operators", "datablocks", "panels"):
         for path in (ROOT / folder).rglob("*.py"):
             for attr in re.findall(r"\bcv2\.([A-Za-z_]\w*)", path.read_text()):
                 if attr in CONTRIB_MODULES:

@@ -183,7 +183,7 @@ def test_shadow_mask_validates_its_height():
 
 def test_no_shadows_in_the_cli_and_relight_passes():
     from inference.cli import build_parser
-    from inference.relight import relight_passes
+    from inference.relighting import relight_passes
 
     parser = build_parser()
     for command in ("relight", "export"):

@@ -33,8 +33,8 @@ from typing import Any, Mapping, Optional
 import bpy
 import numpy as np
 
-from ..inference import images as imageio
-from . import ShaderError, find_tagged, tag
+from ..inference.images import save_exr
+from . import BuildError, find_tagged, tag
 
 DATA_SPACE = "Non-Color"
 LINEAR_SPACE = "Linear Rec.709"
@@ -66,9 +66,9 @@ def _as_rgba(array: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ShaderError(f"expected an H x W or H x W x C image (C = 1-4), got shape {a.shape}")
+        raise BuildError(f"expected an H x W or H x W x C image (C = 1-4), got shape {a.shape}")
     if not np.all(np.isfinite(a)):
-        raise ShaderError("image holds NaN or infinite values")
+        raise BuildError("image holds NaN or infinite values")
     h, w, c = a.shape
     out = np.ones((h, w, 4), np.float32)
     if c in (1, 2):
@@ -99,7 +99,7 @@ def write_pixels(image, array: np.ndarray) -> None:
     rgba = _as_rgba(array)
     h, w = rgba.shape[:2]
     if tuple(image.size) != (w, h):
-        raise ShaderError(f"image '{image.name}' is {image.size[0]} x {image.size[1]}, "
+        raise BuildError(f"image '{image.name}' is {image.size[0]} x {image.size[1]}, "
                           f"array is {w} x {h}")
     image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1]).ravel())
     image.update()
@@ -110,7 +110,7 @@ def read_pixels(image, channels: Optional[int] = None) -> np.ndarray:
     ``channels``; ``channels=1`` gives H x W)."""
     w, h = image.size
     if w == 0 or h == 0:
-        raise ShaderError(f"image '{image.name}' has no pixels (missing file?)")
+        raise BuildError(f"image '{image.name}' has no pixels (missing file?)")
     c = image.channels
     flat = np.empty(w * h * c, np.float32)
     image.pixels.foreach_get(flat)
@@ -198,9 +198,9 @@ def save_image(image, folder: str | os.PathLike, *, half: bool = True,
     filename = bpy.path.clean_name(image.name) + ".exr"
     path = abs_folder / filename
     try:
-        imageio.save_exr(path, out, half=half)
+        save_exr(path, out, half=half)
     except Exception as exc:  # OutputError or an OS error: report, don't trace back
-        raise ShaderError(f"cannot save image '{image.name}' to {path}: {exc}") from None
+        raise BuildError(f"cannot save image '{image.name}' to {path}: {exc}") from None
     if image.packed_file is not None:
         image.unpack(method="REMOVE")
     image.source = "FILE"
@@ -215,7 +215,7 @@ def normal_image(normal: np.ndarray, name: str, **kwargs):
     """Image of camera-space unit normals, stored encoded ``0.5 n + 0.5`` (Non-Color)."""
     n = np.asarray(normal, np.float32)
     if n.ndim != 3 or n.shape[2] < 3:
-        raise ShaderError(f"normal pass must be H x W x 3, got shape {n.shape}")
+        raise BuildError(f"normal pass must be H x W x 3, got shape {n.shape}")
     return image_from_array(0.5 * n[..., :3] + 0.5, name, data=True, **kwargs)
 
 
@@ -233,7 +233,7 @@ def _get(passes: Any, key: str):
 
 def pass_arrays(passes: Any) -> dict[str, np.ndarray]:
     """The image passes present in a ``Passes`` or a dict (``f0`` accepted for reflectivity),
-    checked to share one size. Raises ShaderError naming a bad or missing pass."""
+    checked to share one size. Raises BuildError naming a bad or missing pass."""
     found = {}
     for key in PASS_IMAGES:
         value = _get(passes, key)
@@ -242,16 +242,16 @@ def pass_arrays(passes: Any) -> dict[str, np.ndarray]:
         if value is not None:
             found[key] = value
     if "normal" not in found:
-        raise ShaderError("the passes have no normal pass: decompose the image or import a "
+        raise BuildError("the passes have no normal pass: decompose the image or import a "
                           "normal map first")
     h, w = found["normal"].shape[:2]
     for key, value in found.items():
         if value.shape[:2] != (h, w):
-            raise ShaderError(f"pass '{key}' is {value.shape[1]} x {value.shape[0]} pixels but "
+            raise BuildError(f"pass '{key}' is {value.shape[1]} x {value.shape[0]} pixels but "
                               f"the normal pass is {w} x {h}: all passes must match")
-        want_rgb = not (key in ("roughness", "reflectivity", "alpha", "height"))
+        want_rgb = key not in ("roughness", "reflectivity", "alpha", "height")
         if want_rgb and (value.ndim != 3 or value.shape[2] < 3):
-            raise ShaderError(f"pass '{key}' must be H x W x 3, got shape {value.shape}")
+            raise BuildError(f"pass '{key}' must be H x W x 3, got shape {value.shape}")
     return found
 
 

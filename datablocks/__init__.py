@@ -4,11 +4,12 @@ rigs and worlds. Data API only (no ``bpy.ops``, no ``context.area``), so every b
 
 Modules
 -------
-- ``bridge``: numpy arrays (top row first, DESIGN.md conventions) <-> ``bpy.types.Image``.
+- ``image_arrays``: numpy arrays (top row first, DESIGN.md conventions) <-> ``bpy.types.Image``.
 - ``plate``: the "Relit Plate" node group, the plate material, the camera-fitted plane and its
   height displacement.
 - ``lights``: key/fill/rim area-light rigs, and a key light plus ambient from SH lighting.
 - ``world``: HDRI worlds (built-in studio lights or a file) and a world from SH lighting.
+- ``compositor``: the Relit compositor (plate over its background, AOVs to a multi-layer EXR).
 
 Ownership
 ---------
@@ -29,7 +30,7 @@ TAG = "relit"
 COLLECTION = "Relit"
 
 
-class ShaderError(RelitError, RuntimeError):
+class BuildError(RelitError, RuntimeError):
     """A scene Relit cannot build into (no camera, bad sizes, missing HDRI...).
 
     The message is written for the user and can be shown as it is.
@@ -59,6 +60,16 @@ def tag(idblock, **keys):
     for key, value in keys.items():
         idblock[key] = value
     return idblock
+
+
+def new_node(tree, kind: str, name: str, location=(0, 0), label: str = ""):
+    """A new node of ``kind`` in ``tree``, named ``name`` (and labelled ``label``, default its
+    name) at ``location``."""
+    node = tree.nodes.new(kind)
+    node.name = name
+    node.label = label or name
+    node.location = location
+    return node
 
 
 def ensure_collection(scene, name: str = COLLECTION, parent=None):

@@ -48,7 +48,7 @@ from mathutils import Matrix, Vector
 
 from ..inference import lighting, lightspec, render
 from ..inference.sh_lights import sh_key_and_ambient
-from . import COLLECTION, ShaderError, ensure_collection, find_tagged, is_relit, tag
+from . import COLLECTION, BuildError, ensure_collection, find_tagged, is_relit, tag
 
 LIGHTS_COLLECTION = "Relit Lights"
 ROLES = ("key", "fill", "rim")
@@ -170,15 +170,15 @@ def place_lights(scene, plane, named, *, aim: bool = False) -> list:
     rig's TRACK_TO at the plane (they then stay aimed when moved by hand). Returns the objects.
     """
     if plane is None:
-        raise ShaderError("no relight plane: build the plane before adding lights")
+        raise BuildError("no relight plane: build the plane before adding lights")
     center, rot = _plane_frame(scene, plane)
     width = float(plane.get("relit_plane_size", (plane.dimensions.x,))[0])
     area = width * width
-    made = []
+    placed = []
     for role, light in named:
         kind = next((k for cls, k in KINDS if isinstance(light, cls)), None)
         if kind is None:
-            raise ShaderError(f"{type(light).__name__} is not a Blender light")
+            raise BuildError(f"{type(light).__name__} is not a Blender light")
         lightspec.check_light(light, role)
         obj = _ensure_light(scene, role, kind)
         data = obj.data
@@ -216,9 +216,9 @@ def place_lights(scene, plane, named, *, aim: bool = False) -> list:
         if aim and kind != "POINT":
             _aim(obj, plane)
         obj["relit_preset"] = "lights"
-        made.append(obj)
-    _remove_other_roles(scene, {o["relit_light"] for o in made})
-    return made
+        placed.append(obj)
+    _remove_other_roles(scene, {o["relit_light"] for o in placed})
+    return placed
 
 
 def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, *,
@@ -230,20 +230,20 @@ def light_rig(scene, plane, preset: str = "three_point", strength: float = 1.0, 
     plane's long side). Rerunning reuses the lights and removes roles the preset lacks.
     """
     if preset not in PRESETS:
-        raise ShaderError(f"unknown light preset '{preset}'; use one of "
+        raise BuildError(f"unknown light preset '{preset}'; use one of "
                           f"{', '.join(sorted(PRESETS))}")
     if plane is None:
-        raise ShaderError("no relight plane: build the plane before adding lights")
+        raise BuildError("no relight plane: build the plane before adding lights")
     if strength < 0:
-        raise ShaderError(f"light strength must be >= 0, got {strength:g}")
+        raise BuildError(f"light strength must be >= 0, got {strength:g}")
     width = float(plane.get("relit_plane_size", (plane.dimensions.x,))[0])
     long_side = _plane_size(plane)
     rig = lightspec.Rig(preset, strength=strength,
                         distance=None if distance is None else distance / width)
-    made = place_lights(scene, plane, rig.lights(long_side / width), aim=True)
-    for obj in made:
+    placed = place_lights(scene, plane, rig.lights(long_side / width), aim=True)
+    for obj in placed:
         obj["relit_preset"] = preset
-    return made
+    return placed
 
 
 def lights_from_sh(scene, sh, plane, *, kind: str = "SUN", world: bool = True,
@@ -251,16 +251,16 @@ def lights_from_sh(scene, sh, plane, *, kind: str = "SUN", world: bool = True,
     """Match SH lighting (camera space, 9 x 3) with one key light and an ambient world.
 
     The key ("Relit Key", a SUN by default, or AREA at ``distance`` from the plane) comes
-    from the L1 band, the ambient colour from L0 (``inference.sh_lights``); camera space is the plane's
-    frame. With ``world`` the ambient becomes the scene's "Relit World" (see
+    from the L1 band, the ambient colour from L0 (``inference.sh_lights``); camera space is
+    the plane's frame. With ``world`` the ambient becomes the scene's "Relit World" (see
     ``world.ambient_world``). Other rig lights are removed. Returns ``(key object, world)``.
     """
     from . import world as worlds
 
     if kind not in ("SUN", "AREA"):
-        raise ShaderError(f"key light kind must be SUN or AREA, got {kind}")
+        raise BuildError(f"key light kind must be SUN or AREA, got {kind}")
     if plane is None:
-        raise ShaderError("no relight plane: build the plane before matching the lighting")
+        raise BuildError("no relight plane: build the plane before matching the lighting")
     d_cam, irradiance, ambient = sh_key_and_ambient(sh)
     center, rot = _plane_frame(scene, plane)
     d_world = rot @ Vector(d_cam.tolist())

@@ -1,4 +1,4 @@
-"""The shaders package, installed from the built zip and driven like a user's script would: the
+"""The datablocks package, installed from the built zip and driven like a user's script would: the
 plate node graph, the camera-fitted plane, light rigs, HDRI and SH worlds, real displacement
 shadows, rerun reuse, and the relight against inference.render's ground truth.
 
@@ -33,7 +33,7 @@ GT_SIZE = 128
 # ------------------------------------------------------------------ helpers
 
 def _mod(relit, name):
-    return importlib.import_module(f"{relit}.shaders.{name}")
+    return importlib.import_module(f"{relit}.datablocks.{name}")
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def _camera(scene, kind="ORTHO"):
 def _render(scene) -> np.ndarray:
     import bpy
 
-    with tempfile.TemporaryDirectory(prefix="relit-shaders-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="relit-datablocks-") as tmp:
         path = Path(tmp) / "render.exr"
         scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True, scene=scene.name)
@@ -154,7 +154,7 @@ def _link_into(socket):
 def test_node_graph_wiring_and_images(relit, clean):
     import bpy
 
-    plate, bridge = _mod(relit, "plate"), _mod(relit, "bridge")
+    plate, image_arrays = _mod(relit, "plate"), _mod(relit, "image_arrays")
     scene = _scene("relit_test_graph")
     _camera(scene)
     gt = _bust(SIZE)
@@ -202,11 +202,12 @@ def test_node_graph_wiring_and_images(relit, clean):
     assert _link_into(emit.inputs["Color"]) == gin.outputs["Plate"]
 
     # pixels round-trip top row first; normals decode; height displaces the vertices
-    np.testing.assert_allclose(bridge.read_pixels(made.images["albedo"], 3), gt["albedo"],
+    np.testing.assert_allclose(image_arrays.read_pixels(made.images["albedo"], 3), gt["albedo"],
                                atol=1e-6)
-    np.testing.assert_allclose(bridge.read_pixels(made.images["roughness"], 1),
+    np.testing.assert_allclose(image_arrays.read_pixels(made.images["roughness"], 1),
                                gt["roughness"], atol=1e-6)
-    assert float(np.abs(bridge.image_normal(made.images["normal"]) - gt["normal"]).max()) < 1e-5
+    assert float(np.abs(image_arrays.image_normal(made.images["normal"])
+                        - gt["normal"]).max()) < 1e-5
     trim = made.plane.modifiers[plate.TRIM_NAME]
     trim.show_viewport = False                               # the whole grid, displaced
     scene.view_layers[0].update()
@@ -242,20 +243,20 @@ def test_node_graph_wiring_and_images(relit, clean):
     assert [sock.name for sock in group_node.inputs if sock.is_linked] == linked
 
 
-def test_bridge_saves_and_packs(relit, clean, tmp_path):
-    bridge = _mod(relit, "bridge")
+def test_image_arrays_save_and_pack(relit, clean, tmp_path):
+    image_arrays = _mod(relit, "image_arrays")
     rng = np.random.default_rng(0)
     data = rng.random((12, 20)).astype(np.float32)
-    image = bridge.image_from_array(data, "relit_test_saved", data=True, folder=tmp_path,
+    image = image_arrays.image_from_array(data, "relit_test_saved", data=True, folder=tmp_path,
                                     half=False)
     assert Path(image.filepath).exists() and image.source == "FILE"
     assert image.colorspace_settings.is_data
-    np.testing.assert_array_equal(bridge.read_pixels(image, 1), data)
+    np.testing.assert_array_equal(image_arrays.read_pixels(image, 1), data)
     colour = rng.random((8, 6, 3)).astype(np.float32)
-    packed = bridge.image_from_array(colour, "relit_test_packed", data=False, pack=True)
+    packed = image_arrays.image_from_array(colour, "relit_test_packed", data=False, pack=True)
     assert packed.packed_file is not None
     assert packed.colorspace_settings.name == "Linear Rec.709"
-    np.testing.assert_allclose(bridge.read_pixels(packed, 3), colour, atol=1e-6)
+    np.testing.assert_allclose(image_arrays.read_pixels(packed, 3), colour, atol=1e-6)
 
 
 # ------------------------------------------------------------------ camera fit and plate
@@ -628,8 +629,8 @@ def test_sh_world_and_key_plus_ambient(relit, clean):
 def test_rerun_reuses_and_never_touches_user_data(relit, clean):
     import bpy
 
-    plate, lights, world, bridge = (_mod(relit, n) for n in ("plate", "lights", "world",
-                                                             "bridge"))
+    plate, lights, world, image_arrays = (_mod(relit, n) for n in ("plate", "lights", "world",
+                                                             "image_arrays"))
     scene = _scene("relit_test_rerun")
     _camera(scene)
     # the user's own things, named as Relit would name its own
@@ -666,7 +667,7 @@ def test_rerun_reuses_and_never_touches_user_data(relit, clean):
     assert counts() == before
     assert second.plane == first.plane and second.material == first.material
     assert all(second.images[k] == first.images[k] for k in first.images)
-    np.testing.assert_allclose(bridge.read_pixels(second.images["albedo"], 3),
+    np.testing.assert_allclose(image_arrays.read_pixels(second.images["albedo"], 3),
                                second_gt["albedo"], atol=1e-6)
     # a smaller image reuses everything too, resized
     third = run(_bust(64))
@@ -695,31 +696,31 @@ def test_rerun_reuses_and_never_touches_user_data(relit, clean):
 def test_no_camera_is_a_clear_error(relit, clean):
     import bpy
 
-    shaders = importlib.import_module(f"{relit}.shaders")
+    datablocks = importlib.import_module(f"{relit}.datablocks")
     plate = _mod(relit, "plate")
     scene = _scene("relit_test_nocam")
     objects = len(bpy.data.objects)
-    with pytest.raises(shaders.ShaderError, match="no camera"):
+    with pytest.raises(datablocks.BuildError, match="no camera"):
         plate.build_plane(scene, None, (SIZE, SIZE), "nocam")
-    with pytest.raises(shaders.ShaderError, match="no camera"):
+    with pytest.raises(datablocks.BuildError, match="no camera"):
         plate.build_plate(scene, _bust(SIZE), "nocam")
     assert len(bpy.data.objects) == objects              # nothing half-built
     empty = bpy.data.objects.new("relit_test_empty", None)
-    with pytest.raises(shaders.ShaderError, match="not a camera"):
+    with pytest.raises(datablocks.BuildError, match="not a camera"):
         plate.build_plane(scene, empty, (SIZE, SIZE), "nocam")
-    assert issubclass(shaders.ShaderError, RuntimeError)
+    assert issubclass(datablocks.BuildError, RuntimeError)
 
     # other bad cases are reported the same way, naming the problem
     _camera(scene)
     bad = _bust(SIZE)
     bad["albedo"] = bad["albedo"][:64]
-    with pytest.raises(shaders.ShaderError, match="albedo.*must match"):
+    with pytest.raises(datablocks.BuildError, match="albedo.*must match"):
         plate.build_plate(scene, bad, "nocam")
-    with pytest.raises(shaders.ShaderError, match="normal"):
+    with pytest.raises(datablocks.BuildError, match="normal"):
         plate.build_plate(scene, {"albedo": bad["albedo"]}, "nocam")
     world = _mod(relit, "world")
-    with pytest.raises(shaders.ShaderError, match="forest"):    # lists the valid names
+    with pytest.raises(datablocks.BuildError, match="forest"):    # lists the valid names
         world.hdri_world(scene, "no such hdri")
     lights = _mod(relit, "lights")
-    with pytest.raises(shaders.ShaderError, match="preset"):
+    with pytest.raises(datablocks.BuildError, match="preset"):
         lights.light_rig(scene, None, "disco")

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Optional
 import bpy
 
 from ..inference.passes import LAYER
-from . import ShaderError, is_relit, tag
+from . import BuildError, is_relit, tag
 
 TREE_NAME = "Relit Compositor"
 COMPOSITE = "Composite.Combined"   # the composite, as Blender names it in a multi-layer EXR
@@ -72,7 +72,7 @@ def prepare_scene(scene) -> list[str]:
 def _tree(scene):
     tree = scene.compositing_node_group
     if tree is not None and not is_relit(tree, "relit_compositor", 1):
-        raise ShaderError(f"the scene already uses compositor '{tree.name}', which Relit did "
+        raise BuildError(f"the scene already uses compositor '{tree.name}', which Relit did "
                           "not make; remove it from the scene to let Relit build its own")
     if tree is None:
         tree = tag(bpy.data.node_groups.new(TREE_NAME, "CompositorNodeTree"),
@@ -119,15 +119,15 @@ def build_compositor(scene, images: Mapping[str, Any], *, edge: float = 0.0,
                      half: bool = True):
     """Build (or rebuild) the Relit compositor of ``scene`` (and ``prepare_scene``).
 
-    ``images`` are the pass images (``bridge.pass_images``; ``rgb`` is the original plate).
+    ``images`` are the pass images (``image_arrays.pass_images``; ``rgb`` is the original plate).
     ``edge`` > 0 erodes and feathers the matte by that many pixels. With ``directory`` a File
     Output node writes ``<directory>/<file_name><frame>.exr`` (multi-layer; half or float).
     """
     plate_image = images.get("rgb")
     if plate_image is None:
-        raise ShaderError("the compositor needs the original plate (the rgb pass)")
+        raise BuildError("the compositor needs the original plate (the rgb pass)")
     if edge < 0:
-        raise ShaderError(f"edge treatment must be >= 0 pixels, got {edge:g}")
+        raise BuildError(f"edge treatment must be >= 0 pixels, got {edge:g}")
     _enable_light_passes(scene)
     tree = _tree(scene)
     prepare_scene(scene)

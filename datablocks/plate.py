@@ -67,7 +67,8 @@ import numpy as np
 from mathutils import Matrix, Vector
 
 from ..inference.plate_geometry import grid_counts, matte_cover, plane_size, relief
-from . import COLLECTION, ShaderError, bridge, ensure_collection, find_tagged, is_relit, tag
+from . import (COLLECTION, BuildError, ensure_collection, find_tagged, image_arrays, is_relit,
+               new_node, tag)
 
 GROUP_NAME = "Relit Plate"
 GROUP_VERSION = 1
@@ -174,16 +175,8 @@ def _ensure_group(name: str, tree_type: str, version: int, inputs, outputs, buil
     return group
 
 
-def _node(tree, kind: str, name: str, location=(0, 0), label: str = ""):
-    node = tree.nodes.new(kind)
-    node.name = name
-    node.label = label or name
-    node.location = location
-    return node
-
-
 def _math(tree, op: str, name: str, location, a=None, b=None, clamp=False):
-    node = _node(tree, "ShaderNodeMath", name, location)
+    node = new_node(tree, "ShaderNodeMath", name, location)
     node.operation = op
     node.use_clamp = clamp
     if a is not None:
@@ -197,22 +190,22 @@ def _math(tree, op: str, name: str, location, a=None, b=None, clamp=False):
 
 def _build_plate_group(tree) -> None:
     links = tree.links
-    gin = _node(tree, "NodeGroupInput", "Group Input", (-900, 0))
-    gout = _node(tree, "NodeGroupOutput", "Group Output", (700, 0))
-    bsdf = _node(tree, "ShaderNodeBsdfPrincipled", "Principled BSDF", (150, 150))
+    gin = new_node(tree, "NodeGroupInput", "Group Input", (-900, 0))
+    gout = new_node(tree, "NodeGroupOutput", "Group Output", (700, 0))
+    bsdf = new_node(tree, "ShaderNodeBsdfPrincipled", "Principled BSDF", (150, 150))
     bsdf.inputs["IOR"].default_value = 1.5
     bsdf.inputs["Metallic"].default_value = 0.0
     f0 = _math(tree, "DIVIDE", "F0 to Specular IOR Level", (-400, 60), b=F0_PER_LEVEL)
-    nmap = _node(tree, "ShaderNodeNormalMap", "Normal Map", (-400, -120))
+    nmap = new_node(tree, "ShaderNodeNormalMap", "Normal Map", (-400, -120))
     # Object space == camera space on Relit's plane (see the module doc): exact when displaced.
     nmap.space = "OBJECT"
     one_minus = _math(tree, "SUBTRACT", "1 - Alpha", (-650, -360), a=1.0)
     keep = _math(tree, "MULTIPLY", "Keep x (1 - Alpha)", (-400, -360))
     alpha = _math(tree, "ADD", "Alpha or Opaque", (-150, -260), clamp=True)
     fac = _math(tree, "SUBTRACT", "Matte Mix", (150, -360), a=1.0, clamp=True)
-    emit = _node(tree, "ShaderNodeEmission", "Plate Emission", (150, -160))
+    emit = new_node(tree, "ShaderNodeEmission", "Plate Emission", (150, -160))
     emit.inputs["Strength"].default_value = 1.0
-    mix = _node(tree, "ShaderNodeMixShader", "Keep Plate Mix", (450, 0))
+    mix = new_node(tree, "ShaderNodeMixShader", "Keep Plate Mix", (450, 0))
 
     links.new(gin.outputs["Albedo"], bsdf.inputs["Base Color"])
     links.new(gin.outputs["Roughness"], bsdf.inputs["Roughness"])
@@ -271,30 +264,30 @@ def plate_material(source: str, images: Mapping[str, Any], *, keep_plate: bool =
     rebuilt on rerun; a user's material named alike is never touched.
     """
     if interpolation not in ("Linear", "Closest", "Cubic", "Smart"):
-        raise ShaderError(f"unknown interpolation '{interpolation}'")
+        raise BuildError(f"unknown interpolation '{interpolation}'")
     images = {k: v for k, v in images.items() if v is not None}
     if "albedo" not in images and "rgb" in images:
         images["albedo"] = images["rgb"]
     if material is not None and not is_relit(material, "relit_source", source):
-        raise ShaderError(f"material '{material.name}' is not Relit's plate of '{source}'")
+        raise BuildError(f"material '{material.name}' is not Relit's plate of '{source}'")
     mat = material if material is not None else find_material(source)
     if mat is None:
         mat = tag(bpy.data.materials.new(f"Relit {source}"), relit_source=source)
     tree = mat.node_tree
     tree.nodes.clear()
-    out = _node(tree, "ShaderNodeOutputMaterial", "Material Output", (500, 0))
+    out = new_node(tree, "ShaderNodeOutputMaterial", "Material Output", (500, 0))
     out.target = "ALL"
-    group = _node(tree, "ShaderNodeGroup", "Relit Plate", (200, 0))
+    group = new_node(tree, "ShaderNodeGroup", "Relit Plate", (200, 0))
     group.node_tree = plate_group()
     group.inputs["Keep Plate"].default_value = 1.0 if keep_plate else 0.0
     tree.links.new(group.outputs["Shader"], out.inputs["Surface"])
-    uv = _node(tree, "ShaderNodeUVMap", "UV", (-600, 0))
+    uv = new_node(tree, "ShaderNodeUVMap", "UV", (-600, 0))
     uv.uv_map = UV_NAME
     for row, (key, socket) in enumerate(PASS_SOCKETS.items()):
         image = images.get(key)
         if image is None:
             continue
-        tex = _node(tree, "ShaderNodeTexImage", f"Relit {socket}", (-300, 300 - 200 * row),
+        tex = new_node(tree, "ShaderNodeTexImage", f"Relit {socket}", (-300, 300 - 200 * row),
                     label=socket)
         tex.image = image
         tex.interpolation = interpolation
@@ -322,7 +315,7 @@ def set_keep_plate(material, keep: bool, plane=None) -> None:
     ``plane``'s trim (the whole plane shows while the plate is kept)."""
     node = material.node_tree.nodes.get("Relit Plate") if material.node_tree else None
     if node is None or not is_relit(material):
-        raise ShaderError(f"'{material.name}' is not a Relit plate material")
+        raise BuildError(f"'{material.name}' is not a Relit plate material")
     node.inputs["Keep Plate"].default_value = 1.0 if keep else 0.0
     mod = _nodes_modifier(plane, TRIM_NAME) if plane is not None else None
     if mod is not None:
@@ -341,15 +334,17 @@ class Frame:
     distance: float
 
 
-def _camera_object(scene, camera):
+def scene_camera(scene, camera=None):
+    """``camera`` (default the scene's), checked to be one the plate can be fitted to: raises
+    BuildError for none, an object that is not a camera, or a panoramic camera."""
     camera = camera if camera is not None else scene.camera
     if camera is None:
-        raise ShaderError(f"scene '{scene.name}' has no camera: add a camera (Add > Camera), "
+        raise BuildError(f"scene '{scene.name}' has no camera: add a camera (Add > Camera), "
                           f"make it the scene camera, then build the relight plane again")
     if camera.type != "CAMERA":
-        raise ShaderError(f"'{camera.name}' is not a camera (it is a {camera.type.lower()})")
+        raise BuildError(f"'{camera.name}' is not a camera (it is a {camera.type.lower()})")
     if camera.data.type == "PANO":
-        raise ShaderError(f"camera '{camera.name}' is panoramic: the relight plane needs a "
+        raise BuildError(f"camera '{camera.name}' is panoramic: the relight plane needs a "
                           f"perspective or orthographic camera")
     return camera
 
@@ -357,7 +352,7 @@ def _camera_object(scene, camera):
 def _image_size(image_size) -> tuple[int, int]:
     size = tuple(image_size.size) if hasattr(image_size, "size") else tuple(image_size)
     if len(size) != 2 or min(size) < 1:
-        raise ShaderError(f"image size must be (width, height) in pixels, got {image_size}")
+        raise BuildError(f"image size must be (width, height) in pixels, got {image_size}")
     return int(size[0]), int(size[1])
 
 
@@ -444,9 +439,9 @@ def build_plane(scene, camera, image_size, name: str, *, distance: Optional[floa
     image's aspect and fits inside the frame.
 
     The object "Relit <name>" is found again by its tag ``relit_source = name``, rebuilt in
-    place and linked into the "Relit" collection. Raises ShaderError for no camera.
+    place and linked into the "Relit" collection. Raises BuildError for no camera.
     """
-    camera = _camera_object(scene, camera)
+    camera = scene_camera(scene, camera)
     width, height = _image_size(image_size)
     scene.view_layers[0].update()          # a camera moved by a script has a stale matrix
     if fit_resolution:
@@ -456,7 +451,7 @@ def build_plane(scene, camera, image_size, name: str, *, distance: Optional[floa
         distance = _default_distance(scene, camera)
     data = camera.data
     if not data.clip_start < distance < data.clip_end:
-        raise ShaderError(f"plane distance {distance:g} m is outside camera '{camera.name}' "
+        raise BuildError(f"plane distance {distance:g} m is outside camera '{camera.name}' "
                           f"clipping range ({data.clip_start:g} to {data.clip_end:g} m)")
     frame = camera_frame(scene, camera, distance)
     size = plane_size(frame.size, width, height)
@@ -489,7 +484,7 @@ def plane_width(plane) -> float:
     """Width of a Relit plane in its local units (metres)."""
     size = plane.get("relit_plane_size")
     if size is None:
-        raise ShaderError(f"'{plane.name}' is not a Relit plane")
+        raise BuildError(f"'{plane.name}' is not a Relit plane")
     return float(size[0])
 
 
@@ -497,19 +492,19 @@ def plane_width(plane) -> float:
 
 def _build_displace_group(tree) -> None:
     links = tree.links
-    gin = _node(tree, "NodeGroupInput", "Group Input", (-800, 0))
-    gout = _node(tree, "NodeGroupOutput", "Group Output", (400, 0))
-    uv = _node(tree, "GeometryNodeInputNamedAttribute", "UV", (-800, -200))
+    gin = new_node(tree, "NodeGroupInput", "Group Input", (-800, 0))
+    gout = new_node(tree, "NodeGroupOutput", "Group Output", (400, 0))
+    uv = new_node(tree, "GeometryNodeInputNamedAttribute", "UV", (-800, -200))
     uv.data_type = "FLOAT_VECTOR"
     uv.inputs["Name"].default_value = UV_NAME
-    tex = _node(tree, "GeometryNodeImageTexture", "Height Image", (-550, -150))
+    tex = new_node(tree, "GeometryNodeImageTexture", "Height Image", (-550, -150))
     tex.interpolation = "Linear"
     tex.extension = "EXTEND"
-    red = _node(tree, "FunctionNodeSeparateColor", "Height Value", (-350, -150))
+    red = new_node(tree, "FunctionNodeSeparateColor", "Height Value", (-350, -150))
     gain = _math(tree, "MULTIPLY", "Width x Scale", (-350, -350))
     amount = _math(tree, "MULTIPLY", "Displacement", (-150, -200))
-    offset = _node(tree, "ShaderNodeCombineXYZ", "Along Local Z", (50, -200))
-    setpos = _node(tree, "GeometryNodeSetPosition", "Set Position", (200, 0))
+    offset = new_node(tree, "ShaderNodeCombineXYZ", "Along Local Z", (50, -200))
+    setpos = new_node(tree, "GeometryNodeSetPosition", "Set Position", (200, 0))
     links.new(gin.outputs["Geometry"], setpos.inputs["Geometry"])
     links.new(gin.outputs["Height"], tex.inputs["Image"])
     links.new(uv.outputs["Attribute"], tex.inputs["Vector"])
@@ -566,7 +561,7 @@ def set_height_scale(plane, scale: float) -> None:
     """Set the relief scale (1 = the true height) of a displaced plane."""
     mod = height_modifier(plane)
     if mod is None:
-        raise ShaderError(f"'{plane.name}' has no height displacement")
+        raise BuildError(f"'{plane.name}' has no height displacement")
     mod[_socket_id(mod.node_group, "Scale")] = float(scale)
     plane.update_tag()
 
@@ -590,16 +585,16 @@ def height_scale_path(plane) -> Optional[tuple[Any, str]]:
 
 def _build_trim_group(tree) -> None:
     links = tree.links
-    gin = _node(tree, "NodeGroupInput", "Group Input", (-600, 0))
-    gout = _node(tree, "NodeGroupOutput", "Group Output", (400, 0))
-    cover = _node(tree, "GeometryNodeInputNamedAttribute", "Matte Cover", (-600, -200))
+    gin = new_node(tree, "NodeGroupInput", "Group Input", (-600, 0))
+    gout = new_node(tree, "NodeGroupOutput", "Group Output", (400, 0))
+    cover = new_node(tree, "GeometryNodeInputNamedAttribute", "Matte Cover", (-600, -200))
     cover.data_type = "BOOLEAN"
     cover.inputs["Name"].default_value = COVER_ATTRIBUTE
-    shown = _node(tree, "FunctionNodeBooleanMath", "Shown", (-350, -150))
+    shown = new_node(tree, "FunctionNodeBooleanMath", "Shown", (-350, -150))
     shown.operation = "OR"
-    hidden = _node(tree, "FunctionNodeBooleanMath", "Hidden", (-150, -150))
+    hidden = new_node(tree, "FunctionNodeBooleanMath", "Hidden", (-150, -150))
     hidden.operation = "NOT"
-    delete = _node(tree, "GeometryNodeDeleteGeometry", "Delete Outside Matte", (150, 0))
+    delete = new_node(tree, "GeometryNodeDeleteGeometry", "Delete Outside Matte", (150, 0))
     delete.domain = "FACE"
     delete.mode = "ALL"
     links.new(cover.outputs["Attribute"], shown.inputs[0])
@@ -627,7 +622,7 @@ def set_trim(plane, alpha: Optional[np.ndarray], keep_plate: bool = False):
     mesh = plane.data
     counts = tuple(int(c) for c in plane.get("relit_grid", ()))
     if len(counts) != 2 or counts[0] * counts[1] != len(mesh.polygons):
-        raise ShaderError(f"'{plane.name}' is not a Relit grid")
+        raise BuildError(f"'{plane.name}' is not a Relit grid")
     attr = mesh.attributes.get(COVER_ATTRIBUTE)
     if attr is None or attr.domain != "FACE" or attr.data_type != "BOOLEAN":
         if attr is not None:
@@ -660,14 +655,14 @@ def build_plate(scene, passes: Any, name: str, *, camera=None,
                 subdivisions: int = DEFAULT_SUBDIVISIONS, fit_resolution: bool = True,
                 interpolation: str = "Linear") -> Plate:
     """Images, plane, material and displacement of ``passes`` (a ``Passes`` or a dict of
-    arrays) under the name ``name``, all reused on rerun. See ``bridge.pass_images``,
+    arrays) under the name ``name``, all reused on rerun. See ``image_arrays.pass_images``,
     ``build_plane``, ``plate_material`` and ``set_height``."""
-    camera = _camera_object(scene, camera)          # fail before making anything
-    arrays = bridge.pass_arrays(passes)
+    camera = scene_camera(scene, camera)          # fail before making anything
+    arrays = image_arrays.pass_arrays(passes)
     h, w = arrays["normal"].shape[:2]
     if "height" in arrays:
         arrays["height"] = relief(arrays)
-    images = bridge.pass_images(arrays, name, folder=folder, pack=pack)
+    images = image_arrays.pass_images(arrays, name, folder=folder, pack=pack)
     plane = build_plane(scene, camera, (w, h), name, distance=distance,
                         subdivisions=subdivisions, fit_resolution=fit_resolution)
     material = plate_material(name, images, keep_plate=keep_plate, interpolation=interpolation,

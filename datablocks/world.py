@@ -33,7 +33,7 @@ import numpy as np
 from ..inference import lighting
 from ..inference.errors import RelitError
 from ..inference.sh_lights import sh_equirect
-from . import ShaderError, bridge, find_tagged, is_relit, tag
+from . import BuildError, find_tagged, image_arrays, is_relit, new_node, tag
 
 WORLD_NAME = "Relit World"
 SH_IMAGE = "Relit SH World"
@@ -53,7 +53,7 @@ def resolve_hdri(source: Union[str, os.PathLike]) -> Path:
     try:
         return lighting.resolve_hdri(source, [studio_lights_dir()])
     except RelitError as exc:
-        raise ShaderError(str(exc)) from None
+        raise BuildError(str(exc)) from None
 
 
 PREVIOUS_WORLD = "relit_previous_world"   # scene property: the world before Relit's
@@ -112,7 +112,7 @@ def restore_world(scene):
     """Put back the world ``scene`` had before Relit's world (None when it had none); Relit's
     world stays in the file, unused, for the next time. Returns the restored world."""
     if not is_relit_world(scene.world):
-        raise ShaderError(f"scene '{scene.name}' does not show Relit's world")
+        raise BuildError(f"scene '{scene.name}' does not show Relit's world")
     world = previous_world(scene)
     scene.world = world
     if PREVIOUS_WORLD in scene:
@@ -120,23 +120,16 @@ def restore_world(scene):
     return world
 
 
-def _node(tree, kind: str, name: str, location):
-    node = tree.nodes.new(kind)
-    node.name = node.label = name
-    node.location = location
-    return node
-
-
 def _environment(world, tree, image, rotation_deg: float, strength: float):
-    coords = _node(tree, "ShaderNodeTexCoord", "Texture Coordinate", (-800, 0))
-    mapping = _node(tree, "ShaderNodeMapping", "Relit Rotation", (-600, 0))
+    coords = new_node(tree, "ShaderNodeTexCoord", "Texture Coordinate", (-800, 0))
+    mapping = new_node(tree, "ShaderNodeMapping", "Relit Rotation", (-600, 0))
     mapping.vector_type = "POINT"
-    env = _node(tree, "ShaderNodeTexEnvironment", "Relit Environment", (-350, 0))
+    env = new_node(tree, "ShaderNodeTexEnvironment", "Relit Environment", (-350, 0))
     env.image = image
     env.interpolation = "Linear"
     env.projection = "EQUIRECTANGULAR"
-    background = _node(tree, "ShaderNodeBackground", "Background", (-50, 0))
-    out = _node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
+    background = new_node(tree, "ShaderNodeBackground", "Background", (-50, 0))
+    out = new_node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
     tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
     tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
     tree.links.new(env.outputs["Color"], background.inputs["Color"])
@@ -154,7 +147,7 @@ def hdri_world(scene, source: Union[str, os.PathLike] = "forest", rotation_deg: 
     try:
         image = bpy.data.images.load(str(path), check_existing=True)
     except RuntimeError as exc:
-        raise ShaderError(f"cannot load HDRI {path}: {exc}") from None
+        raise BuildError(f"cannot load HDRI {path}: {exc}") from None
     world, tree = _relit_world(scene, "hdri")
     _environment(world, tree, image, rotation_deg, strength)
     world["relit_hdri"] = str(source)
@@ -165,7 +158,7 @@ def set_world_rotation(world, rotation_deg: float) -> None:
     """Turn Relit's HDRI/SH world: Mapping Z rotation ``rotation_deg`` degrees."""
     node = world.node_tree.nodes.get("Relit Rotation")
     if node is None:
-        raise ShaderError(f"world '{world.name}' has no Relit rotation (not an HDRI world)")
+        raise BuildError(f"world '{world.name}' has no Relit rotation (not an HDRI world)")
     node.inputs["Rotation"].default_value = (0.0, 0.0, math.radians(rotation_deg))
     world["relit_rotation"] = float(rotation_deg)
 
@@ -191,9 +184,9 @@ def sh_world(scene, sh, *, strength: float = 1.0, camera=None, height: int = SH_
     try:
         sh = lighting.check_sh(sh)
     except RelitError as exc:
-        raise ShaderError(str(exc)) from None
+        raise BuildError(str(exc)) from None
     pixels = sh_equirect(sh, height, _camera_rotation(scene, camera))
-    image = bridge.image_from_array(pixels, SH_IMAGE, data=False, key=SH_IMAGE, pack=True)
+    image = image_arrays.image_from_array(pixels, SH_IMAGE, data=False, key=SH_IMAGE, pack=True)
     world, tree = _relit_world(scene, "sh")
     _environment(world, tree, image, 0.0, strength)
     return world
@@ -202,8 +195,8 @@ def sh_world(scene, sh, *, strength: float = 1.0, camera=None, height: int = SH_
 def ambient_world(scene, color: Sequence[float], strength: float = 1.0):
     """Set "Relit World" to a uniform background of linear RGB radiance ``color``."""
     world, tree = _relit_world(scene, "ambient")
-    background = _node(tree, "ShaderNodeBackground", "Background", (-50, 0))
-    out = _node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
+    background = new_node(tree, "ShaderNodeBackground", "Background", (-50, 0))
+    out = new_node(tree, "ShaderNodeOutputWorld", "World Output", (200, 0))
     background.inputs["Color"].default_value = (*[float(c) for c in color[:3]], 1.0)
     background.inputs["Strength"].default_value = float(strength)
     tree.links.new(background.outputs["Background"], out.inputs["Surface"])
