@@ -447,11 +447,12 @@ def _sources_and_outputs(args, ext: str, formats=None) -> list[tuple[Path, Path]
 
 def cmd_relight(args, progress) -> int:
     from . import images, lightspec
+    from .datafiles import blender_studio_lights
     from .relighting import relight_source
     from .rgba import unpremultiply
 
     jobs = _sources_and_outputs(args, ".png")  # before the work, not after
-    lighting = lightspec.from_args(args)
+    lighting = lightspec.from_args(args, search_dirs=blender_studio_lights())
     for i, (source, out) in enumerate(jobs):
         if len(jobs) > 1:
             _say(args, f"relight {i + 1}/{len(jobs)}: {source}")
@@ -467,11 +468,12 @@ def cmd_relight(args, progress) -> int:
 def cmd_export(args, progress) -> int:
     from . import lightspec
     from .aovs import export_aovs
+    from .datafiles import blender_studio_lights
     from .relighting import relight_passes
     from .sources import load_or_decompose
 
     jobs = _sources_and_outputs(args, ".exr", (".exr",))
-    lighting = lightspec.from_args(args)
+    lighting = lightspec.from_args(args, search_dirs=blender_studio_lights())
     for i, (source, out) in enumerate(jobs):
         if len(jobs) > 1:
             _say(args, f"export {i + 1}/{len(jobs)}: {source}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import images, metrics, render
+from .datafiles import blender_studio_lights
 from .errors import InputError, OutputError
 from .passes import Passes
 from .photometric_passes import photometric_passes
@@ -145,7 +146,8 @@ def run_portrait(out: Path, image: Path | None = None, progress: ProgressFn | No
              ("matte", passes.alpha), ("height", _unit_range(passes.height))]
     relight_step = steps.stage("relight")
     for i, (name, rot) in enumerate(HDRIS):
-        relit = relight_passes(Passes(**{**passes.__dict__}), render.HdriLight(name, rotation=rot))
+        light = render.HdriLight(name, rotation=rot, search_dirs=blender_studio_lights())
+        relit = relight_passes(Passes(**{**passes.__dict__}), light)
         image_i = relit.rgb + (1.0 - relit.alpha[..., None]) * passes.rgb  # over the plate
         images.save_png(out / f"relit_{name}.png", image_i)
         tiles.append((f"{name} {rot:g} deg", image_i))
@@ -180,7 +182,7 @@ def run_demo(out: Path, res: int = 256, progress: ProgressFn | None = None) -> P
              ("albedo", passes.albedo), ("height", _unit_range(passes.height))]
     relight_step = steps.stage("relight")
     for i, (name, rot) in enumerate(HDRIS):
-        light = render.HdriLight(name, rotation=rot)
+        light = render.HdriLight(name, rotation=rot, search_dirs=blender_studio_lights())
         image = relight_passes(Passes(**{**passes.__dict__}), light).rgb
         images.save_png(out / f"relit_{name}.png", image)
         tiles.append((f"{name} {rot:g} deg", image))

@@ -50,7 +50,6 @@ an FFT convolution along rows.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -66,7 +65,6 @@ from .images import load_image
 STUDIO_LIGHTS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise",
                  "sunset")
 STUDIOLIGHTS_ENV = "RELIT_STUDIOLIGHTS"
-_BPY_SUBDIR = ("5.0", "datafiles", "studiolights", "world")
 
 WORLD_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
 
@@ -86,22 +84,13 @@ Source = Union[str, os.PathLike, np.ndarray]
 
 def studio_light_dirs(search_dirs: Optional[Iterable[Union[str, os.PathLike]]] = None
                       ) -> list[Path]:
-    """Folders that may hold Blender's studio-light HDRIs, most specific first.
-
-    Order: ``search_dirs`` (inside Blender, pass
-    ``bpy.utils.system_resource('DATAFILES', path='studiolights/world')``), then the
-    ``RELIT_STUDIOLIGHTS`` environment variable (``os.pathsep``-separated), then the bpy
-    package's datafiles when bpy is installed (found by its import spec, never imported).
-    """
+    """Folders that may hold Blender's studio-light HDRIs, most specific first: the caller's
+    ``search_dirs`` (inside Blender, ``bpy.utils.system_resource('DATAFILES',
+    path='studiolights/world')``; outside it, ``datafiles.blender_studio_lights()``), then
+    the ``RELIT_STUDIOLIGHTS`` environment variable (``os.pathsep``-separated)."""
     dirs = [Path(d) for d in (search_dirs or ())]
     env = os.environ.get(STUDIOLIGHTS_ENV, "")
     dirs += [Path(d) for d in env.split(os.pathsep) if d]
-    spec = importlib.util.find_spec("bpy")
-    if spec is not None:
-        roots = list(spec.submodule_search_locations or [])
-        if spec.origin:
-            roots.append(os.path.dirname(spec.origin))
-        dirs += [Path(r).joinpath(*_BPY_SUBDIR) for r in roots]
     return list(dict.fromkeys(dirs))
 
 

@@ -17,6 +17,7 @@ import json
 import numpy as np
 
 from inference import render
+from inference.datafiles import blender_studio_lights
 
 from .synth import lights as synth_lights
 
@@ -33,7 +34,8 @@ def lights(meta: dict, which: str = "b", area_samples: int = 4) -> list:
     light is sampled on an ``area_samples``² grid, as ``render.AreaLight`` is by default."""
     lit = meta[f"lighting_{which}"]
     out: list = [render.HdriLight(lit["hdri"], rotation=float(lit["rotation"]),
-                                  strength=float(lit["world_strength"]))]
+                                  strength=float(lit["world_strength"]),
+                                  search_dirs=blender_studio_lights())]
     for spec in lit["lights"]:
         if spec["type"] in ("point", "spot"):
             out.append(render.PointLight(spec["position"], spec["power"], spec["rgb"]))

@@ -226,3 +226,14 @@ def test_sample_equirect_is_bilinear_wrapping_in_u():
     got = lt.sample_equirect(img, np.stack([at(0.0), at(-0.5), at(w - 1.0), at(0.25)]))
     assert np.allclose(got[:, 0], [1.0, 0.5, 0.0, 0.75], atol=1 / 32)  # across the seam too
     assert lt.sample_equirect(img, np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_only_the_callers_folders_and_the_env_var_are_searched(monkeypatch):
+    from inference import datafiles
+
+    folders = datafiles.blender_studio_lights()        # the bpy module's copy, found, not imported
+    assert any((folder / "forest.exr").is_file() for folder in folders)
+    assert lt.resolve_hdri("forest", folders).name == "forest.exr"
+    monkeypatch.delenv(lt.STUDIOLIGHTS_ENV, raising=False)
+    with pytest.raises(InputError, match="RELIT_STUDIOLIGHTS"):
+        lt.resolve_hdri("forest")                      # lighting itself looks nowhere else

@@ -33,6 +33,7 @@ from functools import lru_cache
 import numpy as np
 
 from inference import lighting as lt
+from inference.datafiles import blender_studio_lights
 
 from . import colour
 
@@ -44,7 +45,8 @@ AREA_GRID = 8
 @lru_cache(maxsize=16)
 def hdri_sh(name: str, rotation: float) -> np.ndarray:
     """Camera-space SH (9 x 3) of a built-in HDRI at strength 1 and Mapping rotation."""
-    return lt.project_sh(lt.load_hdri(name), rotation_deg=rotation, strength=1.0)
+    image = lt.load_hdri(name, blender_studio_lights())
+    return lt.project_sh(image, rotation_deg=rotation, strength=1.0)
 
 
 def light_direction(azimuth: float, elevation: float) -> np.ndarray:
