@@ -171,7 +171,7 @@ def stage_source(scene, source: str, *, hdri: Optional[str] = None, rotation: fl
 def stage_lighting(scene, plane, lighting, shape) -> None:
     """Light ``plane`` in ``scene`` as the numpy renderer lights an image of ``shape`` under
     ``lighting``: its HDRI as Relit's world (Relit's batch scene without one: a black world,
-    so the lights alone light it, as in ``render.relight``; a user's scene keeps its world),
+    so the lights alone light it, as in ``render.cook_torrance``; a user's scene keeps its world),
     its rig and file lights placed on the plate (``lights.place_lights``; Relit's earlier
     lights in the scene removed, the user's kept)."""
     if lighting.hdri is not None:

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
 from inference import images, lighting, pipeline, render, tiling  # noqa: E402
+from inference.datafiles import blender_studio_lights  # noqa: E402
 from inference.errors import ModelNotInstalled  # noqa: E402
 from inference.models import default_registry  # noqa: E402
 
@@ -136,10 +137,10 @@ def bench_relight(size: int = 512, width: int | None = None) -> dict:
               "roughness": np.full((size, width), 0.4, np.float32),
               "reflectivity": np.full((size, width), 0.04, np.float32),
               "alpha": inside.astype(np.float32)}
-    env = lighting.prefiltered_hdri("forest")
+    env = lighting.prefiltered_hdri("forest", blender_studio_lights())
     light = render.HdriLight(env, rotation=30.0)
-    render.relight(passes, light)  # warm-up
-    seconds = best_of(lambda: render.relight(passes, light), 3)
+    render.cook_torrance(passes, light)  # warm-up
+    seconds = best_of(lambda: render.cook_torrance(passes, light), 3)
     return {"size": [width, size], "seconds": seconds, "fps": 1.0 / seconds}
 
 

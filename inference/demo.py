@@ -82,7 +82,7 @@ def capture(gt: dict, lights: np.ndarray, out: Path, seed: int = 3) -> list[Path
     for i, d in enumerate(lights):
         world = np.array([d[0], -d[2], d[1]])  # camera → world (relight scene, Z up)
         sun = render.SunLight(direction=-world, strength=3.0)
-        shot = render.relight(gt, sun).rgb
+        shot = render.cook_torrance(gt, sun).rgb
         shot = shot + rng.normal(0, 0.002, shot.shape).astype(np.float32)
         path = out / f"capture_{i:02d}.png"
         images.save_png(path, np.clip(shot, 0, 1), bits=16)

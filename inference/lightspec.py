@@ -1,8 +1,8 @@
 """The lighting of a relight on the command line: ``--hdri``, ``--rig`` and ``--lights``.
 
 Both renderers take the same description: ``python -m inference relight|export`` renders it
-with ``render.relight``, ``blender --command relit relight|export`` turns it into Blender lights
-(``datablocks.lights.place_lights``) and a world. It is parsed and checked here, once, before any
+with ``render.cook_torrance``, ``blender --command relit relight|export`` turns it into Blender
+lights (``datablocks.lights.place_lights``) and a world. It is parsed and checked here, once, before any
 decompose or render work starts; a bad file or number is an ``InputError`` (exit code 2).
 
 Frame
@@ -176,7 +176,7 @@ class Lighting:
         return named + [(f"light {i + 1}", light) for i, light in enumerate(self.lights)]
 
     def for_render(self, shape: Sequence[int] = (1, 1)) -> list:
-        """Every light, HDRI first, for ``render.relight`` of an image of ``shape``."""
+        """Every light, HDRI first, for ``render.cook_torrance`` of an image of ``shape``."""
         return ([self.hdri] if self.hdri is not None else []) + \
             [light for _, light in self.named_lights(shape)]
 

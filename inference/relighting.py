@@ -25,7 +25,7 @@ def relight_passes(passes: Passes, lighting, *, refine: bool = False,
         pipeline.require_refiner()
     if not shadows:
         options = dataclasses.replace(options or render.RenderOptions(), shadows=False)
-    image = render.relight(passes, lighting, options, steps.stage("render"), cancel)
+    image = render.cook_torrance(passes, lighting, options, steps.stage("render"), cancel)
     if refine:
         image.rgb = pipeline.refine(passes, image, progress=steps.stage("refine"),
                                     cancel=cancel)

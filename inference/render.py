@@ -1022,9 +1022,9 @@ def shade(surf: Surface, light: Light, options: RenderOptions
     raise InputError(f"unsupported light {type(light).__name__}")
 
 
-def relight(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
-            progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None
-            ) -> RelitImage:
+def cook_torrance(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None
+                  ) -> RelitImage:
     """Render the passes under ``lighting`` (see ``as_lights``): the initial relit image.
 
     With a ``height`` pass the relief casts shadows (``cast_shadows``; ``options.shadows``).

@@ -74,4 +74,5 @@ def options(meta: dict) -> render.RenderOptions:
 def render_under_own_lighting(passes: dict, meta: dict, position: np.ndarray, which: str = "b"
                               ) -> render.RelitImage:
     """Cook-Torrance render of ``passes`` at ``position`` under the sample's own lighting."""
-    return render.relight({**passes, "position": position}, lights(meta, which), options(meta))
+    return render.cook_torrance({**passes, "position": position}, lights(meta, which),
+                                options(meta))

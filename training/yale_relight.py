@@ -25,8 +25,8 @@ otherwise):
 - ``reference_albedo``: Relit's normals with the photometric-stereo albedo;
 - ``oracle``: the photometric-stereo normals and albedo;
 - ``chain_shadow``: the chain with the cast shadow marched over Relit's height pass
-  (``render.shadow_mask``, as ``render.relight`` casts it);
-- ``render_sun``: Relit's own Cook-Torrance ``render.relight`` under a sun from the target's
+  (``render.shadow_mask``, as ``render.cook_torrance`` casts it);
+- ``render_sun``: Relit's own ``render.cook_torrance`` under a sun from the target's
   direction, every pass and the matte, as ``python -m inference relight`` renders it;
 - ``render_sun_refined``: the same refined by RenderNet (when installed).
 
@@ -62,7 +62,7 @@ LABELS = {
     "reference_albedo": "Relit's normals + the reference albedo",
     "oracle": "photometric-stereo normals + albedo (the oracle)",
     "chain_shadow": "the chain + the cast shadow from Relit's height",
-    "render_sun": "Relit's `render.relight`, sun light, all passes and matte",
+    "render_sun": "Relit's `render.cook_torrance`, sun light, all passes and matte",
     "render_sun_refined": "the same, refined by RenderNet",
 }
 
@@ -161,7 +161,7 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
     if passes.height is not None:
         out["chain_shadow"] = out["chain"] * render.shadow_mask(passes.height, to_light,
                                                                 alpha=passes.alpha)
-    relit = render.relight(passes, _sun(to_light))
+    relit = render.cook_torrance(passes, _sun(to_light))
     out["render_sun"] = grey(relit.rgb)
     if refine:
         out["render_sun_refined"] = grey(pipeline.refine(passes, relit))

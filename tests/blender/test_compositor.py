@@ -78,7 +78,7 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
             "ViewLayer.Diffuse Color", "ViewLayer.Roughness", "ViewLayer.Alpha",
             "ViewLayer.Glossy Direct", "ViewLayer.Diffuse Direct", "ViewLayer.Plate"} <= set(layers)
     ours = tmp_path / "inference.exr"
-    export_aovs(passes, render.relight(passes, render.HdriLight("city")), ours)
+    export_aovs(passes, render.cook_torrance(passes, render.HdriLight("city")), ours)
     assert set(images.read_exr_layers(ours)) <= set(layers)
     assert is_pass_source(aovs)
     inside = gt["alpha"] > 0.5

@@ -218,7 +218,7 @@ def relit_sphere(case, search_dirs=None, rotation=None) -> render.RelitImage:
     }
     light = render.HdriLight(name, rotation=rot if rotation is None else rotation,
                              search_dirs=search_dirs)
-    return render.relight(passes, light)
+    return render.cook_torrance(passes, light)
 
 
 LIGHTS = [
@@ -316,7 +316,7 @@ def test_sphere_under_blender_lights_matches_cycles():
         "reflectivity": np.full(radius.shape, f0, np.float32),
         "alpha": (radius < 1.0).astype(np.float32),
     }
-    ours = render.relight(passes, LIGHTS, render.RenderOptions(area_samples=8))
+    ours = render.cook_torrance(passes, LIGHTS, render.RenderOptions(area_samples=8))
     mask = (radius < 1.0 - 1.5 * ORTHO_SCALE / SIZE) & (reference[..., 3] >= 0.999)
     psnr = masked_psnr(reference[..., :3], ours.rgb, mask)
     ratio = float(ours.rgb[mask].mean() / reference[..., :3][mask].mean())

@@ -407,7 +407,7 @@ def test_flat_normal_map_matches_analytic_sun(relit, clean):
     _sun(scene, to_light, 3.0)
     image = _render(scene)
     sun = render.SunLight(direction=-lighting.camera_to_world(to_light), strength=3.0)
-    ref = render.relight(passes, sun).rgb
+    ref = render.cook_torrance(passes, sun).rgb
     mask = _inside(passes["alpha"]) & (image[..., 3] > 0.999)
     psnr = masked_psnr(ref, image[..., :3], mask)
     x, _ = _grid(SIZE)
@@ -449,7 +449,7 @@ def test_hdri_rotation_moves_the_highlight_the_right_way(relit, clean):
         coords = _link_into(mapping.inputs["Vector"])
         assert coords.name == "Generated"
         cycles_x = _highlight_x(_render(scene)[..., :3], inside)
-        predicted = render.relight(gt, render.HdriLight("studio", rotation)).rgb
+        predicted = render.cook_torrance(gt, render.HdriLight("studio", rotation)).rgb
         found[rotation] = (cycles_x, _highlight_x(predicted, inside))
     print("\nhighlight x (image widths) by rotation, Cycles vs inference.render: "
           + ", ".join(f"{r:+.0f} deg {c:+.3f} vs {p:+.3f}" for r, (c, p) in found.items()))
@@ -497,7 +497,7 @@ def test_relight_matches_ground_truth(relit, clean):
     gt = _bust(GT_SIZE)
     made = plate.build_plate(scene, gt, "truth")
     world.hdri_world(scene, "courtyard", 30.0, 1.0)
-    truth = render.relight(gt, render.HdriLight("courtyard", 30.0)).rgb
+    truth = render.cook_torrance(gt, render.HdriLight("courtyard", 30.0)).rgb
     image = _render(scene)
     mask = _inside(gt["alpha"]) & (image[..., 3] > 0.999)
     psnr = masked_psnr(truth, image[..., :3], mask)
@@ -560,7 +560,8 @@ def test_factory_sample_relit_on_the_plane_under_its_lighting_b(relit, clean):
     truth = f32["rgb_b"]
     mask = alpha > 0.99
     psnr_plane = metrics.psnr(image[..., :3], truth, mask)
-    psnr_ct = metrics.psnr(render.relight(passes, render.ShLight(f32["sh_b"])).rgb, truth, mask)
+    psnr_ct = metrics.psnr(render.cook_torrance(passes, render.ShLight(f32["sh_b"])).rgb, truth,
+                           mask)
     env = json.loads(str(s["env_b"]))
     line = (f"\nfactory seed {FACTORY_SEED} ({FACTORY_RES} px) under its lighting B "
             f"({env['hdri']} + {len(env['lights'])} lights): plane {psnr_plane:.2f} dB, numpy Cook-Torrance {psnr_ct:.2f} dB")
@@ -590,12 +591,12 @@ def test_sh_world_and_key_plus_ambient(relit, clean):
     # the world's frame: the packed equirect, relit by inference.render, matches Cycles; a
     # mirrored map (the wrong handedness) does not
     pixels = sh_lights.sh_equirect(sh)
-    psnr = masked_psnr(render.relight(gt, render.HdriLight(pixels)).rgb, image[..., :3], mask)
-    mirrored = masked_psnr(render.relight(gt, render.HdriLight(pixels[:, ::-1].copy())).rgb,
+    psnr = masked_psnr(render.cook_torrance(gt, render.HdriLight(pixels)).rgb, image[..., :3], mask)
+    mirrored = masked_psnr(render.cook_torrance(gt, render.HdriLight(pixels[:, ::-1].copy())).rgb,
                            image[..., :3], mask)
     # against the SH shading itself, the map differs where order-2 ringing went negative
     # (clamped to 0: a world cannot emit negative light)
-    psnr_sh = masked_psnr(render.relight(gt, render.ShLight(sh)).rgb, image[..., :3], mask)
+    psnr_sh = masked_psnr(render.cook_torrance(gt, render.ShLight(sh)).rgb, image[..., :3], mask)
     print(f"\nSH world: Cycles vs inference.render of its equirect {psnr:.2f} dB "
           f"(mirrored {mirrored:.2f} dB); vs unclamped SH shading {psnr_sh:.2f} dB")
     assert psnr >= 32.0 and mirrored < psnr - 10.0

@@ -114,9 +114,9 @@ def shadow_regions(cycles, passes, light, centre):
     """(Cycles' shadow region, numpy's, the region a flat relief gives, the pixels considered)
     of the plate centred at world ``centre``."""
     options = render.RenderOptions(plane_center=centre)
-    lit = luminance(render.relight(passes, light, render.RenderOptions(
+    lit = luminance(render.cook_torrance(passes, light, render.RenderOptions(
         plane_center=centre, shadows=False)).rgb)
-    shadowed = luminance(render.relight(passes, light, options).rgb)
+    shadowed = luminance(render.cook_torrance(passes, light, options).rgb)
     inside = _inside(passes["alpha"])
     reached = inside & (lit > 0.15 * np.median(lit[inside & (lit > 0)]))
     return (reached & (luminance(cycles[..., :3]) < 0.5 * lit),
@@ -200,8 +200,8 @@ def test_hdri_key_light_shadows_bring_numpy_closer_to_the_plate(relit, clean):
         ref, out = cycles[..., :3][mask], image[mask]
         return 10.0 * math.log10(float(ref.max()) ** 2 / float(np.mean((ref - out) ** 2)))
 
-    with_shadows = psnr(render.relight(passes, light).rgb)
-    without = psnr(render.relight(passes, light, render.RenderOptions(shadows=False)).rgb)
+    with_shadows = psnr(render.cook_torrance(passes, light).rgb)
+    without = psnr(render.cook_torrance(passes, light, render.RenderOptions(shadows=False)).rgb)
     print(f"\nstudio -75 deg ({SIZE} px, 32 spp denoised): numpy vs displaced plate "
           f"{with_shadows:.2f} dB with cast shadows, {without:.2f} dB without")
     assert with_shadows >= without - 0.2

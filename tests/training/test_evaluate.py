@@ -32,7 +32,7 @@ def _factory_sample(gt, seed):
     passes = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
     passes.update(roughness=np.full((64, 64), 0.5, np.float32),
                   reflectivity=np.full((64, 64), 0.04, np.float32))
-    rgb = render.relight(passes, render.ShLight(SH_A)).rgb
+    rgb = render.cook_torrance(passes, render.ShLight(SH_A)).rgb
     depth = np.where(gt["alpha"] > 0, 0.7, 0.0).astype(np.float32)
     rgb_b = scene_light.render_under_own_lighting(passes, META,
                                                   scene_light.positions(META, depth)).rgb

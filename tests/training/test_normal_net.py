@@ -57,7 +57,7 @@ def test_relight_baseline_on_samples(shards):
         from inference import render
 
         passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
-        d["rgb_b"] = render.relight(passes, render.ShLight(sh)).rgb.astype(np.float16)
+        d["rgb_b"] = render.cook_torrance(passes, render.ShLight(sh)).rgb.astype(np.float16)
         d["sh_b"], d["roughness"] = sh, np.full(d["alpha"].shape, 0.5, np.float16)
         d["reflectivity"] = np.full(d["alpha"].shape, 0.04, np.float16)
         np.savez(path, **d)
@@ -185,7 +185,7 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     gt = bust(40)
     p = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
                roughness=gt["roughness"], reflectivity=gt["reflectivity"])
-    relit = render.relight(p, render.ShLight(np.eye(9, 3, dtype=np.float32)))
+    relit = render.cook_torrance(p, render.ShLight(np.eye(9, 3, dtype=np.float32)))
     refined = pipeline.refine(p, relit, {"registry": Registry(models), "max_side": 40})
     assert refined.shape == (40, 40, 3) and np.isfinite(refined).all() and refined.min() >= 0
 

@@ -24,7 +24,7 @@ def test_the_lights_give_the_irradiance_the_factory_records_as_sh(seed):
     lights = scene_light.lights({"lighting_b": lb}, "b", area_samples=64)
     assert isinstance(lights[0], render.HdriLight) and len(lights) == 1 + len(lb["lights"])
     assert lights[0].strength == pytest.approx(lb["world_strength"])
-    lit = render.relight(passes, lights, render.RenderOptions(camera_position=(0, -1, 0)))
+    lit = render.cook_torrance(passes, lights, render.RenderOptions(camera_position=(0, -1, 0)))
     e_render = lit.diffuse[0] * np.pi
     e_sh = np.maximum(lt.sh_irradiance(np.asarray(lb["sh"]), normals[0]), 0.0)
     np.testing.assert_allclose(e_render.mean(axis=0), e_sh.mean(axis=0), rtol=0.02)

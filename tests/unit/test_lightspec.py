@@ -64,7 +64,7 @@ def test_strength_one_key_renders_white_at_one():
     """The rig's units: a white diffuse surface turned toward the key renders at about 1."""
     (_, key), = lightspec.Rig("key", azimuth=60, elevation=30).lights()
     n = lightspec.rig_direction(60, 30)
-    out = render.relight(flat(normal=n, size=1), key, render.RenderOptions(plane_width=1e-3))
+    out = render.cook_torrance(flat(normal=n, size=1), key, render.RenderOptions(plane_width=1e-3))
     # 0.96: the 0.7 m square at 2 m is not a point; its corners are farther and oblique
     assert out.rgb[0, 0] == pytest.approx(np.ones(3), rel=0.05)
 
@@ -212,10 +212,10 @@ def test_spot_inside_its_cone_is_a_point_light():
     options = render.RenderOptions(plane_width=1e-3)
     spot = render.SpotLight((0.0, -2.0, 0.0), (0.0, 1.0, 0.0), power=100.0, spot_size=30)
     point = render.PointLight((0.0, -2.0, 0.0), power=100.0)
-    np.testing.assert_allclose(render.relight(passes, spot, options).rgb,
-                               render.relight(passes, point, options).rgb, rtol=1e-12)
+    np.testing.assert_allclose(render.cook_torrance(passes, spot, options).rgb,
+                               render.cook_torrance(passes, point, options).rgb, rtol=1e-12)
     away = render.SpotLight((0.0, -2.0, 0.0), (1.0, 0.0, 0.0), power=100.0, spot_size=30)
-    assert render.relight(passes, away, options).rgb.max() == 0.0
+    assert render.cook_torrance(passes, away, options).rgb.max() == 0.0
     assert isinstance(render.light_from_dict({"type": "spot", "position": (0, -1, 0),
                                               "direction": (0, 1, 0), "energy": 5}),
                       render.SpotLight)
@@ -227,7 +227,7 @@ def test_spot_lights_a_disc_of_its_cone_angle():
     size = 65
     spot = render.SpotLight((0.0, -2.0, 0.0), (0.0, 1.0, 0.0), power=100.0, spot_size=40,
                             spot_blend=0.0)
-    out = render.relight(flat(size=size), spot, render.RenderOptions(plane_width=4.0))
+    out = render.cook_torrance(flat(size=size), spot, render.RenderOptions(plane_width=4.0))
     lit = out.rgb[..., 0] > 0
     radius = math.sqrt(lit.sum() / math.pi) * 4.0 / size
     assert radius == pytest.approx(2.0 * math.tan(math.radians(20.0)), rel=0.03)

@@ -115,7 +115,7 @@ def test_passes_round_trip_and_refine(options, tmp_path):
     assert np.allclose(back.normal, passes.normal, atol=2e-3)
     assert np.allclose(back.sh, passes.sh, atol=1e-5)
     assert set(back.present()) >= {"rgb", "normal", "albedo", "roughness", "height"}
-    relit = render.relight(passes, render.ShLight(passes.sh))
+    relit = render.cook_torrance(passes, render.ShLight(passes.sh))
     refined = pipeline.refine(passes, relit, options)
     # The stand-in RenderNet returns its render input (as straight colour, the net's contract),
     # so the refined image is that times the matte: premultiplied, nothing outside the subject.

@@ -76,7 +76,7 @@ def test_specular_albedo_matches_direct_integration_of_the_brdf():
 def test_white_furnace_dielectric(roughness, f0):
     passes = flat_passes(albedo=1.0, roughness=roughness, f0=f0)
     passes["normal"] = hemisphere_normals()
-    out = render.relight(passes, render.HdriLight(np.ones((16, 32, 3), np.float32)))
+    out = render.cook_torrance(passes, render.HdriLight(np.ones((16, 32, 3), np.float32)))
     np.testing.assert_allclose(out.rgb, 1.0, atol=0.02)
     assert out.specular.min() > 0.0 and out.diffuse.min() > 0.5
 
@@ -85,7 +85,7 @@ def test_white_furnace_dielectric(roughness, f0):
 def test_white_furnace_perfect_reflector(roughness):
     passes = flat_passes(albedo=0.0, roughness=roughness, f0=1.0)
     passes["normal"] = hemisphere_normals()
-    out = render.relight(passes, render.HdriLight(np.full((16, 32, 3), 2.0, np.float32)))
+    out = render.cook_torrance(passes, render.HdriLight(np.full((16, 32, 3), 2.0, np.float32)))
     np.testing.assert_allclose(out.specular, 2.0, rtol=0.03)
     np.testing.assert_allclose(out.diffuse, 0.0, atol=1e-6)
 
@@ -94,19 +94,19 @@ def test_sh_lighting_of_constant_environment_matches_hdri():
     img = np.full((16, 32, 3), 0.8, np.float32)
     passes = flat_passes(albedo=0.6, roughness=0.4, f0=0.05)
     passes["normal"] = hemisphere_normals()
-    sh = render.relight(passes, render.ShLight(lt.project_sh(img)))
-    hdri = render.relight(passes, render.HdriLight(img))
+    sh = render.cook_torrance(passes, render.ShLight(lt.project_sh(img)))
+    hdri = render.cook_torrance(passes, render.HdriLight(img))
     np.testing.assert_allclose(sh.rgb, hdri.rgb, rtol=5e-3)
 
 
 def test_arrays_are_accepted_as_sh_or_equirect_lighting():
     img = np.full((16, 32, 3), 0.5, np.float32)
     passes = flat_passes()
-    from_sh = render.relight(passes, lt.project_sh(img)).rgb
-    from_map = render.relight(passes, img).rgb
+    from_sh = render.cook_torrance(passes, lt.project_sh(img)).rgb
+    from_map = render.cook_torrance(passes, img).rgb
     np.testing.assert_allclose(from_sh, from_map, rtol=5e-3)
     with pytest.raises(InputError, match="H x W x 3"):
-        render.relight(passes, np.ones(5))
+        render.cook_torrance(passes, np.ones(5))
 
 
 def test_sh_diffuse_is_albedo_over_pi_times_sh_irradiance():
@@ -114,7 +114,7 @@ def test_sh_diffuse_is_albedo_over_pi_times_sh_irradiance():
     sh[0] = 3.0
     passes = flat_passes(albedo=0.7, f0=0.0)
     passes["normal"] = hemisphere_normals()
-    out = render.relight(passes, render.ShLight(sh))
+    out = render.cook_torrance(passes, render.ShLight(sh))
     expected = 0.7 / np.pi * lt.sh_irradiance(sh, passes["normal"])
     np.testing.assert_allclose(out.diffuse, expected, rtol=1e-5)
 
@@ -125,7 +125,7 @@ def test_point_light_lambert_on_plane_facing_it():
     # Plane Y = 0 faces the camera (normal toward -Y = camera +z); light 2 m in front of it.
     light = render.PointLight(position=(0.0, -2.0, 0.0), power=100.0)
     passes = flat_passes(albedo=0.8, f0=0.0, size=1)
-    out = render.relight(passes, light, render.RenderOptions(plane_width=1e-3))
+    out = render.cook_torrance(passes, light, render.RenderOptions(plane_width=1e-3))
     irradiance = 100.0 / (4 * np.pi * 2.0 ** 2)
     np.testing.assert_allclose(out.rgb[0, 0], 0.8 / np.pi * irradiance, rtol=1e-4)
     np.testing.assert_allclose(out.specular, 0.0, atol=1e-12)
@@ -136,11 +136,12 @@ def test_point_light_falls_off_over_the_displaced_relief():
     # scale) is then 1.5 m from the light, not 2 m; height_scale 0 keeps it on the plane.
     light = render.PointLight(position=(0.0, -2.0, 0.0), power=100.0)
     passes = dict(flat_passes(albedo=0.8, f0=0.0, size=4), height=np.full((4, 4), 0.5, np.float32))
-    near = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False))
-    scaled = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False,
-                                                                height_scale=0.5))
-    flat = render.relight(passes, light, render.RenderOptions(plane_width=1.0, shadows=False,
-                                                              height_scale=0.0))
+    near = render.cook_torrance(passes, light,
+                                render.RenderOptions(plane_width=1.0, shadows=False))
+    scaled = render.cook_torrance(passes, light, render.RenderOptions(
+        plane_width=1.0, shadows=False, height_scale=0.5))
+    flat = render.cook_torrance(passes, light, render.RenderOptions(
+        plane_width=1.0, shadows=False, height_scale=0.0))
     centre = np.s_[1:3, 1:3]   # pixel centres 0.125 m off the axis: compare like with like
     np.testing.assert_allclose(near.rgb[centre] / flat.rgb[centre],
                                (2.0 ** 2 + 0.125 ** 2 * 2) / (1.5 ** 2 + 0.125 ** 2 * 2)
@@ -152,7 +153,7 @@ def test_point_light_falls_off_over_the_displaced_relief():
 
 def test_sun_light_lambert_with_cosine_and_colour():
     sun = render.SunLight(direction=(0.0, 0.6, -0.8), strength=3.0, color=(1.0, 0.5, 0.25))
-    out = render.relight(flat_passes(albedo=0.5, f0=0.0, size=2), sun)
+    out = render.cook_torrance(flat_passes(albedo=0.5, f0=0.0, size=2), sun)
     cosine = 0.6  # to-light (0, -0.6, 0.8) world = (0, 0.8, 0.6) camera; n = (0, 0, 1)
     np.testing.assert_allclose(out.rgb[0, 0], 0.5 / np.pi * 3.0 * cosine * np.array(
         [1.0, 0.5, 0.25]), rtol=1e-5)
@@ -161,29 +162,29 @@ def test_sun_light_lambert_with_cosine_and_colour():
 def test_small_area_light_acts_like_a_lambertian_patch():
     light = render.AreaLight(position=(0.0, -3.0, 0.0), direction=(0.0, 1.0, 0.0), power=50.0,
                              size=0.01)
-    out = render.relight(flat_passes(albedo=1.0, f0=0.0, size=1), light,
+    out = render.cook_torrance(flat_passes(albedo=1.0, f0=0.0, size=1), light,
                          render.RenderOptions(plane_width=1e-3))
     np.testing.assert_allclose(out.rgb[0, 0], 1.0 / np.pi * 50.0 / (np.pi * 9.0), rtol=1e-4)
 
 
 def test_area_light_faces_away_gives_nothing():
     light = render.AreaLight(position=(0.0, -3.0, 0.0), direction=(0.0, -1.0, 0.0), power=50.0)
-    assert render.relight(flat_passes(size=2), light).rgb.max() == 0.0
+    assert render.cook_torrance(flat_passes(size=2), light).rgb.max() == 0.0
 
 
 def test_point_light_highlight_sits_at_the_mirror_direction():
     light = render.PointLight(position=(0.0, -50.0, 0.0), power=1e5)
     passes = flat_passes(albedo=0.0, roughness=0.2, f0=0.04, size=15)
     passes["normal"] = hemisphere_normals(15)
-    spec = render.relight(passes, light).specular[..., 0]
+    spec = render.cook_torrance(passes, light).specular[..., 0]
     assert np.unravel_index(np.argmax(spec), spec.shape) == (7, 7)
 
 
 def test_perspective_view_from_camera_position():
     passes = flat_passes(albedo=0.0, roughness=0.3, f0=0.04, size=9)
     light = render.PointLight(position=(0.0, -2.0, 0.0), power=500.0)
-    ortho = render.relight(passes, light, render.RenderOptions(plane_width=2.0))
-    persp = render.relight(passes, light, render.RenderOptions(
+    ortho = render.cook_torrance(passes, light, render.RenderOptions(plane_width=2.0))
+    persp = render.cook_torrance(passes, light, render.RenderOptions(
         plane_width=2.0, camera_position=(0.0, -2.0, 0.0)))
     # A camera at the light sees the highlight tighter than an orthographic view does.
     assert persp.specular[4, 4, 0] == pytest.approx(ortho.specular[4, 4, 0], rel=1e-5)
@@ -197,7 +198,7 @@ def test_relight_returns_premultiplied_components_and_reports_progress():
     passes["alpha"] = np.zeros((N, N), np.float32)
     passes["alpha"][:, : N // 2] = 1.0
     calls = []
-    out = render.relight(passes, [{"type": "sun", "direction": (0, 1, 0), "energy": 2.0},
+    out = render.cook_torrance(passes, [{"type": "sun", "direction": (0, 1, 0), "energy": 2.0},
                                   {"type": "sh", "sh": np.eye(9, 3)}],
                          progress=lambda f, m: calls.append(f))
     np.testing.assert_allclose(out.rgb, out.diffuse + out.specular)
@@ -207,7 +208,7 @@ def test_relight_returns_premultiplied_components_and_reports_progress():
 
 def test_cancel_stops_rendering():
     with pytest.raises(Cancelled):
-        render.relight(flat_passes(), render.SunLight((0, 1, 0)), cancel=lambda: True)
+        render.cook_torrance(flat_passes(), render.SunLight((0, 1, 0)), cancel=lambda: True)
 
 
 @pytest.mark.parametrize("passes,message", [
@@ -219,7 +220,7 @@ def test_cancel_stops_rendering():
 ])
 def test_bad_passes_are_rejected(passes, message):
     with pytest.raises(InputError, match=message):
-        render.relight(passes, render.SunLight((0, 1, 0)))
+        render.cook_torrance(passes, render.SunLight((0, 1, 0)))
 
 
 @pytest.mark.parametrize("lighting,message", [
@@ -233,4 +234,4 @@ def test_bad_passes_are_rejected(passes, message):
 ])
 def test_bad_lighting_is_rejected(lighting, message):
     with pytest.raises(InputError, match=message):
-        render.relight(flat_passes(size=2), lighting)
+        render.cook_torrance(flat_passes(size=2), lighting)

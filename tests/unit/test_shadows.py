@@ -105,9 +105,9 @@ def test_relight_darkens_the_shadow_only_and_can_be_turned_off():
     passes = _step_passes()
     light = sun_from(0.0, 30.0)
     sun = render.SunLight(direction=-lt.camera_to_world(light), strength=2.0)
-    on = render.relight(passes, sun).rgb
-    off = render.relight(passes, sun, render.RenderOptions(shadows=False)).rgb
-    plain = render.relight({k: v for k, v in passes.items() if k != "height"}, sun).rgb
+    on = render.cook_torrance(passes, sun).rgb
+    off = render.cook_torrance(passes, sun, render.RenderOptions(shadows=False)).rgb
+    plain = render.cook_torrance({k: v for k, v in passes.items() if k != "height"}, sun).rgb
     np.testing.assert_array_equal(off, plain)
     length = 12.0 / math.tan(math.radians(30.0))
     shadow = slice(int(60 - length) + 2, 58)
@@ -115,7 +115,7 @@ def test_relight_darkens_the_shadow_only_and_can_be_turned_off():
     np.testing.assert_allclose(on[:, :int(60 - length) - 2], off[:, :int(60 - length) - 2])
     np.testing.assert_allclose(on[:, 61:], off[:, 61:])
     with pytest.raises(InputError):
-        render.relight({k: v for k, v in passes.items() if k != "height"}, sun,
+        render.cook_torrance({k: v for k, v in passes.items() if k != "height"}, sun,
                        render.RenderOptions(shadows=True))
 
 
@@ -127,8 +127,8 @@ def test_point_and_area_lights_cast_softer_shadows_with_size():
     area = render.AreaLight(position=pos, direction=-pos, power=1000.0, size=1.5)
     lit = {}
     for name, light in (("point", point), ("area", area)):
-        on = render.relight(passes, light).rgb[48, :, 0]
-        off = render.relight(passes, light, render.RenderOptions(shadows=False)).rgb[48, :, 0]
+        on = render.cook_torrance(passes, light).rgb[48, :, 0]
+        off = render.cook_torrance(passes, light, render.RenderOptions(shadows=False)).rgb[48, :, 0]
         lit[name] = on / off
     assert lit["point"][45:57].max() < 0.01                  # hard
     penumbra = (lit["area"][30:58] > 0.05) & (lit["area"][30:58] < 0.95)
@@ -154,12 +154,12 @@ def test_hdri_key_lights_find_a_bright_window_and_shadow_its_share():
 
     passes = _step_passes()
     light = render.HdriLight(env, rotation=rotation)
-    on = render.relight(passes, light).rgb
-    off = render.relight(passes, light, render.RenderOptions(shadows=False)).rgb
+    on = render.cook_torrance(passes, light).rgb
+    off = render.cook_torrance(passes, light, render.RenderOptions(shadows=False)).rgb
     ratio = on[48, 45:57, 0] / off[48, 45:57, 0]
     assert np.all(ratio < 0.6) and np.all(ratio > 0.02)     # the window's share is gone,
     np.testing.assert_allclose(on[:, 61:], off[:, 61:])      # the sky's remains
-    none = render.relight(passes, light, render.RenderOptions(shadow_hdri_lights=0)).rgb
+    none = render.cook_torrance(passes, light, render.RenderOptions(shadow_hdri_lights=0)).rgb
     np.testing.assert_array_equal(none, off)
 
 
@@ -192,7 +192,7 @@ def test_no_shadows_in_the_cli_and_relight_passes():
         assert parser.parse_args(base + ["--no-shadows"]).shadows is False
     passes = _step_passes()
     sun = render.SunLight(direction=-lt.camera_to_world(sun_from(0.0, 30.0)), strength=2.0)
-    off = render.relight(passes, sun, render.RenderOptions(shadows=False)).rgb
+    off = render.cook_torrance(passes, sun, render.RenderOptions(shadows=False)).rgb
     np.testing.assert_array_equal(relight_passes(passes, sun, shadows=False).rgb, off)
     assert not np.array_equal(relight_passes(passes, sun).rgb, off)
 

@@ -23,7 +23,7 @@ def relight_baseline(folder: Path, count: int) -> dict:
     psnrs, ssims = [], []
     for path in data.sample_paths([folder])[:count]:
         sample = data.load_sample(path)
-        relit = render.relight(true_passes(sample), render.ShLight(sample["sh_b"]))
+        relit = render.cook_torrance(true_passes(sample), render.ShLight(sample["sh_b"]))
         inside = sample["alpha"] > 0.99
         psnrs.append(metrics.psnr(relit.rgb, sample["rgb_b"], inside))
         ssims.append(metrics.ssim(relit.rgb, sample["rgb_b"], inside))
@@ -196,7 +196,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
         for label, relit_passes in (("predicted", predicted), ("true", true_passes(sample))):
             # under lighting B's SH, and under its own HDRI and lights ("scene_")
             for light, relit in (
-                    ("", render.relight(relit_passes, render.ShLight(sample["sh_b"]))),
+                    ("", render.cook_torrance(relit_passes, render.ShLight(sample["sh_b"]))),
                     ("scene_", scene_light.render_under_own_lighting(relit_passes, meta,
                                                                      position))):
                 add(keys.relight_key(light, "ct", label, keys.PSNR),
@@ -213,7 +213,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
         diagnostics, level = albedo_diagnostics(passes, sample, mask)
         levels.setdefault("albedo", []).append(-np.log2(max(level, 1e-6)))
         for label, relit_passes in diagnostics.items():
-            relit = render.relight(relit_passes, render.ShLight(sample["sh_b"]))
+            relit = render.cook_torrance(relit_passes, render.ShLight(sample["sh_b"]))
             add(keys.relight_key("", "ct", f"predicted_{label}", keys.PSNR),
                 metrics.psnr(relit.rgb, sample["rgb_b"], inside))
     return {"metric": "chain_synthetic", "data": str(folder), "samples": len(paths),
