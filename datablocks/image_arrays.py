@@ -1,4 +1,5 @@
-"""numpy arrays <-> ``bpy.types.Image``, under DESIGN.md's conventions.
+"""numpy arrays <-> ``bpy.types.Image``, under the conventions of docs/ARCHITECTURE.md (*Arrays and
+orientation*, *Colour*).
 
 Arrays are float32 H x W (scalar) or H x W x C (C = 1, 3 or 4), **top row first**. Blender
 stores pixels bottom row first as flat RGBA floats, so rows are flipped at this boundary, and
@@ -33,7 +34,7 @@ from typing import Any, Mapping, Optional
 import bpy
 import numpy as np
 
-from ..inference.images import save_exr
+from ..inference.images import rgb_to_normal, save_exr
 from . import BuildError, find_tagged, tag
 
 DATA_SPACE = "Non-Color"
@@ -221,9 +222,7 @@ def normal_image(normal: np.ndarray, name: str, **kwargs):
 
 def image_normal(image) -> np.ndarray:
     """Unit camera-space normals (H x W x 3) decoded from a ``0.5 n + 0.5`` normal image."""
-    n = read_pixels(image, 3) * 2.0 - 1.0
-    norm = np.linalg.norm(n, axis=-1, keepdims=True)
-    return np.where(norm > 1e-6, n / np.maximum(norm, 1e-6), [0.0, 0.0, 1.0]).astype(np.float32)
+    return rgb_to_normal(read_pixels(image, 3))
 
 
 def _get(passes: Any, key: str):

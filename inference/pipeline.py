@@ -193,7 +193,7 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
 
 
 def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
-    small = _shrink(rgb, net.opts.max_side)
+    small = shrink(rgb, net.opts.max_side)
     face_step = steps.stage("face")
     feats = _face_features(small, alpha_in, net.opts,
                            lambda f, m="face": face_step(0.5 * f, m), net.cancel)
@@ -203,7 +203,7 @@ def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
         alpha_small = None if alpha_in is None else images.resize(alpha_in[..., None],
                                                                   small.shape[:2])[..., 0]
         padded = pad_frame(small, pad)
-        run = _shrink(padded, net.opts.max_side)
+        run = shrink(padded, net.opts.max_side)
         frame = (pad, small.shape[:2], run.shape[:2])
         alpha_run = None if alpha_small is None else images.resize(
             pad_frame(alpha_small[..., None], pad, 0.0), run.shape[:2])[..., 0]
@@ -268,7 +268,7 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
             "alpha": passes.alpha, "render": rendered,
             "specular": np.dstack([_or(passes.roughness, 0.5, passes.shape),
                                    _or(passes.reflectivity, 0.04, passes.shape)])}
-    small = {k: _shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
+    small = {k: shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
              for k, v in full.items() if v is not None}
     out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
     correction = out - small["render"]
@@ -405,8 +405,8 @@ def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poiss
     outside would otherwise blend into the edge pixels and raise a lip along the silhouette,
     which the displaced plate and the numpy march both cast as streaks across the lit side."""
     full = normal.shape[:2]
-    small_n = vectors.unit(_shrink(normal, max_side))
-    small_a = _shrink(alpha[..., None], max_side)[..., 0]
+    small_n = vectors.unit(shrink(normal, max_side))
+    small_a = shrink(alpha[..., None], max_side)[..., 0]
     height = integrate.integrate(small_n, small_a > 0.5, method=method, progress=progress,
                                  cancel=cancel)
     if height.shape == full:
@@ -425,7 +425,9 @@ def _check_image(image: np.ndarray) -> np.ndarray:
     return images.sanitize_image(image, "input image")
 
 
-def _shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+def shrink(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """The image resized (area average) so that its long side is at most ``max_side``: the
+    chain's internal resolution."""
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     return images.resize(rgb, (max(1, round(h * scale)), max(1, round(w * scale))))

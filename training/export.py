@@ -48,7 +48,7 @@ def check_against_torch(model, blob: bytes, inputs: dict) -> float:
     return float(np.abs(ours - ref).max())
 
 
-def _load(net: str, ckpt: Path):
+def load_checkpoint(net: str, ckpt: Path):
     """(model in eval mode, config with the step) from a training checkpoint."""
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     config = {**state["config"], "step": state["step"]}
@@ -117,7 +117,7 @@ def export(net: str, ckpt: Path, models_dir: Path = MODELS, version: str = "") -
     if not version:
         raise ValueError("export needs the version the manifest gives the model")
     name, inputs, output = EXPORTS[net]
-    model, config = _load(net, ckpt)
+    model, config = load_checkpoint(net, ckpt)
     blob, diff = _export_checked(model, {p.name: len(p.channels) for p in inputs},
                                  [output.name])
     trained = {"datasets": config.get("data", []), "steps": config.get("step")}

@@ -79,9 +79,9 @@ def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
     the face-mesh prior alone on the pixels it covers."""
     import torch
 
-    from ..export import _load
+    from ..export import load_checkpoint
 
-    model, config = _load("normal", ckpt)
+    model, config = load_checkpoint("normal", ckpt)
     net, prior, net_on_face = _Pool(), _Pool(), _Pool()
     covered = total = 0
     paths = held_out_paths(folder, count)
@@ -111,9 +111,9 @@ def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
     and albedo they are trained with (no upstream error): albedo si-PSNR, or roughness/F0 MAE."""
     import torch
 
-    from ..export import _load
+    from ..export import load_checkpoint
 
-    model, config = _load(net, ckpt)
+    model, config = load_checkpoint(net, ckpt)
     paths = held_out_paths(folder, count)
     scores: dict[str, list] = {}
     for path in paths:

@@ -83,7 +83,7 @@ def yale_faces(subjects, max_side: int = 512) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RelitWarning)
             for view in views:
-                small = pipeline._shrink(yale_image(folder, view), max_side)
+                small = pipeline.shrink(yale_image(folder, view), max_side)
                 for expose in found:
                     found[expose] += bool(face.detect_landmarks(small, expose=expose).faces)
         out.append({"metric": "face_mesh_found", "subject": subject, "images": len(views),
