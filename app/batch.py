@@ -53,9 +53,9 @@ def batch_scene(models_dir: str = ""):
     scene.cycles.device = "CPU"
     scene.cycles.denoiser = "OPENIMAGEDENOISE"
     scene.cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-    # A plate is smooth: OIDN's balanced quality and fast prefilter take ~0.8 s at 512² where
-    # high quality with the accurate prefilter takes ~5 s (make bench), for the same agreement
-    # with inference.render (tests/blender/test_plate_reference.py).
+    # A plate is smooth: OIDN's balanced quality and fast prefilter cost a fraction of high
+    # quality with the accurate prefilter, for the same agreement with inference.render
+    # (tests/blender/test_plate_reference.py).
     scene.cycles.denoising_quality = "BALANCED"
     scene.cycles.denoising_prefilter = "FAST"
     # A plate lit by an HDRI and a few lights: the light tree and deep bounces buy nothing.

@@ -4,7 +4,8 @@ rigs and worlds. Data API only (no ``bpy.ops``, no ``context.area``), so every b
 
 Modules
 -------
-- ``image_arrays``: numpy arrays (top row first, DESIGN.md conventions) <-> ``bpy.types.Image``.
+- ``image_arrays``: numpy arrays (top row first; docs/ARCHITECTURE.md, *Arrays and orientation*) <->
+  ``bpy.types.Image``.
 - ``plate``: the "Relit Plate" node group, the plate material, the camera-fitted plane and its
   height displacement.
 - ``lights``: key/fill/rim area-light rigs, and a key light plus ambient from SH lighting.

@@ -7,15 +7,15 @@ the render's own alpha) with Set Alpha's *Replace Alpha*, and premultiplied agai
 is ``colour x matte`` once (Set Alpha's default, *Apply Mask*, would multiply the premultiplied
 render by the matte a second time). Without one the render goes over the plate as it is.
 
-``build_compositor`` also sets what the composite needs: a transparent film (the plate shows
-through the render's alpha) and the Standard view transform (DESIGN.md: the plate outside the
-matte must come out as shot, which AgX or Filmic would not give).
+``build_compositor`` also sets what the composite needs: a transparent film (the plate shows through
+the render's alpha) and the Standard view transform (docs/ARCHITECTURE.md, *Colour*: the plate
+outside the matte must come out as shot, which AgX or Filmic would not give).
 
 A File Output node writes the AOVs as one multi-layer EXR named as Blender names passes
-(DESIGN.md, ``<layer>.<pass>.<channel>``), as ``python -m inference export`` does:
-``Composite.Combined`` (the composite), ``ViewLayer.Combined`` (the relit render), its diffuse
-and glossy light, and Relit's passes (``ViewLayer.Plate``, ``Normal`` raw X,Y,Z, ``Diffuse
-Color``, ``Roughness``, ``Reflectivity``, ``Alpha``, ``Height``). ``inference``'s
+(docs/ARCHITECTURE.md, *Multi-layer EXR*: ``<layer>.<pass>.<channel>``), as ``python -m inference
+export`` does: ``Composite.Combined`` (the composite), ``ViewLayer.Combined`` (the relit render),
+its diffuse and glossy light, and Relit's passes (``ViewLayer.Plate``, ``Normal`` raw X,Y,Z,
+``Diffuse Color``, ``Roughness``, ``Reflectivity``, ``Alpha``, ``Height``). ``inference``'s
 ``Passes.load`` reads the file back. (File Output names a scalar's one channel ``V``.)
 """
 from __future__ import annotations

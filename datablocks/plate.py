@@ -3,11 +3,11 @@
 Node group "Relit Plate" (shader)
 ---------------------------------
 Inputs: Albedo (colour), Roughness, F0, Normal (colour: the Non-Color normal image, which holds
-``0.5 n + 0.5``; the group decodes it), Alpha, Plate (the source colour), Keep Plate (0/1).
-Inside: Albedo -> Base Color; Roughness -> Roughness; F0 / 0.08 -> Specular IOR Level at IOR 1.5
-(DESIGN.md: 0.5 <-> F0 0.04); Normal -> Normal Map (OBJECT space) -> Normal; the matte goes to
-Principled Alpha. "Keep original plate outside the matte" mixes in an Emission (strength 1) of
-the source plate by the matte, so the background renders exactly as shot::
+``0.5 n + 0.5``; the group decodes it), Alpha, Plate (the source colour), Keep Plate (0/1). Inside:
+Albedo -> Base Color; Roughness -> Roughness; F0 / 0.08 -> Specular IOR Level at IOR 1.5
+(docs/ARCHITECTURE.md, *The passes*: 0.5 <-> F0 0.04); Normal -> Normal Map (OBJECT space) ->
+Normal; the matte goes to Principled Alpha. "Keep original plate outside the matte" mixes in an
+Emission (strength 1) of the source plate by the matte, so the background renders exactly as shot::
 
     t      = Keep Plate * (1 - Alpha)
     alpha  = Alpha + t                (Principled Alpha: the matte, or opaque when keeping)
@@ -47,15 +47,14 @@ renders a 512² bust at 32 samples). "Keep Plate" turns it off, since the plate 
 everywhere. The cover is the alpha pass's as built: after repainting the matte beyond it,
 rebuild the plane.
 
-Keep the height on: Cycles never samples a reflection below the mesh's own (geometric)
-normal, so on a flat card a normal tilted away from the camera loses the light arriving from
-behind the card. On the demo bust under "courtyard" that makes the flat card 14 % darker than
-the true relief (21.8 dB against inference.render's ground truth; displaced: 36 dB); under a
-world lit mostly from behind (``interior`` at 308.44°: two thirds of its power is behind the
-plate) grace_hopper's flat card renders 20-25 % darker than ``inference.render``. The material
-also turns Cycles' bump-map correction off (``plate_material``), and batch renders look at the
-plate through an orthographic camera, so that the displaced relief stays registered with the
-passes pixel for pixel (``app.batch.batch_scene``).
+Keep the height on: Cycles never samples a reflection below the mesh's own (geometric) normal, so on
+a flat card a normal tilted away from the camera loses the light arriving from behind the card, and
+renders darker than the true relief, most under a world lit mostly from behind (``interior`` at
+308.44°); ``tests/blender/test_scene_builders.py`` (``test_relight_matches_ground_truth``) measures
+the flat card and the displaced plate against ``inference.render``. The material also turns Cycles'
+bump-map correction off (``plate_material``), and batch renders look at the plate through an
+orthographic camera, so that the displaced relief stays registered with the passes pixel for pixel
+(``app.batch.batch_scene``).
 """
 from __future__ import annotations
 

@@ -90,7 +90,7 @@ def _relit_world(scene, mode: str):
         if key in world:
             del world[key]
     cycles = getattr(world, "cycles", None)
-    if cycles is not None:  # Cycles' automatic importance map costs ~1.5 s per world edit
+    if cycles is not None:  # Cycles' automatic importance map is rebuilt at every world edit
         cycles.sampling_method = "MANUAL"
         cycles.sample_map_resolution = 256
     if scene.world != world:

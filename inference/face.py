@@ -11,11 +11,11 @@ mediapipe 0.10.21 wheel (no downloads):
 - ``matte``: Selfie Segmentation, resized to the full image.
 - ``analyse``: all of the above in one call, as the pipeline uses it.
 
-Conventions (see DESIGN.md): images are float32 H×W×C, top row first, linear RGB. Landmark
-points are pixels, x right and y down, sampled at continuous coordinates (the centre of pixel
-(row i, column j) is (j + 0.5, i + 0.5)); z is MediaPipe's relative depth scaled by the image
-width, as MediaPipe defines it (negative = nearer the camera). Normals are camera space: +X image
-right, +Y image up, +Z toward the viewer.
+Conventions (docs/ARCHITECTURE.md, *Arrays and orientation*, *Camera space*): images are float32
+H×W×C, top row first, linear RGB. Landmark points are pixels, x right and y down, sampled at
+continuous coordinates (the centre of pixel (row i, column j) is (j + 0.5, i + 0.5)); z is
+MediaPipe's relative depth scaled by the image width, as MediaPipe defines it (negative = nearer the
+camera). Normals are camera space: +X image right, +Y image up, +Z toward the viewer.
 
 Degradation: no face, several faces and a missing or broken mediapipe each give a
 ``RelitWarning`` and well-formed outputs (zero channels, empty prior, all-ones matte without
@@ -23,13 +23,12 @@ mediapipe), never an exception.
 
 Turned plates: Face Mesh finds upright faces only, and plates shot rotated without an EXIF
 orientation are common. When no face is found as given, the image is turned 180°, 90° and 270°
-clockwise (``TURNS``) before giving up; the first turn with a face wins. A face that is found
-lying on its side (more than 45° from upright, as its chin-to-forehead line says) is looked at
-again with the image turned so that it stands upright, where Face Mesh places its landmarks
-best (within a pixel or two of the upright plate's, against up to 15 px sideways). Everything
-returned
-(landmarks, boxes, channels, prior, matte) is mapped back to the image as given, the turn is
-kept in ``FaceResult.turn`` and ``FaceAnalysis.turn``, and a ``RelitWarning`` names it.
+clockwise (``TURNS``) before giving up; the first turn with a face wins. A face that is found lying
+on its side (more than 45° from upright, as its chin-to-forehead line says) is looked at again with
+the image turned so that it stands upright, where Face Mesh places its landmarks best (closer to the
+upright plate's than it does on the face lying sideways). Everything returned (landmarks, boxes,
+channels, prior, matte) is mapped back to the image as given, the turn is kept in
+``FaceResult.turn`` and ``FaceAnalysis.turn``, and a ``RelitWarning`` names it.
 """
 from __future__ import annotations
 
@@ -75,7 +74,7 @@ MATTE_MODEL = 0
 """Selfie Segmentation model: 0 is the general model (256×256 input), 1 the landscape model
 (144×256, made for video calls). Relit segments stills, mostly portraits, often in portrait
 orientation, where the square general model keeps more resolution across the head and shoulders;
-both run in a few milliseconds, so the faster landscape model buys nothing that matters here."""
+both are quick next to the chain, so the faster landscape model buys nothing that matters here."""
 
 _REGIONS = (
     ("face_oval", "fill", ("FACEMESH_FACE_OVAL",)),

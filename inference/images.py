@@ -522,7 +522,7 @@ def write_exr_channels(path: str | os.PathLike, channels: Mapping[str, np.ndarra
 
     The file is a plain single-part scanline EXR, as Blender writes its own: the multi-part API
     would add a part ``name`` that Blender prepends to every layer (``Part0.ViewLayer``). PIZ is
-    lossless and, on grainy plates, both smaller and about twice as fast as ZIP.
+    lossless and, on grainy plates, both smaller and faster than ZIP.
     """
     import Imath
     import OpenEXR
@@ -556,7 +556,7 @@ HALF_MAX = 65504.0
 
 def _to_half(pixels: np.ndarray) -> np.ndarray:
     """float32 → float16, clipped to half's finite range: OpenCV's converter (F16C, rounding to
-    nearest even as numpy does, and ten times faster than ``astype``)."""
+    nearest even as numpy does, and faster than ``astype``)."""
     pixels = np.ascontiguousarray(pixels, dtype=np.float32)
     low, high, _, _ = cv2.minMaxLoc(pixels)
     if low < -HALF_MAX or high > HALF_MAX:

@@ -1,7 +1,8 @@
 """Normal map → height map, by integrating the surface gradient that the normals imply.
 
-Conventions (DESIGN.md): normals are camera space and unit length, +X image right, +Y image up,
-+Z toward the viewer; arrays are H×W×C with the top row first, so rows run *down* the image.
+Conventions (docs/ARCHITECTURE.md, *Camera space* and *Height*): normals are camera space and unit
+length, +X image right, +Y image up, +Z toward the viewer; arrays are H×W×C with the top row first,
+so rows run *down* the image.
 
 Height is relative height in **units of image width**, positive toward the viewer: a hemisphere
 whose diameter is the image width peaks at about 0.5 above its rim. Inside the mask the height has

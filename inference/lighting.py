@@ -2,10 +2,10 @@
 
 Frames
 ------
-Everything follows the relight scene of DESIGN.md. The **world** frame is Blender's: Z up, the
-camera at -Y looking along +Y (Front view). The **camera** frame is the one normals live in:
-``camera x = world X``, ``camera y = world Z``, ``camera z = -world Y`` (toward the viewer).
-See ``world_to_camera`` / ``camera_to_world``.
+Everything follows the relight scene of docs/ARCHITECTURE.md (*The relight scene*). The **world**
+frame is Blender's: Z up, the camera at -Y looking along +Y (Front view). The **camera** frame is
+the one normals live in: ``camera x = world X``, ``camera y = world Z``, ``camera z = -world Y``
+(toward the viewer). See ``world_to_camera`` / ``camera_to_world``.
 
 Equirectangular maps
 --------------------

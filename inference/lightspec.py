@@ -7,15 +7,14 @@ decompose or render work starts; a bad file or number is an ``InputError`` (exit
 
 Frame
 -----
-Lights live in the relight scene's world frame, as ``render`` reads them (DESIGN.md): Z up, the
-camera looks along +Y, and the plate is the camera-facing plane through the origin, **1 unit
-wide** (its height follows the image's aspect). Camera space is x = world x (image right),
-y = world z (image up), z = -world y (toward the viewer), so a light in front of the face has
-a negative world y. In Blender a point ``p`` of this frame lands at
-``plate centre + R (world_to_camera(p) w)``, with ``R`` the plate's rotation and ``w`` its width
-in metres; the power of point, spot and area lights scales by ``w^2`` and an area light's size
-by ``w``, so the plate receives the same irradiance in both renderers. A sun's strength is
-unchanged.
+Lights live in the relight scene's world frame, as ``render`` reads them (docs/ARCHITECTURE.md, *The
+relight scene*): Z up, the camera looks along +Y, and the plate is the camera-facing plane through
+the origin, **1 unit wide** (its height follows the image's aspect). Camera space is x = world x
+(image right), y = world z (image up), z = -world y (toward the viewer), so a light in front of the
+face has a negative world y. In Blender a point ``p`` of this frame lands at ``plate centre + R
+(world_to_camera(p) w)``, with ``R`` the plate's rotation and ``w`` its width in metres; the power
+of point, spot and area lights scales by ``w^2`` and an area light's size by ``w``, so the plate
+receives the same irradiance in both renderers. A sun's strength is unchanged.
 
 LIGHTS.json
 -----------
@@ -45,8 +44,8 @@ side ``size x r`` and power ``strength x ratio x pi x pi r^2``: with ``strength 
 alone gives an irradiance of pi W/m^2 facing it, so a white diffuse surface turned toward it
 renders at 1.0. ``--key-azimuth``, ``--key-elevation``, ``--key-size`` (plate widths) and
 ``--key-power`` (watts for a plate 1 m wide) replace the key's values; the other roles keep
-their ratios to the key. Note that the Yale B captures (DESIGN.md's protocol) count their
-azimuth the other way, from the subject's side: Yale's A is a rig azimuth of -A.
+their ratios to the key. Note that the Yale B captures (``training.yale_relight``'s protocol) count
+their azimuth the other way, from the subject's side: Yale's A is a rig azimuth of -A.
 """
 from __future__ import annotations
 

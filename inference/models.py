@@ -190,9 +190,8 @@ class Registry:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        # idle pool threads sleep instead of spinning: on two cores the spin steals time from
-        # the numpy stages between the nets (and from Blender's UI thread); measured a little
-        # faster end to end, with less CPU time
+        # idle pool threads sleep instead of spinning: on few cores the spin steals time from
+        # the numpy stages between the nets (and from Blender's UI thread)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             return ort.InferenceSession(str(path), sess_options=opts,

@@ -38,7 +38,7 @@ SCALAR = {"roughness", "reflectivity", "alpha", "height"}
 
 @dataclass
 class Passes:
-    """Relit's passes for one image (conventions: ../shared/DESIGN.md)."""
+    """Relit's passes for one image (conventions: docs/ARCHITECTURE.md, *The passes*)."""
 
     rgb: np.ndarray                       # H×W×3 linear source
     alpha: np.ndarray                     # H×W matte

@@ -19,10 +19,10 @@ Robustness, per pixel:
    explains them.
 
 Smooth (Tukey) weights and rejecting samples that the fit predicts to be in attached shadow were
-tried and left out: on real faces (Extended Yale B) the Lambertian model leaves residuals of tens of
-percent of the albedo everywhere; Tukey weights moved the normals 2.5–6° and the attached-shadow
-test 6.6° (mean) away from the plain thresholded least-squares solution, while hard rejection of
-gross outliers stays within 0.6° of it and still removes highlights on synthetic data.
+tried and left out: on real faces (Extended Yale B) the Lambertian model leaves large residuals
+everywhere, and Tukey weights and the attached-shadow test both moved the normals away from the
+plain thresholded least-squares solution, while hard rejection of gross outliers stays close to
+it and still removes highlights on synthetic data.
 
 A pixel is valid when it has at least ``min_samples`` inliers whose light directions are well
 spread (the inlier light matrix is not near rank 2) and the RMS residual of the inliers, relative to

@@ -7,8 +7,8 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
   and the Fresnel of F0 (``reflectivity``; Principled ``Specular IOR Level = F0 / 0.08`` at
   IOR 1.5). Principled evaluates the exact dielectric Fresnel of the IOR whose normal
   incidence value is F0, not Schlick's curve, and so does this module: Schlick's curve
-  renders the specular of a rough sphere 13 % darker than Cycles (``fresnel_schlick`` is
-  kept for comparison)::
+  renders the specular of a rough sphere darker than Cycles (``fresnel_schlick`` is kept
+  for comparison)::
 
       f_s = D G2 F / (4 (n.l) (n.v))
 
@@ -19,8 +19,8 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
 - Diffuse: Lambert ``albedo / pi * E(n)``, layered under the specular the way Cycles layers
   Principled closures (``closure_layering_weight``): weighted by ``1 - A_s(n.v)``, where
   ``A_s`` is the directional albedo of the (compensated) specular layer at the view direction.
-  It does not depend on the light direction, so a white furnace stays white (to the ~1 %
-  accuracy of the tables).
+  It does not depend on the light direction, so a white furnace stays white (to the
+  accuracy of the tables; ``tests/unit/test_render.py``).
 - HDRI: split-sum. Diffuse from an exactly convolved irradiance map; specular from GGX
   prefiltered radiance at the reflected direction times the lobe's directional albedo
   (``specular_albedo``: tables over n.v, roughness and F0 integrated numerically here).
@@ -40,12 +40,12 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
            direction to the shaded point (a hard edge for b = 0).
   ``color`` multiplies these (linear RGB).
 
-Frames: normals and view vectors are camera space (DESIGN.md); light positions and
-directions are world space of the relight scene (Z up, camera looking along +Y). Without a
-``position`` pass, pixels lie on the camera-facing plane through ``plane_center`` (world),
-``plane_width`` wide (the height follows the image aspect), moved toward the camera by a
-``height`` pass times ``height_scale`` as the displaced Cycles plate is (``displaced_positions``;
-``height_scale=0`` keeps them flat, as ``--no-displace`` keeps the plate).
+Frames (docs/ARCHITECTURE.md, *Camera space* and *The relight scene*): normals and view vectors are
+camera space; light positions and directions are world space of the relight scene (Z up, camera
+looking along +Y). Without a ``position`` pass, pixels lie on the camera-facing plane through
+``plane_center`` (world), ``plane_width`` wide (the height follows the image aspect), moved toward
+the camera by a ``height`` pass times ``height_scale`` as the displaced Cycles plate is
+(``displaced_positions``; ``height_scale=0`` keeps them flat, as ``--no-displace`` keeps the plate).
 The view is orthographic (0, 0, 1) unless a ``view`` pass or ``camera_position`` is given.
 
 Outputs are premultiplied by alpha like a Blender render with a transparent film.
@@ -798,11 +798,11 @@ def shadow_mask(height: np.ndarray, to_light: Sequence[float] | np.ndarray, *,
                 scale: float = 1.0, steps: int = SHADOW_STEPS) -> np.ndarray:
     """Per-pixel visibility (H x W float32, 1 lit, 0 in cast shadow) of a light over a relief.
 
-    ``height`` is the height pass (image widths, + toward the viewer; DESIGN.md), ``to_light``
-    the camera-space unit direction toward the light, one (3,) for a sun or H x W x 3 per pixel,
-    ``distance`` (H x W or a number, image widths) how far the light is along it (None: a sun).
-    ``alpha``: only the matte (> 0.5) occludes, as on the trimmed plate. ``scale`` is the
-    plate's relief Scale. Only cast shadows: a surface turned away from the light is not
+    ``height`` is the height pass (image widths, + toward the viewer; docs/ARCHITECTURE.md,
+    *Height*), ``to_light`` the camera-space unit direction toward the light, one (3,) for a sun or
+    H x W x 3 per pixel, ``distance`` (H x W or a number, image widths) how far the light is along
+    it (None: a sun). ``alpha``: only the matte (> 0.5) occludes, as on the trimmed plate. ``scale``
+    is the plate's relief Scale. Only cast shadows: a surface turned away from the light is not
     darkened here (shading's ``n.l`` does that). See ``march_visibility``.
     """
     field = ShadowField.from_height(height, alpha, scale)

@@ -1,6 +1,6 @@
 """Pass folders written while the next frame computes.
 
-A sequence decompose spends a third of each frame writing its ``passes.exr``, and OpenEXR's
+A sequence decompose spends much of each frame writing its ``passes.exr``, and OpenEXR's
 Python binding holds the GIL for the whole write, so a thread would stall the next frame's
 work. ``FolderWriter(background=True)`` hands each frame's passes to one worker process
 instead (``python -m inference.writer``): at most one frame is in flight, each folder appears whole or not at all

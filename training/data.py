@@ -3,9 +3,9 @@
 A factory folder holds ``shard_*/NNNNNNN.npz`` samples (see ``training/synth``). Networks see the
 same inputs as ``inference.pipeline`` builds at run time, assembled by channel name
 (``pipeline.FEATURES``), so the face features (landmark channels, face-mesh prior, selfie matte)
-come from ``inference.face`` on each sample's own RGB. They cost ~20 ms a sample and are cached
-in ``~/.cache/relit/features/v<FEATURE_VERSION>-<hash of inference/face.py>/``, so a change to
-the face code computes them afresh rather than training on stale ones.
+come from ``inference.face`` on each sample's own RGB. They are costly next to a training step and
+are cached in ``~/.cache/relit/features/v<FEATURE_VERSION>-<hash of inference/face.py>/``, so a
+change to the face code computes them afresh rather than training on stale ones.
 
 Augmentation bridges synthetic to real, and never touches the evaluation sets:
 - photometric, on the RGB only: exposure, white balance, Gaussian blur, sensor noise, JPEG, and

@@ -1,11 +1,11 @@
 """Relit's networks (PyTorch, for training and ONNX export only).
 
 ``LightUNet`` is a U-Net in the spirit of the normal-map paper, built from depthwise-separable
-blocks so that a 512² run stays within the CPU budget of ../shared/DESIGN.md (see ``flops``).
-``NormalNet`` wraps it with the run-time contract: inputs ``rgb`` (sRGB-encoded) and ``aux``
-(landmark channels, face-mesh prior and mask, matte), output unit camera-space normals. The
-prior is added to the prediction as a residual inside its mask, so the net learns what the
-coarse landmark mesh gets wrong rather than the whole normal.
+blocks so that a 512² run stays within a CPU's budget (docs/ARCHITECTURE.md, *Model contracts*,
+*Budget*; see ``flops``). ``NormalNet`` wraps it with the run-time contract: inputs ``rgb``
+(sRGB-encoded) and ``aux`` (landmark channels, face-mesh prior and mask, matte), output unit
+camera-space normals. The prior is added to the prediction as a residual inside its mask, so the net
+learns what the coarse landmark mesh gets wrong rather than the whole normal.
 """
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def parameters(model: nn.Module) -> int:
 
 
 def flops(model: nn.Module, *inputs: torch.Tensor) -> float:
-    """Multiply-adds × 2 of the convolutions for the given inputs (the budget DESIGN.md sets)."""
+    """Multiply-adds × 2 of the convolutions for the given inputs (what a net costs on a CPU)."""
     total = 0.0
 
     def hook(module, args, output):

@@ -10,7 +10,7 @@ set -e
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv-train/bin/python}
 CKPT=${RELIT_CKPT_ROOT:-$HOME/.cache/relit/ckpt}
-ALBEDO_NET=${ALBEDO_NET:-albedo}  # 0.1.0: the direct net measured 1.1 dB better
+ALBEDO_NET=${ALBEDO_NET:-albedo}  # the direct net measured better (MODEL_CARD.md, Albedo route)
 VERSION=${VERSION:-0.1.0}
 for net in ${NETS:-normal illum $ALBEDO_NET specular render}; do
   run=$net

@@ -432,7 +432,7 @@ class SynthScene:
         self.scene.world = world
         nodes, links = world.node_tree.nodes, world.node_tree.links
         # a fixed, small importance map: the automatic one (the HDRI's own 1024 x 512) costs
-        # 1.5 s of shader evaluation every time the world changes, i.e. twice per sample
+        # shader evaluation every time the world changes, i.e. twice per sample
         world.cycles.sampling_method = "MANUAL"
         world.cycles.sample_map_resolution = 256
         self.background = next(n for n in nodes if n.bl_idname == "ShaderNodeBackground")
