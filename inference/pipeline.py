@@ -66,8 +66,8 @@ class DecomposeOptions:
     integrate_method: str = "poisson"
     # height is integrated at most at this size, then upsampled: it is a smooth relief for
     # displacement (the plate's grid has 256 quads on its long side, datablocks.plate) and for
-    # shadows, while fine detail lives in the normal pass. 256 differs from a 1024 integration
-    # by ~1% of the relief, at a tenth of the time (bench/run.py).
+    # shadows, while fine detail lives in the normal pass, so a larger integration changes the
+    # relief little and costs far more (make bench times the height stage).
     height_max_side: int = 256
     use_face: bool = True
     # NormalNet also runs on the mirrored image and the two are averaged (the mirrored answer
