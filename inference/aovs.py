@@ -13,9 +13,12 @@ from .passes import Passes
 
 def aov_layers(passes: Passes, relit: render.RelitImage) -> dict:
     """The AOVs of a relit plate, by Blender pass name: the relit beauty as Combined (RGBA,
-    premultiplied), its diffuse and glossy light, the source plate, and every pass."""
+    premultiplied), its diffuse and glossy light, the source plate, and every pass. The
+    relit light passes take the names that the source's own diffuse and specular estimates
+    have in ``passes.exr``: the AOVs are the relit plate's."""
     layers = passes.multilayer()
-    layers.pop("Combined", None)
+    for relit_name in ("Combined", "Diffuse Direct", "Glossy Direct"):
+        layers.pop(relit_name, None)
     return {"Combined": (np.dstack([relit.rgb, relit.alpha]), "RGBA"),
             "Diffuse Direct": (relit.diffuse, "RGB"), "Glossy Direct": (relit.specular, "RGB"),
             "Plate": (passes.rgb, "RGB"), **layers}
