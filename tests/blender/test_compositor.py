@@ -68,7 +68,8 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
     aovs = _render_aovs(bpy, scene, tmp_path / "edge0", 0.0)
     tree = scene.compositing_node_group
     assert tree is not None and tree.get("relit")
-    # what the composite needs, set by the operator (DESIGN: Standard, not Blender's AgX)
+    # what the composite needs, set by the operator (docs/ARCHITECTURE.md, Colour: Standard,
+    # not Blender's AgX)
     assert scene.render.film_transparent
     assert scene.view_settings.view_transform == "Standard"
 
