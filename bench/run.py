@@ -18,7 +18,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "unit"))
 
 from inference import images, lighting, pipeline, render, tiling  # noqa: E402
 from inference.datafiles import blender_studio_lights  # noqa: E402
@@ -146,8 +145,8 @@ def bench_relight(size: int = 512, width: int | None = None) -> dict:
 
 def bench_tiling(size: int = 2048) -> dict:
     """A 3-layer 3×3 conv stack (8→32→32→8), whole image versus 512² tiles with overlap."""
-    from onnx_graphs import conv_stack
     import onnxruntime as ort
+    from graphs import conv_stack  # bench/graphs.py, beside this script
 
     sess = ort.InferenceSession(conv_stack(8).SerializeToString(),
                                 providers=["CPUExecutionProvider"])

@@ -4,7 +4,7 @@ of the same passes and the same lighting.
 
 The passes are the demo bust at 64 px without a height pass, so neither renderer casts
 shadows from the relief and both see the same flat, normal-mapped plate. Brightness is
-compared inside the matte with ``side_balance`` (tests/unit/side_balance.py: a 4 px band at
+compared inside the matte with ``side_balance`` (tests/support/side_balance.py: a 4 px band at
 the centre column and the matte's outer 2 px left out, where Cycles' 1.5 px pixel filter
 spreads light that the numpy renderer keeps at each pixel's centre).
 

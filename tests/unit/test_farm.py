@@ -6,11 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from inference import cli, farm
-from test_frames import plate_sequence, tree_bytes
+from plate_sequences import plate_sequence, tree_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "farm" / "relit-sequence.yaml"

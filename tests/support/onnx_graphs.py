@@ -111,19 +111,3 @@ def install_chain(models_dir: Path) -> None:
             ["refined_r", "refined_g", "refined_b"], stride=16)
     assert len(face.LANDMARK_CHANNELS) == len(feats["landmarks"])
 
-
-def conv_stack(channels: int, width: int = 32, depth: int = 3, seed: int = 0) -> onnx.ModelProto:
-    """Random 3×3 convs with ReLU, channels → width … → channels: a network-like compute load."""
-    rng = np.random.default_rng(seed)
-    nodes, inits, prev, c_in = [], [], "input", channels
-    for i in range(depth):
-        c_out = channels if i == depth - 1 else width
-        w = (rng.normal(size=(c_out, c_in, 3, 3)) / np.sqrt(9 * c_in)).astype(np.float32)
-        inits.append(numpy_helper.from_array(w, f"w{i}"))
-        out = "output" if i == depth - 1 else f"h{i}"
-        conv = out if i == depth - 1 else f"c{i}"
-        nodes.append(helper.make_node("Conv", [prev, f"w{i}"], [conv], pads=[1, 1, 1, 1]))
-        if i < depth - 1:
-            nodes.append(helper.make_node("Relu", [conv], [out]))
-        prev, c_in = out, c_out
-    return _model(nodes, [_vi("input", channels)], [_vi("output", channels)], inits)
