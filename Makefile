@@ -21,35 +21,38 @@ ZIP := dist/relit-$(VERSION).zip
 WHEEL_CACHE := $(CACHE)/wheels
 EXT_TOOL = $(PY) $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/bpy/5.0/scripts/addons_core/bl_pkg/cli/blender_ext.py
 
-.PHONY: help venv venv-train extension wheels test unit blender demo bench batch clean
+.PHONY: help venv venv-train wheels extension lint test unit demo bench batch clean
 
 help:
 	@echo "make demo        create the environment and run the main job on a bundled example"
-	@echo "make test        unit, Blender and training tests (builds the extension first)"
+	@echo "make test        lint, then unit, Blender and training tests (builds the extension first)"
+	@echo "make lint        ruff over the repository (rules: pyproject.toml [tool.ruff])"
+	@echo "make unit        the unit tests only (tests/unit, no bpy)"
 	@echo "make bench       benchmarks into bench/results.json"
+	@echo "make batch       tools/batch.py with ARGS (Blender as a module)"
 	@echo "make extension   build $(ZIP) with Blender's extension tool"
+	@echo "make wheels      the wheels the extension bundles, into ./wheels"
+	@echo "make venv        the dev environment (.venv: runtime, bpy, pytest, ruff)"
 	@echo "make venv-train  the training environment (.venv-train: PyTorch, ONNX)"
+	@echo "make clean       remove dist, wheels, demo_out and the pytest cache"
 
-# A venv is built once per set of pins, outside the clone, and linked as .venv.
-venv:
+# A venv is built once per set of pins, outside the clone, and linked: $(call build_venv,DIR,REQS,LINK).
+define build_venv
 	@set -e
-	if [ ! -f "$(DEV_VENV)/.complete" ]; then
-	  echo "creating $(DEV_VENV)"; rm -rf "$(DEV_VENV)"; mkdir -p "$(CACHE)/venvs"
-	  $(PYTHON) -m venv "$(DEV_VENV)"
-	  "$(DEV_VENV)/bin/pip" install $(PIP_FLAGS) -r requirements/dev.txt
-	  touch "$(DEV_VENV)/.complete"
+	if [ ! -f "$(1)/.complete" ]; then
+	  echo "creating $(1)"; rm -rf "$(1)"; mkdir -p "$(CACHE)/venvs"
+	  $(PYTHON) -m venv "$(1)"
+	  "$(1)/bin/pip" install $(PIP_FLAGS) -r $(2)
+	  touch "$(1)/.complete"
 	fi
-	ln -sfn "$(DEV_VENV)" .venv
+	ln -sfn "$(1)" $(3)
+endef
+
+venv:
+	$(call build_venv,$(DEV_VENV),requirements/dev.txt,.venv)
 
 venv-train:
-	@set -e
-	if [ ! -f "$(TRAIN_VENV)/.complete" ]; then
-	  echo "creating $(TRAIN_VENV)"; rm -rf "$(TRAIN_VENV)"; mkdir -p "$(CACHE)/venvs"
-	  $(PYTHON) -m venv "$(TRAIN_VENV)"
-	  "$(TRAIN_VENV)/bin/pip" install $(PIP_FLAGS) -r requirements/training.txt
-	  touch "$(TRAIN_VENV)/.complete"
-	fi
-	ln -sfn "$(TRAIN_VENV)" .venv-train
+	$(call build_venv,$(TRAIN_VENV),requirements/training.txt,.venv-train)
 
 # Wheels named in blender_manifest.toml, fetched once into the cache, then copied to ./wheels.
 wheels: venv
@@ -99,7 +102,10 @@ extension: wheels
 	rm -rf dist/.build
 	echo "built $(ZIP)"
 
-test: venv venv-train extension
+lint: venv
+	$(PY) -m ruff check .
+
+test: lint venv-train extension
 	@set -e   # one shell for the recipe (.ONESHELL): a failing suite must fail make test
 	RELIT_EXTENSION_ZIP="$(CURDIR)/$(ZIP)" $(PY) -m pytest tests --ignore=tests/training $(PYTEST_ARGS)
 	$(TPY) -m pytest tests/training $(PYTEST_ARGS)

@@ -45,7 +45,7 @@ import numpy as np
 
 from . import native_stderr
 from .errors import InputError, RelitWarning
-from .images import linear_to_srgb, srgb_to_linear, to_rgb
+from .images import linear_to_srgb, to_rgb
 from .progress import CancelFn, ProgressFn, Steps
 from .vectors import unit
 

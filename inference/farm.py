@@ -23,7 +23,6 @@ import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from . import frames as chunks
 from .errors import InputError, OutputError

@@ -152,8 +152,6 @@ def _link_into(socket):
 
 
 def test_node_graph_wiring_and_images(relit, clean):
-    import bpy
-
     plate, image_arrays = _mod(relit, "plate"), _mod(relit, "image_arrays")
     scene = _scene("relit_test_graph")
     _camera(scene)

@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training environment (make venv-train)")
 onnx = pytest.importorskip("onnx", reason="the training environment (make venv-train)")
 
-from training import data, export, onnx_init, train  # noqa: E402
+from training import export, onnx_init, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"

@@ -262,8 +262,6 @@ def _sphere(n=96):
 
 
 def test_fit_face_lighting_recovers_the_light_shape_and_keeps_the_level():
-    from inference import lighting
-
     normal, inside = _sphere()
     frontal = np.zeros((9, 3))
     frontal[0], frontal[2] = 1.0, 0.9  # ambient plus a light on the camera axis
