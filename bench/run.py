@@ -314,9 +314,13 @@ def bench_farm_chunked() -> dict:
 
 
 def main(argv=None) -> int:
+    import targets  # bench/targets.py, beside this script
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048])
+    parser.add_argument("--only", nargs="+", metavar="SECTION",
+                        help="run these sections alone (default: all)")
     args = parser.parse_args(argv)
 
     results = {"machine": {"python": platform.python_version(), "cpu": platform.processor(),
@@ -330,25 +334,39 @@ def main(argv=None) -> int:
                 "plane_render": bench_plane_render,
                 "plane_render_denoised": lambda: bench_plane_render(denoise=True),
                 "farm_chunked_1080p": bench_farm_chunked}
+    unknown = set(args.only or ()) - set(sections)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; "
+                     f"choose from {', '.join(sections)}")
     for name, fn in sections.items():
+        if args.only and name not in args.only:
+            continue
         print(f"[bench] {name}", file=sys.stderr, flush=True)
         results[name] = fn()
-    unit = results["machine"]["matmul"]["seconds"]
-    results["ratios_to_matmul"] = {
-        "relight_preview": results["relight_preview"]["seconds"] / unit,
-        "photometric": results["photometric"]["seconds"] / unit,
-        "tiling_overhead": results["tiling"]["overhead_ratio"],
-        "plane_render": results["plane_render"]["render_seconds"] / unit,
-        "plane_render_denoised": results["plane_render_denoised"]["render_seconds"] / unit,
-    }
-    if "total_s" in results["end_to_end_4k"]:
-        results["ratios_to_matmul"]["end_to_end_4k"] = results["end_to_end_4k"]["total_s"] / unit
-        results["ratios_to_matmul"]["sequence_1080p_frame"] = \
-            1.0 / results["sequence_1080p_files"]["fps"] / unit
+    results["ratios_to_matmul"] = _ratios(results)
     results["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    results["targets"] = targets.check(results)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print("\n" + targets.report(results["targets"]), file=sys.stderr)
     return 0
+
+
+def _ratios(results: dict) -> dict:
+    """Each timed figure over the machine's 2048² matmul time in the same run."""
+    unit = results["machine"]["matmul"]["seconds"]
+    seconds = {"relight_preview": ("relight_preview", "seconds"),
+               "photometric": ("photometric", "seconds"),
+               "plane_render": ("plane_render", "render_seconds"),
+               "plane_render_denoised": ("plane_render_denoised", "render_seconds"),
+               "end_to_end_4k": ("end_to_end_4k", "total_s")}
+    out = {name: results[a][b] / unit for name, (a, b) in seconds.items()
+           if isinstance(results.get(a), dict) and b in results[a]}
+    if "tiling" in results:
+        out["tiling_overhead"] = results["tiling"]["overhead_ratio"]
+    if "fps" in results.get("sequence_1080p_files", {}):
+        out["sequence_1080p_frame"] = 1.0 / results["sequence_1080p_files"]["fps"] / unit
+    return out
 
 
 if __name__ == "__main__":
