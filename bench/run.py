@@ -23,6 +23,7 @@ from inference import images, lighting, pipeline, render, tiling  # noqa: E402
 from inference.datafiles import blender_studio_lights  # noqa: E402
 from inference.errors import ModelNotInstalled  # noqa: E402
 from inference.models import default_registry  # noqa: E402
+from inference.passes import Passes  # noqa: E402
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -132,10 +133,10 @@ def bench_relight(size: int = 512, width: int | None = None) -> dict:
     inside = r2 < 1
     n[..., 0], n[..., 1] = x, -y
     n[..., 2] = np.sqrt(np.clip(1 - r2, 0, 1))
-    passes = {"normal": n, "albedo": np.full((size, width, 3), 0.5, np.float32),
-              "roughness": np.full((size, width), 0.4, np.float32),
-              "reflectivity": np.full((size, width), 0.04, np.float32),
-              "alpha": inside.astype(np.float32)}
+    albedo = np.full((size, width, 3), 0.5, np.float32)
+    passes = Passes(rgb=albedo, alpha=inside.astype(np.float32), normal=n, albedo=albedo,
+                    roughness=np.full((size, width), 0.4, np.float32),
+                    reflectivity=np.full((size, width), 0.04, np.float32))
     env = lighting.prefiltered_hdri("forest", blender_studio_lights())
     light = render.HdriLight(env, rotation=30.0)
     render.cook_torrance(passes, light)  # warm-up
@@ -186,16 +187,12 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
     sys.path.insert(0, str(ROOT / "tools"))
     from batch import load_extension  # noqa: E402 - the source tree as the add-on "relit"
 
-    from inference.demo import bust
-    from inference.passes import Passes
+    from inference.demo import bust_passes
 
     relit = load_extension()
     relit.register()
     try:
-        gt = bust(size)
-        passes = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"],
-                        albedo=gt["albedo"], roughness=gt["roughness"],
-                        reflectivity=gt["reflectivity"], height=gt["height"])
+        passes = bust_passes(size)
         batch = relit.app.batch
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "bust"

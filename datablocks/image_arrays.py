@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import bpy
 import numpy as np
 
 from ..inference.images import rgb_to_normal, save_exr
+from ..inference.passes import Passes
 from . import BuildError, find_tagged, tag
 
 DATA_SPACE = "Non-Color"
@@ -225,19 +226,17 @@ def image_normal(image) -> np.ndarray:
     return rgb_to_normal(read_pixels(image, 3))
 
 
-def _get(passes: Any, key: str):
-    value = passes.get(key) if isinstance(passes, Mapping) else getattr(passes, key, None)
+def _get(passes: Passes, key: str) -> Optional[np.ndarray]:
+    value = getattr(passes, key)
     return None if value is None else np.asarray(value, np.float32)
 
 
-def pass_arrays(passes: Any) -> dict[str, np.ndarray]:
-    """The image passes present in a ``Passes`` or a dict (``f0`` accepted for reflectivity),
-    checked to share one size. Raises BuildError naming a bad or missing pass."""
+def pass_arrays(passes: Passes) -> dict[str, np.ndarray]:
+    """The image passes present in ``passes``, checked to share one size. Raises BuildError
+    naming a bad or missing pass."""
     found = {}
     for key in PASS_IMAGES:
         value = _get(passes, key)
-        if value is None and key == "reflectivity":
-            value = _get(passes, "f0")
         if value is not None:
             found[key] = value
     if "normal" not in found:
@@ -254,7 +253,7 @@ def pass_arrays(passes: Any) -> dict[str, np.ndarray]:
     return found
 
 
-def pass_images(passes: Any, source: str, *, folder: Optional[str | os.PathLike] = None,
+def pass_images(passes: Passes, source: str, *, folder: Optional[str | os.PathLike] = None,
                 pack: bool = False, half: bool = True) -> dict[str, Any]:
     """Blender images ("Relit <source> <Pass>") of every pass present, reused on rerun.
 

@@ -58,13 +58,14 @@ orthographic camera, so that the displaced relief stays registered with the pass
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional
 
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
 
+from ..inference.passes import Passes
 from ..inference.plate_geometry import grid_counts, matte_cover, plane_size, relief
 from . import (COLLECTION, BuildError, ensure_collection, find_tagged, image_arrays, is_relit,
                new_node, tag)
@@ -648,20 +649,20 @@ class Plate:
     images: dict = field(default_factory=dict)
 
 
-def build_plate(scene, passes: Any, name: str, *, camera=None,
+def build_plate(scene, passes: Passes, name: str, *, camera=None,
                 folder: Optional[str] = None, pack: bool = False, keep_plate: bool = False,
                 height_scale: float = 1.0, distance: Optional[float] = None,
                 subdivisions: int = DEFAULT_SUBDIVISIONS, fit_resolution: bool = True,
                 interpolation: str = "Linear") -> Plate:
-    """Images, plane, material and displacement of ``passes`` (a ``Passes`` or a dict of
-    arrays) under the name ``name``, all reused on rerun. See ``image_arrays.pass_images``,
-    ``build_plane``, ``plate_material`` and ``set_height``."""
+    """Images, plane, material and displacement of ``passes`` under the name ``name``, all
+    reused on rerun. See ``image_arrays.pass_images``, ``build_plane``, ``plate_material``
+    and ``set_height``."""
     camera = scene_camera(scene, camera)          # fail before making anything
     arrays = image_arrays.pass_arrays(passes)
     h, w = arrays["normal"].shape[:2]
     if "height" in arrays:
-        arrays["height"] = relief(arrays)
-    images = image_arrays.pass_images(arrays, name, folder=folder, pack=pack)
+        passes = replace(passes, height=relief(arrays))
+    images = image_arrays.pass_images(passes, name, folder=folder, pack=pack)
     plane = build_plane(scene, camera, (w, h), name, distance=distance,
                         subdivisions=subdivisions, fit_resolution=fit_resolution)
     material = plate_material(name, images, keep_plate=keep_plate, interpolation=interpolation,

@@ -67,6 +67,12 @@ def bust(res: int, seed: int = 7) -> dict:
             "height": (z / res).astype(np.float32)}
 
 
+def bust_passes(res: int, seed: int = 7) -> Passes:
+    """``bust`` as ``Passes``, its albedo standing in for the source image."""
+    gt = bust(res, seed)
+    return Passes(rgb=gt["albedo"], **gt)
+
+
 def capture_lights(count: int = 8) -> np.ndarray:
     """Camera-space directions toward ``count`` suns on a cone 40° around the view axis."""
     az = np.linspace(0, 2 * np.pi, count, endpoint=False)
@@ -75,7 +81,7 @@ def capture_lights(count: int = 8) -> np.ndarray:
                      np.full(count, np.cos(tilt))], axis=1)
 
 
-def capture(gt: dict, lights: np.ndarray, out: Path, seed: int = 3) -> list[Path]:
+def capture(gt: Passes, lights: np.ndarray, out: Path, seed: int = 3) -> list[Path]:
     """Render and save one 16-bit PNG per light, plus ``lights.json``; returns the paths."""
     rng = np.random.default_rng(seed)
     paths, table = [], {}
@@ -166,15 +172,15 @@ def run_demo(out: Path, res: int = 256, progress: ProgressFn | None = None) -> P
     """Run the photometric-stereo example into ``out``; returns the contact sheet's path."""
     steps = Steps(progress, {"capture": 2, "ps": 3, "relight": 3, "sheet": 1})
     out.mkdir(parents=True, exist_ok=True)
-    gt = bust(res)
+    gt = bust_passes(res)
     steps.stage("capture")
     paths = capture(gt, capture_lights(), out / "captures")
     passes = photometric_passes(paths, out / "captures" / "lights.json",
                                 progress=steps.stage("ps"))
-    passes.roughness, passes.reflectivity = gt["roughness"], gt["reflectivity"]
+    passes.roughness, passes.reflectivity = gt.roughness, gt.reflectivity
     passes.meta["note"] = "roughness and F0 are the example's known values"
-    inside = (passes.alpha > 0.5) & (gt["alpha"] > 0.5)
-    stats = metrics.normal_metrics(passes.normal, gt["normal"], inside)
+    inside = (passes.alpha > 0.5) & (gt.alpha > 0.5)
+    stats = metrics.normal_metrics(passes.normal, gt.normal, inside)
     passes.meta["normal_error_vs_truth"] = stats
     passes.save(out / "passes", overwrite=True)
 

@@ -42,15 +42,15 @@ Shading model (matches Blender's Principled BSDF, metallic 0, no coat/sheen/tran
 
 Frames (docs/ARCHITECTURE.md, *Camera space* and *The relight scene*): normals and view vectors are
 camera space; light positions and directions are world space of the relight scene (Z up, camera
-looking along +Y). Without a ``position`` pass, pixels lie on the camera-facing plane through
+looking along +Y). Without a world ``position`` map, pixels lie on the camera-facing plane through
 ``plane_center`` (world), ``plane_width`` wide (the height follows the image aspect), moved toward
 the camera by a ``height`` pass times ``height_scale`` as the displaced Cycles plate is
 (``displaced_positions``; ``height_scale=0`` keeps them flat, as ``--no-displace`` keeps the plate).
-The view is orthographic (0, 0, 1) unless a ``view`` pass or ``camera_position`` is given.
+The view is orthographic (0, 0, 1) unless ``camera_position`` is given.
 
 Outputs are premultiplied by alpha like a Blender render with a transparent film.
 
-Cast shadows: with a height pass (and no ``position`` pass), each light is marched over the
+Cast shadows: with a height pass (and no ``position`` map), each light is marched over the
 relief toward it, the displaced plate's own geometry (``CastShadows``, ``shadow_mask``); turn
 them off with ``RenderOptions(shadows=False)``. SH lighting stays unshadowed.
 """
@@ -66,6 +66,7 @@ import numpy as np
 from . import lighting as lt
 from .errors import InputError
 from .lighting import ggx_ndf
+from .passes import Passes
 from .progress import CancelFn, ProgressFn, check_cancel, no_progress
 from .vectors import unit
 
@@ -560,27 +561,23 @@ def shade_area(surf: Surface, light: AreaLight, samples: Optional[int] = None
 
 # ------------------------------------------------------------------ passes to surfaces
 
-def _get(passes: Any, *names: str):
-    for name in names:
-        value = passes.get(name) if isinstance(passes, Mapping) else getattr(passes, name, None)
-        if value is not None:
-            return np.asarray(value, np.float32)
-    return None
+def _array(value) -> Optional[np.ndarray]:
+    return None if value is None else np.asarray(value, np.float32)
 
 
-def _scalar_pass(passes, names, shape, default: float) -> np.ndarray:
-    value = _get(passes, *names)
+def _scalar_pass(value, name: str, shape, default: float) -> np.ndarray:
+    value = _array(value)
     if value is None:
         return np.full(shape, default, np.float32)
     if value.ndim == 3 and value.shape[2] >= 1:
         value = value[..., 0]
     if value.shape != shape:
-        raise InputError(f"pass '{names[0]}' has shape {value.shape}, expected {shape}")
+        raise InputError(f"pass '{name}' has shape {value.shape}, expected {shape}")
     return value
 
 
-def _vector_pass(passes, name, shape) -> Optional[np.ndarray]:
-    value = _get(passes, name)
+def _vector_pass(value, name: str, shape) -> Optional[np.ndarray]:
+    value = _array(value)
     if value is None:
         return None
     if value.ndim == 2:
@@ -614,35 +611,36 @@ def displaced_positions(position: np.ndarray, height: np.ndarray, alpha: np.ndar
     return out
 
 
-def surface_from_passes(passes: Any, options: Optional[RenderOptions] = None
+def surface_from_passes(passes: Passes, options: Optional[RenderOptions] = None, *,
+                        position: Optional[np.ndarray] = None
                         ) -> tuple[Surface, np.ndarray, np.ndarray]:
     """Validate passes and flatten the covered pixels (alpha > 0) to a Surface.
 
     Returns the Surface, the H x W alpha and the flat boolean mask of the covered pixels.
 
-    Keys (or attributes): ``normal`` (required), ``albedo`` (required), ``roughness``
-    (default 0.5), ``reflectivity`` or ``f0`` (default 0.04), ``alpha`` (default 1),
-    ``position`` (world, default the relight plane, displaced by a ``height`` pass times
-    ``options.height_scale``: ``displaced_positions``), ``view`` (camera space, toward viewer).
+    Passes read: ``normal`` (required), ``albedo`` (required), ``roughness`` (default 0.5),
+    ``reflectivity`` (default 0.04), ``alpha`` and ``height``. ``position`` is the world
+    position of each pixel (H x W x 3), by default the relight plane, displaced by the
+    ``height`` pass times ``options.height_scale`` (``displaced_positions``).
     """
     options = options or RenderOptions()
-    normal = _get(passes, "normal")
+    normal = _array(passes.normal)
     if normal is None or normal.ndim != 3 or normal.shape[2] < 3:
         raise InputError("passes need a 'normal' pass of shape H x W x 3")
     shape = normal.shape[:2]
-    albedo = _vector_pass(passes, "albedo", shape)
+    albedo = _vector_pass(passes.albedo, "albedo", shape)
     if albedo is None:
         raise InputError("passes need an 'albedo' pass")
-    rough = np.clip(_scalar_pass(passes, ("roughness",), shape, 0.5), 0.0, 1.0)
-    f0 = np.clip(_scalar_pass(passes, ("reflectivity", "f0"), shape, 0.04), 0.0, 1.0)
-    alpha = np.clip(_scalar_pass(passes, ("alpha", "matte"), shape, 1.0), 0.0, 1.0)
-    position = _vector_pass(passes, "position", shape)
+    rough = np.clip(_scalar_pass(passes.roughness, "roughness", shape, 0.5), 0.0, 1.0)
+    f0 = np.clip(_scalar_pass(passes.reflectivity, "reflectivity", shape, 0.04), 0.0, 1.0)
+    alpha = np.clip(_scalar_pass(passes.alpha, "alpha", shape, 1.0), 0.0, 1.0)
+    position = _vector_pass(position, "position", shape)
     if position is None:
         position = plane_positions(shape, options.plane_width, options.plane_center)
-        height = _get(passes, "height")
+        height = _array(passes.height)
         if height is not None and options.height_scale:
             position = displaced_positions(position, height, alpha, options)
-    view = _view_vectors(_vector_pass(passes, "view", shape), position, options, shape)
+    view = _view_vectors(position, options, shape)
     arrays = [normal[..., :3], view, albedo, rough, f0, position]
     if not all(np.all(np.isfinite(a)) for a in arrays):
         raise InputError("passes hold NaN or infinite values")
@@ -666,9 +664,7 @@ def _covered(a: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return np.take(flat, covered, axis=0).astype(np.float32, copy=False)
 
 
-def _view_vectors(view, position, options: RenderOptions, shape) -> np.ndarray:
-    if view is not None:
-        return view
+def _view_vectors(position, options: RenderOptions, shape) -> np.ndarray:
     if options.camera_position is not None:
         cam = _vector(options.camera_position, "camera position")
         return lt.world_to_camera(cam[None, None, :] - position)
@@ -984,17 +980,17 @@ class CastShadows:
         return shadowed, specular * ratio[:, None]
 
 
-def cast_shadows(passes: Any, alpha: np.ndarray, keep: np.ndarray, options: RenderOptions
-                 ) -> Optional[CastShadows]:
+def cast_shadows(passes: Passes, alpha: np.ndarray, keep: np.ndarray, options: RenderOptions,
+                 *, position: Optional[np.ndarray] = None) -> Optional[CastShadows]:
     """The cast shadows of ``relight``, or None: off by ``options.shadows = False``, without a
-    height pass, or with a ``position`` pass (its surface is not the plate's relief)."""
+    height pass, or with a ``position`` map (its surface is not the plate's relief)."""
     if options.shadows is False:
         return None
-    height = _get(passes, "height")
-    if height is None or _get(passes, "position") is not None:
+    height = _array(passes.height)
+    if height is None or position is not None:
         if options.shadows:
             raise InputError("cast shadows need a height pass on the relight plane "
-                             "(and no position pass)")
+                             "(and no position map)")
         return None
     return CastShadows(height, alpha, keep, options)
 
@@ -1022,20 +1018,21 @@ def shade(surf: Surface, light: Light, options: RenderOptions
     raise InputError(f"unsupported light {type(light).__name__}")
 
 
-def cook_torrance(passes: Any, lighting: Any, options: Optional[RenderOptions] = None,
-                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None
-                  ) -> RelitImage:
+def cook_torrance(passes: Passes, lighting: Any, options: Optional[RenderOptions] = None,
+                  progress: Optional[ProgressFn] = None, cancel: Optional[CancelFn] = None, *,
+                  position: Optional[np.ndarray] = None) -> RelitImage:
     """Render the passes under ``lighting`` (see ``as_lights``): the initial relit image.
 
     With a ``height`` pass the relief casts shadows (``cast_shadows``; ``options.shadows``).
+    ``position`` (H x W x 3 world) places the pixels instead of the relight plane.
     Returns diffuse, specular and their sum, H x W x 3 linear, premultiplied by alpha.
     """
     options = options or RenderOptions()
     progress = progress or no_progress
     lights = as_lights(lighting)
     progress(0.0, "preparing passes")
-    surf, alpha, keep = surface_from_passes(passes, options)
-    shadows = cast_shadows(passes, alpha, keep, options)
+    surf, alpha, keep = surface_from_passes(passes, options, position=position)
+    shadows = cast_shadows(passes, alpha, keep, options, position=position)
     diffuse = np.zeros_like(surf.albedo)
     specular = np.zeros_like(surf.albedo)
     for i, light in enumerate(lights):

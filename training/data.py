@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from inference import face, images, pipeline
+from inference.passes import Passes
 
 FEATURE_VERSION = 2  # 2: keyed on the face code too
 CACHE = Path(os.environ.get("RELIT_CACHE", Path.home() / ".cache" / "relit"))
@@ -374,9 +375,9 @@ def render_batches(paths: Sequence[Path], batch: int, size: int, seed: int) -> I
                             "alpha": sample["alpha"], "rgb_b": sample["rgb_b"],
                             "position": scene_light.positions(meta, sample["depth"])}, rng, size,
                            Augment(crop=0.6))
-        passes = {"normal": maps["normal"], "albedo": maps["albedo"],
-                  "roughness": maps["spec"][..., 0], "reflectivity": maps["spec"][..., 1],
-                  "alpha": maps["alpha"]}
+        passes = Passes(rgb=maps["rgb"], alpha=maps["alpha"], normal=maps["normal"],
+                        albedo=maps["albedo"], roughness=maps["spec"][..., 0],
+                        reflectivity=maps["spec"][..., 1])
         relit = scene_light.render_under_own_lighting(passes, meta, maps["position"], "b")
         glossy = images.luminance(relit.specular)
         weight = glossy / max(float(glossy.max()), 1e-6)

@@ -18,6 +18,7 @@ import numpy as np
 
 from inference import render
 from inference.datafiles import blender_studio_lights
+from inference.passes import Passes
 
 from .synth import lights as synth_lights
 
@@ -71,8 +72,7 @@ def options(meta: dict) -> render.RenderOptions:
     return render.RenderOptions(camera_position=tuple(meta["geometry"]["camera_position"]))
 
 
-def render_under_own_lighting(passes: dict, meta: dict, position: np.ndarray, which: str = "b"
-                              ) -> render.RelitImage:
+def render_under_own_lighting(passes: Passes, meta: dict, position: np.ndarray,
+                              which: str = "b") -> render.RelitImage:
     """Cook-Torrance render of ``passes`` at ``position`` under the sample's own lighting."""
-    return render.cook_torrance({**passes, "position": position}, lights(meta, which),
-                                options(meta))
+    return render.cook_torrance(passes, lights(meta, which), options(meta), position=position)

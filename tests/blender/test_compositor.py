@@ -1,12 +1,14 @@
 """The compositor graph renders headless, sets up the scene it needs, puts the premultiplied
 render over the plate exactly once, and writes an AOV EXR named as Blender and
 ``python -m inference export`` name passes, which inference reads back."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from inference import images, render
 from inference.aovs import export_aovs
-from inference.demo import bust
+from inference.demo import bust_passes
 from inference.passes import Passes
 from inference.sources import is_pass_source
 
@@ -39,12 +41,10 @@ def comp_scene(relit):
 
 
 def _passes():
-    gt = bust(SIZE)
+    gt = bust_passes(SIZE)
     plate = np.full((SIZE, SIZE, 3), 0.2, np.float32)
     plate[:, :SIZE // 2] = 0.6  # a background with an edge, to see it outside the matte
-    return gt, Passes(rgb=plate, alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
-                      roughness=gt["roughness"], reflectivity=gt["reflectivity"],
-                      height=gt["height"])
+    return gt, replace(gt, rgb=plate)
 
 
 def _render_aovs(bpy, scene, folder, edge):
@@ -82,8 +82,8 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
     export_aovs(passes, render.cook_torrance(passes, render.HdriLight("city")), ours)
     assert set(images.read_exr_layers(ours)) <= set(layers)
     assert is_pass_source(aovs)
-    inside = gt["alpha"] > 0.5
-    assert np.abs(layers["ViewLayer.Normal"][inside] - gt["normal"][inside]).max() < 3e-3
+    inside = gt.alpha > 0.5
+    assert np.abs(layers["ViewLayer.Normal"][inside] - gt.normal[inside]).max() < 3e-3
 
     # the premultiplied render over the plate, once: composite = render + (1 - a) plate
     relit_rgba = layers["ViewLayer.Combined"]
@@ -95,7 +95,7 @@ def test_compositor_renders_and_writes_aovs(comp_scene, tmp_path, relit):
     np.testing.assert_allclose(composite, want, atol=4e-3)
     import cv2
 
-    outside = cv2.dilate(gt["alpha"], np.ones((7, 7), np.uint8)) == 0  # clear of the edge
+    outside = cv2.dilate(gt.alpha, np.ones((7, 7), np.uint8)) == 0  # clear of the edge
     np.testing.assert_allclose(composite[outside], plate[outside], atol=2e-3)  # as shot
     assert np.abs(composite[inside] - plate[inside]).mean() > 0.02  # relit inside
 
@@ -123,8 +123,8 @@ def test_blender_aovs_read_back_with_inference(comp_scene, tmp_path, relit):
     app.passes.apply_passes(scene, scene.relit, "comp", passes)
     app.lighting.set_hdri(scene, scene.relit)
     back = Passes.load(_render_aovs(bpy, scene, tmp_path, 0.0))
-    inside = gt["alpha"] > 0.5
-    assert np.abs(back.normal[inside] - gt["normal"][inside]).max() < 3e-3
-    assert np.allclose(back.roughness[inside], gt["roughness"][inside], atol=2e-3)
-    np.testing.assert_allclose(back.alpha, gt["alpha"], atol=2e-3)
-    np.testing.assert_allclose(back.albedo[inside], gt["albedo"][inside], atol=2e-3)
+    inside = gt.alpha > 0.5
+    assert np.abs(back.normal[inside] - gt.normal[inside]).max() < 3e-3
+    assert np.allclose(back.roughness[inside], gt.roughness[inside], atol=2e-3)
+    np.testing.assert_allclose(back.alpha, gt.alpha, atol=2e-3)
+    np.testing.assert_allclose(back.albedo[inside], gt.albedo[inside], atol=2e-3)

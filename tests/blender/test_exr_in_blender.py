@@ -1,9 +1,10 @@
 """Blender reads Relit's multi-layer EXR with its own naming: layer ViewLayer, one pass each."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from inference.demo import bust
-from inference.passes import Passes
+from inference.demo import bust_passes
 
 pytestmark = pytest.mark.blender
 
@@ -11,11 +12,7 @@ pytestmark = pytest.mark.blender
 def test_blender_reads_passes_exr(tmp_path):
     import bpy
 
-    gt = bust(32)
-    passes = Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"],
-                    albedo=gt["albedo"], roughness=gt["roughness"],
-                    reflectivity=gt["reflectivity"], height=gt["height"],
-                    sh=np.zeros((9, 3), np.float32))
+    passes = replace(bust_passes(32), sh=np.zeros((9, 3), np.float32))
     passes.save(tmp_path, previews=False)
     image = bpy.data.images.load(str(tmp_path / "passes.exr"))
     tree = bpy.data.node_groups.new("relit exr check", "CompositorNodeTree")

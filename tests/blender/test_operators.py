@@ -1,14 +1,14 @@
 """The operators as an artist runs them, on the installed extension: passes in, plate built,
 lights and worlds, reruns that reuse, and bad cases that report instead of tracing back."""
 import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inference import images
-from inference.demo import bust
-from inference.passes import Passes
+from inference.demo import bust, bust_passes
 
 pytestmark = pytest.mark.blender
 
@@ -29,13 +29,10 @@ def scene(relit):
 
 
 def _passes_folder(tmp_path: Path, res: int = 64, sh: bool = True, folder: Path = None) -> Path:
-    gt = bust(res)
+    gt = bust_passes(res)
     sh_coeffs = np.zeros((9, 3), np.float32)
     sh_coeffs[0], sh_coeffs[3] = 0.8, 0.4  # ambient plus light from camera-space +X
-    passes = Passes(rgb=gt["albedo"] * 0.7, alpha=gt["alpha"], normal=gt["normal"],
-                    albedo=gt["albedo"], roughness=gt["roughness"],
-                    reflectivity=gt["reflectivity"], height=gt["height"],
-                    sh=sh_coeffs if sh else None)
+    passes = replace(gt, rgb=gt.albedo * 0.7, sh=sh_coeffs if sh else None)
     folder = folder or tmp_path / "face"
     passes.save(folder, previews=False)
     return folder

@@ -24,6 +24,7 @@ import pytest
 
 from inference import lighting, render
 from inference.images import load_image
+from inference.passes import Passes
 
 pytestmark = pytest.mark.blender
 
@@ -205,17 +206,20 @@ def render_cases(cases, samples: int = SAMPLES) -> list:
     return out
 
 
+def sphere_material(colour, rough: float, f0: float) -> tuple[Passes, np.ndarray]:
+    """The sphere's passes in one material (its albedo standing in for the source image), and
+    its radius map."""
+    normal, radius = sphere_passes(SIZE, ORTHO_SCALE)
+    albedo = np.broadcast_to(np.float32(colour), normal.shape)
+    return Passes(rgb=albedo, alpha=(radius < 1.0).astype(np.float32), normal=normal,
+                  albedo=albedo, roughness=np.full(radius.shape, rough, np.float32),
+                  reflectivity=np.full(radius.shape, f0, np.float32)), radius
+
+
 def relit_sphere(case, search_dirs=None, rotation=None) -> render.RelitImage:
     """inference.render's image of a case, for the same pixels as the Cycles render."""
     name, rot, colour, rough, f0 = case
-    normal, radius = sphere_passes(SIZE, ORTHO_SCALE)
-    passes = {
-        "normal": normal,
-        "albedo": np.broadcast_to(np.float32(colour), normal.shape),
-        "roughness": np.full(radius.shape, rough, np.float32),
-        "reflectivity": np.full(radius.shape, f0, np.float32),
-        "alpha": (radius < 1.0).astype(np.float32),
-    }
+    passes, _ = sphere_material(colour, rough, f0)
     light = render.HdriLight(name, rotation=rot if rotation is None else rotation,
                              search_dirs=search_dirs)
     return render.cook_torrance(passes, light)
@@ -306,17 +310,9 @@ def test_mapping_rotation_sign_matches_cycles(cycles_renders):
 def test_sphere_under_blender_lights_matches_cycles():
     """Point (W), sun (W/m^2) and area (W) lights: units, falloff and BRDF against Cycles."""
     reference = render_lights(LIGHTS, LIGHT_MATERIAL)
-    normal, radius = sphere_passes(SIZE, ORTHO_SCALE)
-    colour, rough, f0 = LIGHT_MATERIAL
-    passes = {
-        "normal": normal,
-        "position": sphere_positions(normal),
-        "albedo": np.broadcast_to(np.float32(colour), normal.shape),
-        "roughness": np.full(radius.shape, rough, np.float32),
-        "reflectivity": np.full(radius.shape, f0, np.float32),
-        "alpha": (radius < 1.0).astype(np.float32),
-    }
-    ours = render.cook_torrance(passes, LIGHTS, render.RenderOptions(area_samples=8))
+    passes, radius = sphere_material(*LIGHT_MATERIAL)
+    ours = render.cook_torrance(passes, LIGHTS, render.RenderOptions(area_samples=8),
+                                position=sphere_positions(passes.normal))
     mask = (radius < 1.0 - 1.5 * ORTHO_SCALE / SIZE) & (reference[..., 3] >= 0.999)
     psnr = masked_psnr(reference[..., :3], ours.rgb, mask)
     ratio = float(ours.rgb[mask].mean() / reference[..., :3][mask].mean())

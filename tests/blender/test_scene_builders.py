@@ -16,6 +16,7 @@ import importlib
 import json
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pytest
 
 from inference import demo, lighting, render, sh_lights
 from inference.images import load_image, luminance
+from inference.passes import Passes
 
 pytestmark = pytest.mark.blender
 
@@ -121,9 +123,8 @@ def _sun(scene, to_light_cam, strength=3.0):
 
 
 def _bust(size):
-    gt = demo.bust(size)
-    gt["rgb"] = gt["albedo"] * 0.5
-    return gt
+    gt = demo.bust_passes(size)
+    return replace(gt, rgb=gt.albedo * 0.5)
 
 
 def _grid(size):
@@ -200,12 +201,12 @@ def test_node_graph_wiring_and_images(relit, clean):
     assert _link_into(emit.inputs["Color"]) == gin.outputs["Plate"]
 
     # pixels round-trip top row first; normals decode; height displaces the vertices
-    np.testing.assert_allclose(image_arrays.read_pixels(made.images["albedo"], 3), gt["albedo"],
+    np.testing.assert_allclose(image_arrays.read_pixels(made.images["albedo"], 3), gt.albedo,
                                atol=1e-6)
     np.testing.assert_allclose(image_arrays.read_pixels(made.images["roughness"], 1),
-                               gt["roughness"], atol=1e-6)
+                               gt.roughness, atol=1e-6)
     assert float(np.abs(image_arrays.image_normal(made.images["normal"])
-                        - gt["normal"]).max()) < 1e-5
+                        - gt.normal).max()) < 1e-5
     trim = made.plane.modifiers[plate.TRIM_NAME]
     trim.show_viewport = False                               # the whole grid, displaced
     scene.view_layers[0].update()
@@ -219,7 +220,7 @@ def test_node_graph_wiring_and_images(relit, clean):
     width = plate.plane_width(made.plane)
     # vertex (i, j) sits on the corner between pixels: bilinear = mean of its 4 neighbours
     from inference.integrate import extend_outside         # the plate has no cliff at the matte
-    h = extend_outside(gt["height"], gt["alpha"] > 0.5)[::-1]  # rows bottom-up like the grid
+    h = extend_outside(gt.height, gt.alpha > 0.5)[::-1]  # rows bottom-up like the grid
     corners = 0.25 * (h[:-1, :-1] + h[1:, :-1] + h[:-1, 1:] + h[1:, 1:])
     z = co[:, 2].reshape(SIZE + 1, SIZE + 1)[1:-1, 1:-1]
     assert float(np.abs(z - corners * width).max()) < 1e-5
@@ -272,8 +273,8 @@ def test_plane_fills_perspective_frame_and_keeps_plate(relit, clean):
     plate_rgb = rng.random((h, w, 3)).astype(np.float32)
     x, y = np.meshgrid(np.arange(w), np.arange(h))
     alpha = (np.hypot(x - 40, y - 30) < 18).astype(np.float32)
-    passes = {"rgb": plate_rgb, "alpha": alpha,
-              "normal": np.broadcast_to(np.float32([0, 0, 1]), (h, w, 3)).copy()}
+    passes = Passes(rgb=plate_rgb, alpha=alpha,
+                    normal=np.broadcast_to(np.float32([0, 0, 1]), (h, w, 3)).copy())
     made = plate.build_plate(scene, passes, "fit", keep_plate=True)
     assert (scene.render.resolution_x, scene.render.resolution_y) == (w, h)
     scene.view_layers[0].update()
@@ -333,7 +334,7 @@ def test_plane_is_trimmed_to_the_matte_and_renders_the_same(relit, clean):
     diff = np.abs(image - whole)
     print(f"\ntrimmed plane: {trimmed} of {grid} quads; mean |trimmed - whole| "
           f"{diff.mean():.2e}")
-    empty = _inside((gt["alpha"] < 1e-3).astype(np.float32), 2)
+    empty = _inside((gt.alpha < 1e-3).astype(np.float32), 2)
     assert float(image[..., 3][empty].max()) < 1e-6  # transparent, as before
     assert float(diff[..., 3].max()) < 1e-3
     assert float(diff[..., :3].mean()) < 0.01 * float(whole[..., :3].mean())
@@ -357,7 +358,7 @@ def test_light_on_the_left_brightens_the_left(relit, clean):
     made = plate.build_plate(scene, gt, "leftright")
     key, = lights.light_rig(scene, made.plane, "key")
     assert key.name == "Relit Key" and key.data.type == "AREA"
-    inside = gt["alpha"] > 0.5
+    inside = gt.alpha > 0.5
     half = SIZE // 2
 
     def balance():
@@ -386,10 +387,10 @@ def _cap_passes(size, max_tilt=40.0):
     normal = np.dstack([nx, ny, np.sqrt(np.clip(1 - nx * nx - ny * ny, 0, 1))])
     alpha = (r < 0.85).astype(np.float32)
     normal = np.where(alpha[..., None] > 0, normal, [0, 0, 1]).astype(np.float32)
-    return {"normal": normal, "alpha": alpha,
-            "albedo": np.broadcast_to(np.float32([0.7, 0.5, 0.4]), (size, size, 3)).copy(),
-            "roughness": np.full((size, size), 0.4, np.float32),
-            "reflectivity": np.full((size, size), 0.05, np.float32)}
+    albedo = np.broadcast_to(np.float32([0.7, 0.5, 0.4]), (size, size, 3)).copy()
+    return Passes(rgb=albedo, alpha=alpha, normal=normal, albedo=albedo,
+                  roughness=np.full((size, size), 0.4, np.float32),
+                  reflectivity=np.full((size, size), 0.05, np.float32))
 
 
 def test_flat_normal_map_matches_analytic_sun(relit, clean):
@@ -406,7 +407,7 @@ def test_flat_normal_map_matches_analytic_sun(relit, clean):
     image = _render(scene)
     sun = render.SunLight(direction=-lighting.camera_to_world(to_light), strength=3.0)
     ref = render.cook_torrance(passes, sun).rgb
-    mask = _inside(passes["alpha"]) & (image[..., 3] > 0.999)
+    mask = _inside(passes.alpha) & (image[..., 3] > 0.999)
     psnr = masked_psnr(ref, image[..., :3], mask)
     x, _ = _grid(SIZE)
     lum = luminance(image[..., :3])
@@ -435,7 +436,7 @@ def test_hdri_rotation_moves_the_highlight_the_right_way(relit, clean):
     _camera(scene)
     gt = _bust(SIZE)
     plate.build_plate(scene, gt, "rotation")
-    inside = _inside(gt["alpha"])
+    inside = _inside(gt.alpha)
     found, made = {}, set()
     for rotation in (-60.0, 60.0):
         w = world.hdri_world(scene, "studio", rotation, 1.0)
@@ -473,7 +474,7 @@ def test_displacement_darkens_behind_the_nose(relit, clean):
     plate.set_height_scale(made.plane, 0.0)
     flat = luminance(_render(scene)[..., :3])
     x, y = _grid(GT_SIZE)
-    inside = _inside(gt["alpha"])
+    inside = _inside(gt.alpha)
     behind = inside & (x > -0.2) & (x < -0.08) & (y > -0.15) & (y < 0.1)
     lit = inside & (x > 0.08) & (x < 0.2) & (y > -0.15) & (y < 0.1)
     ratio_behind = displaced[behind].mean() / flat[behind].mean()
@@ -497,7 +498,7 @@ def test_relight_matches_ground_truth(relit, clean):
     world.hdri_world(scene, "courtyard", 30.0, 1.0)
     truth = render.cook_torrance(gt, render.HdriLight("courtyard", 30.0)).rgb
     image = _render(scene)
-    mask = _inside(gt["alpha"]) & (image[..., 3] > 0.999)
+    mask = _inside(gt.alpha) & (image[..., 3] > 0.999)
     psnr = masked_psnr(truth, image[..., :3], mask)
     # why OBJECT space: a tangent-space map on the displaced grid counts the relief twice
     normal_map = made.material.node_tree.nodes["Relit Plate"].node_tree.nodes["Normal Map"]
@@ -533,7 +534,6 @@ def test_factory_sample_relit_on_the_plane_under_its_lighting_b(relit, clean):
     if not (ict.default_ict_dir() / ict.MODEL_FILE).is_file():
         pytest.skip("ICT-FaceKit model not present")
     from inference import metrics, models, pipeline
-    from inference.passes import Passes
 
     synth = SynthScene(res=FACTORY_RES, samples=32, threads=2)
     try:
@@ -585,7 +585,7 @@ def test_sh_world_and_key_plus_ambient(relit, clean):
     w = world.sh_world(scene, sh)
     assert scene.world == w and w.node_tree.nodes["Relit Environment"].image.packed_file
     image = _render(scene)
-    mask = _inside(gt["alpha"]) & (image[..., 3] > 0.999)
+    mask = _inside(gt.alpha) & (image[..., 3] > 0.999)
     # the world's frame: the packed equirect, relit by inference.render, matches Cycles; a
     # mirrored map (the wrong handedness) does not
     pixels = sh_lights.sh_equirect(sh)
@@ -661,13 +661,13 @@ def test_rerun_reuses_and_never_touches_user_data(relit, clean):
     first = run(_bust(SIZE))
     before = counts()
     second_gt = _bust(SIZE)
-    second_gt["albedo"] = second_gt["albedo"][:, ::-1].copy()
+    second_gt.albedo = second_gt.albedo[:, ::-1].copy()
     second = run(second_gt)
     assert counts() == before
     assert second.plane == first.plane and second.material == first.material
     assert all(second.images[k] == first.images[k] for k in first.images)
     np.testing.assert_allclose(image_arrays.read_pixels(second.images["albedo"], 3),
-                               second_gt["albedo"], atol=1e-6)
+                               second_gt.albedo, atol=1e-6)
     # a smaller image reuses everything too, resized
     third = run(_bust(64))
     assert counts() == before and tuple(third.images["albedo"].size) == (64, 64)
@@ -712,11 +712,11 @@ def test_no_camera_is_a_clear_error(relit, clean):
     # other bad cases are reported the same way, naming the problem
     _camera(scene)
     bad = _bust(SIZE)
-    bad["albedo"] = bad["albedo"][:64]
+    bad.albedo = bad.albedo[:64]
     with pytest.raises(datablocks.BuildError, match="albedo.*must match"):
         plate.build_plate(scene, bad, "nocam")
     with pytest.raises(datablocks.BuildError, match="normal"):
-        plate.build_plate(scene, {"albedo": bad["albedo"]}, "nocam")
+        plate.build_plate(scene, replace(bad, normal=None), "nocam")
     world = _mod(relit, "world")
     with pytest.raises(datablocks.BuildError, match="forest"):    # lists the valid names
         world.hdri_world(scene, "no such hdri")

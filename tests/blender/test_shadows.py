@@ -14,6 +14,7 @@ darker than half of that unshadowed level. The two renderers' regions must overl
 import importlib
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pytest
 
 from inference import demo, lighting, render
 from inference.images import load_image, luminance
+from inference.passes import Passes
 
 pytestmark = pytest.mark.blender
 
@@ -117,7 +119,7 @@ def shadow_regions(cycles, passes, light, centre):
     lit = luminance(render.cook_torrance(passes, light, render.RenderOptions(
         plane_center=centre, shadows=False)).rgb)
     shadowed = luminance(render.cook_torrance(passes, light, options).rgb)
-    inside = _inside(passes["alpha"])
+    inside = _inside(passes.alpha)
     reached = inside & (lit > 0.15 * np.median(lit[inside & (lit > 0)]))
     return (reached & (luminance(cycles[..., :3]) < 0.5 * lit),
             reached & (shadowed < 0.5 * lit), reached & (lit < 0.5 * lit), reached)
@@ -128,9 +130,8 @@ def iou(a, b) -> float:
 
 
 def _bust():
-    passes = demo.bust(SIZE)
-    passes["rgb"] = passes["albedo"] * 0.5
-    return passes
+    passes = demo.bust_passes(SIZE)
+    return replace(passes, rgb=passes.albedo * 0.5)
 
 
 ELEVATION = math.radians(25.0)
@@ -194,7 +195,7 @@ def test_hdri_key_light_shadows_bring_numpy_closer_to_the_plate(relit, clean):
     world.hdri_world(scene, "studio", -75.0, 1.0)
     cycles = _render(scene)
     light = render.HdriLight("studio", -75.0)
-    mask = _inside(passes["alpha"]) & (cycles[..., 3] > 0.999)
+    mask = _inside(passes.alpha) & (cycles[..., 3] > 0.999)
 
     def psnr(image):
         ref, out = cycles[..., :3][mask], image[mask]
@@ -229,8 +230,8 @@ def _factory_passes(size=SIZE):
     normal = shrink(arrays["normal"])
     normal /= np.maximum(np.linalg.norm(normal, axis=-1, keepdims=True), 1e-6)
     albedo = shrink(arrays["albedo"])
-    return {"normal": normal, "albedo": albedo, "alpha": alpha, "rgb": albedo * 0.5,
-            "height": pipeline.integrate_height(normal, alpha)}
+    return Passes(rgb=albedo * 0.5, alpha=alpha, normal=normal, albedo=albedo,
+                  height=pipeline.integrate_height(normal, alpha))
 
 
 def test_factory_head_side_light_shadow_agrees_with_the_displaced_plate(relit, clean):

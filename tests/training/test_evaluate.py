@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="the training environment (make venv
 from inference import pipeline, render  # noqa: E402
 from inference.demo import bust  # noqa: E402
 from inference.models import Registry  # noqa: E402
+from inference.passes import Passes  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
 from training import data, evaluate, scene_light, train  # noqa: E402
 from training.evaluation import flicker, model_card, synthetic, yale  # noqa: E402
@@ -29,16 +30,17 @@ META = {"params": {"camera": {"focal_mm": 50.0, "shift": [0.0, 0.0]}},
 
 
 def _factory_sample(gt, seed):
-    passes = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
-    passes.update(roughness=np.full((64, 64), 0.5, np.float32),
+    arrays = {k: gt[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
+    arrays.update(roughness=np.full((64, 64), 0.5, np.float32),
                   reflectivity=np.full((64, 64), 0.04, np.float32))
+    passes = Passes(rgb=arrays["albedo"], **arrays)
     rgb = render.cook_torrance(passes, render.ShLight(SH_A)).rgb
     depth = np.where(gt["alpha"] > 0, 0.7, 0.0).astype(np.float32)
     rgb_b = scene_light.render_under_own_lighting(passes, META,
                                                   scene_light.positions(META, depth)).rgb
     return dict(rgb=rgb.astype(np.float16), sh=SH_A, sh_b=SH_B, rgb_b=rgb_b.astype(np.float16),
                 meta=json.dumps({"seed": seed, **META}), depth=depth.astype(np.float16),
-                **{k: v.astype(np.float16) for k, v in passes.items()})
+                **{k: v.astype(np.float16) for k, v in arrays.items()})
 
 
 @pytest.fixture
@@ -223,18 +225,17 @@ def test_direct_albedo_net_ships_as_diffuse_net_and_the_pipeline_uses_it(samples
 
 
 def test_albedo_diagnostics_bring_the_albedo_to_the_true_level():
-    from types import SimpleNamespace
-
     rng = np.random.default_rng(0)
     true = rng.uniform(0.05, 0.4, (8, 8, 3)).astype(np.float32)
-    p = SimpleNamespace(normal=np.dstack([np.zeros((8, 8, 2)), np.ones((8, 8))]),
-                        albedo=2.0 * true, roughness=np.full((8, 8), 0.5),
-                        reflectivity=np.full((8, 8), 0.04), alpha=np.ones((8, 8)))
+    p = Passes(rgb=2.0 * true, alpha=np.ones((8, 8)),
+               normal=np.dstack([np.zeros((8, 8, 2)), np.ones((8, 8))]),
+               albedo=2.0 * true, roughness=np.full((8, 8), 0.5),
+               reflectivity=np.full((8, 8), 0.04))
     mask = np.ones((8, 8), bool)
     d, level = synthetic.albedo_diagnostics(p, {"albedo": true}, mask)
     assert abs(level - 0.5) < 1e-6
-    assert np.allclose(d["albedo_level_oracle"]["albedo"], true, atol=1e-6)
-    assert d["true_albedo"]["albedo"] is true and d["true_albedo"]["normal"] is p.normal
+    assert np.allclose(d["albedo_level_oracle"].albedo, true, atol=1e-6)
+    assert d["true_albedo"].albedo is true and d["true_albedo"].normal is p.normal
 
 
 def test_sh_level_in_stops():

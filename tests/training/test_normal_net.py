@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch", reason="the training environment (make venv
 from inference import pipeline  # noqa: E402
 from inference.demo import bust  # noqa: E402
 from inference.models import Registry  # noqa: E402
+from inference.passes import Passes  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
 from training import data, export, nets, train  # noqa: E402
 
@@ -56,7 +57,9 @@ def test_relight_baseline_on_samples(shards):
         sh[0] = 1.0
         from inference import render
 
-        passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha")}
+        passes = Passes(rgb=d["rgb"].astype(np.float32), alpha=d["alpha"].astype(np.float32),
+                        normal=d["normal"].astype(np.float32),
+                        albedo=d["albedo"].astype(np.float32))
         d["rgb_b"] = render.cook_torrance(passes, render.ShLight(sh)).rgb.astype(np.float16)
         d["sh_b"], d["roughness"] = sh, np.full(d["alpha"].shape, 0.5, np.float16)
         d["reflectivity"] = np.full(d["alpha"].shape, 0.04, np.float16)
@@ -146,7 +149,6 @@ def test_render_losses_ignore_the_frames_background():
 
 def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
     from inference import render
-    from inference.passes import Passes
 
     from training import scene_light
 
@@ -165,8 +167,9 @@ def test_render_net_trains_with_its_discriminator_and_refines(shards, tmp_path):
                  roughness=np.full(d["alpha"].shape, 0.5, np.float16),
                  reflectivity=np.full(d["alpha"].shape, 0.04, np.float16),
                  sh=sh, sh_b=sh, meta=json.dumps(meta))
-        passes = {k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha", "roughness",
-                                                        "reflectivity")}
+        passes = Passes(rgb=d["rgb"].astype(np.float32),
+                        **{k: d[k].astype(np.float32) for k in ("normal", "albedo", "alpha",
+                                                                "roughness", "reflectivity")})
         d["rgb_b"] = scene_light.render_under_own_lighting(passes, meta, scene_light.positions(
             meta, d["depth"].astype(np.float32))).rgb
         np.savez(path, **d)

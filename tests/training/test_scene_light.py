@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from inference import lighting as lt, render
+from inference.passes import Passes
 from training import scene_light
 from training.synth import lights as synth_lights, params
 from training.synth.sample import project
@@ -18,13 +19,16 @@ def test_the_lights_give_the_irradiance_the_factory_records_as_sh(seed):
     lb = synth_lights.resolve(params.sample_params(seed)["lighting_b"], CENTRE, 0.3)
     normals = synth_lights._front_normals()[None].astype(np.float32)
     shape = normals.shape[:2]
-    passes = {"normal": normals, "albedo": np.ones(shape + (3,), np.float32),
-              "roughness": np.ones(shape, np.float32), "reflectivity": np.zeros(shape, np.float32),
-              "position": np.broadcast_to(CENTRE, shape + (3,)).astype(np.float32)}
+    white = np.ones(shape + (3,), np.float32)
+    passes = Passes(rgb=white, alpha=np.ones(shape, np.float32), normal=normals, albedo=white,
+                    roughness=np.ones(shape, np.float32),
+                    reflectivity=np.zeros(shape, np.float32))
+    position = np.broadcast_to(CENTRE, shape + (3,)).astype(np.float32)
     lights = scene_light.lights({"lighting_b": lb}, "b", area_samples=64)
     assert isinstance(lights[0], render.HdriLight) and len(lights) == 1 + len(lb["lights"])
     assert lights[0].strength == pytest.approx(lb["world_strength"])
-    lit = render.cook_torrance(passes, lights, render.RenderOptions(camera_position=(0, -1, 0)))
+    lit = render.cook_torrance(passes, lights, render.RenderOptions(camera_position=(0, -1, 0)),
+                               position=position)
     e_render = lit.diffuse[0] * np.pi
     e_sh = np.maximum(lt.sh_irradiance(np.asarray(lb["sh"]), normals[0]), 0.0)
     np.testing.assert_allclose(e_render.mean(axis=0), e_sh.mean(axis=0), rtol=0.02)

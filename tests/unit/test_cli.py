@@ -146,7 +146,7 @@ def test_8k_image_decomposes_in_bounded_memory(chain_dir, tmp_path):
 def test_ps_relight_integrate(tmp_path, capsys, monkeypatch):
     from inference import demo
 
-    gt = demo.bust(64)
+    gt = demo.bust_passes(64)
     lights = demo.capture_lights(6)
     paths = demo.capture(gt, lights, tmp_path / "cap")
     code, err = run(["ps", *map(str, paths), "--lights", str(tmp_path / "cap" / "lights.json"),
@@ -264,10 +264,7 @@ def test_unwritable_output_keeps_what_exists(with_chain, tmp_path, capsys):
 def test_export_aovs(tmp_path, capsys):
     from inference import demo
 
-    gt = demo.bust(40)
-    Passes(rgb=gt["albedo"], alpha=gt["alpha"], normal=gt["normal"], albedo=gt["albedo"],
-           roughness=gt["roughness"], reflectivity=gt["reflectivity"],
-           height=gt["height"]).save(tmp_path / "p")
+    demo.bust_passes(40).save(tmp_path / "p")
     out = tmp_path / "shot.exr"
     code, err = run(["export", str(tmp_path / "p"), "--hdri", "city", "--out", str(out),
                      "--single", "--previews"], capsys)

@@ -17,10 +17,11 @@ from inference.passes import Passes
 
 def flat(normal=(0.0, 0.0, 1.0), albedo=1.0, f0=0.0, size=8):
     shape = (size, size)
-    return {"normal": np.broadcast_to(np.float32(normal), shape + (3,)),
-            "albedo": np.full(shape + (3,), albedo, np.float32),
-            "roughness": np.full(shape, 1.0, np.float32),
-            "reflectivity": np.full(shape, f0, np.float32)}
+    colour = np.full(shape + (3,), albedo, np.float32)
+    return Passes(rgb=colour, alpha=np.ones(shape, np.float32),
+                  normal=np.broadcast_to(np.float32(normal), shape + (3,)), albedo=colour,
+                  roughness=np.full(shape, 1.0, np.float32),
+                  reflectivity=np.full(shape, f0, np.float32))
 
 
 # ------------------------------------------------------------------ rigs

@@ -1,22 +1,24 @@
 """inference.render: BRDF pieces, energy conservation, Blender light units, the relight entry."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from inference import lighting as lt
 from inference import render
 from inference.errors import Cancelled, InputError
+from inference.passes import Passes
 
 N = 12
 
 
 def flat_passes(normal=(0.0, 0.0, 1.0), albedo=0.5, roughness=0.5, f0=0.04, size=N):
     shape = (size, size)
-    return {
-        "normal": np.broadcast_to(np.float32(normal), shape + (3,)),
-        "albedo": np.full(shape + (3,), albedo, np.float32),
-        "roughness": np.full(shape, roughness, np.float32),
-        "reflectivity": np.full(shape, f0, np.float32),
-    }
+    colour = np.full(shape + (3,), albedo, np.float32)
+    return Passes(rgb=colour, alpha=np.ones(shape, np.float32),
+                  normal=np.broadcast_to(np.float32(normal), shape + (3,)), albedo=colour,
+                  roughness=np.full(shape, roughness, np.float32),
+                  reflectivity=np.full(shape, f0, np.float32))
 
 
 def hemisphere_normals(size=N):
@@ -75,7 +77,7 @@ def test_specular_albedo_matches_direct_integration_of_the_brdf():
 @pytest.mark.parametrize("roughness,f0", [(0.2, 0.04), (0.5, 0.08), (0.9, 0.02)])
 def test_white_furnace_dielectric(roughness, f0):
     passes = flat_passes(albedo=1.0, roughness=roughness, f0=f0)
-    passes["normal"] = hemisphere_normals()
+    passes.normal = hemisphere_normals()
     out = render.cook_torrance(passes, render.HdriLight(np.ones((16, 32, 3), np.float32)))
     np.testing.assert_allclose(out.rgb, 1.0, atol=0.02)
     assert out.specular.min() > 0.0 and out.diffuse.min() > 0.5
@@ -84,7 +86,7 @@ def test_white_furnace_dielectric(roughness, f0):
 @pytest.mark.parametrize("roughness", [0.1, 0.5, 1.0])
 def test_white_furnace_perfect_reflector(roughness):
     passes = flat_passes(albedo=0.0, roughness=roughness, f0=1.0)
-    passes["normal"] = hemisphere_normals()
+    passes.normal = hemisphere_normals()
     out = render.cook_torrance(passes, render.HdriLight(np.full((16, 32, 3), 2.0, np.float32)))
     np.testing.assert_allclose(out.specular, 2.0, rtol=0.03)
     np.testing.assert_allclose(out.diffuse, 0.0, atol=1e-6)
@@ -93,7 +95,7 @@ def test_white_furnace_perfect_reflector(roughness):
 def test_sh_lighting_of_constant_environment_matches_hdri():
     img = np.full((16, 32, 3), 0.8, np.float32)
     passes = flat_passes(albedo=0.6, roughness=0.4, f0=0.05)
-    passes["normal"] = hemisphere_normals()
+    passes.normal = hemisphere_normals()
     sh = render.cook_torrance(passes, render.ShLight(lt.project_sh(img)))
     hdri = render.cook_torrance(passes, render.HdriLight(img))
     np.testing.assert_allclose(sh.rgb, hdri.rgb, rtol=5e-3)
@@ -113,9 +115,9 @@ def test_sh_diffuse_is_albedo_over_pi_times_sh_irradiance():
     sh = np.random.default_rng(0).normal(size=(9, 3)) * 0.2
     sh[0] = 3.0
     passes = flat_passes(albedo=0.7, f0=0.0)
-    passes["normal"] = hemisphere_normals()
+    passes.normal = hemisphere_normals()
     out = render.cook_torrance(passes, render.ShLight(sh))
-    expected = 0.7 / np.pi * lt.sh_irradiance(sh, passes["normal"])
+    expected = 0.7 / np.pi * lt.sh_irradiance(sh, passes.normal)
     np.testing.assert_allclose(out.diffuse, expected, rtol=1e-5)
 
 
@@ -135,7 +137,8 @@ def test_point_light_falls_off_over_the_displaced_relief():
     # A flat relief 0.5 plane widths toward the camera: the plate's surface (height x width x
     # scale) is then 1.5 m from the light, not 2 m; height_scale 0 keeps it on the plane.
     light = render.PointLight(position=(0.0, -2.0, 0.0), power=100.0)
-    passes = dict(flat_passes(albedo=0.8, f0=0.0, size=4), height=np.full((4, 4), 0.5, np.float32))
+    passes = replace(flat_passes(albedo=0.8, f0=0.0, size=4),
+                     height=np.full((4, 4), 0.5, np.float32))
     near = render.cook_torrance(passes, light,
                                 render.RenderOptions(plane_width=1.0, shadows=False))
     scaled = render.cook_torrance(passes, light, render.RenderOptions(
@@ -175,7 +178,7 @@ def test_area_light_faces_away_gives_nothing():
 def test_point_light_highlight_sits_at_the_mirror_direction():
     light = render.PointLight(position=(0.0, -50.0, 0.0), power=1e5)
     passes = flat_passes(albedo=0.0, roughness=0.2, f0=0.04, size=15)
-    passes["normal"] = hemisphere_normals(15)
+    passes.normal = hemisphere_normals(15)
     spec = render.cook_torrance(passes, light).specular[..., 0]
     assert np.unravel_index(np.argmax(spec), spec.shape) == (7, 7)
 
@@ -195,8 +198,8 @@ def test_perspective_view_from_camera_position():
 
 def test_relight_returns_premultiplied_components_and_reports_progress():
     passes = flat_passes()
-    passes["alpha"] = np.zeros((N, N), np.float32)
-    passes["alpha"][:, : N // 2] = 1.0
+    passes.alpha = np.zeros((N, N), np.float32)
+    passes.alpha[:, : N // 2] = 1.0
     calls = []
     out = render.cook_torrance(passes, [{"type": "sun", "direction": (0, 1, 0), "energy": 2.0},
                                   {"type": "sh", "sh": np.eye(9, 3)}],
@@ -211,14 +214,16 @@ def test_cancel_stops_rendering():
         render.cook_torrance(flat_passes(), render.SunLight((0, 1, 0)), cancel=lambda: True)
 
 
-@pytest.mark.parametrize("passes,message", [
+@pytest.mark.parametrize("arrays,message", [
     ({"albedo": np.ones((4, 4, 3))}, "normal"),
     ({"normal": np.ones((4, 4, 3))}, "albedo"),
     ({"normal": np.ones((4, 4, 3)), "albedo": np.ones((4, 4, 3)),
       "roughness": np.ones((3, 4))}, "roughness"),
     ({"normal": np.full((4, 4, 3), np.nan), "albedo": np.ones((4, 4, 3))}, "NaN"),
 ])
-def test_bad_passes_are_rejected(passes, message):
+def test_bad_passes_are_rejected(arrays, message):
+    passes = Passes(**{"rgb": np.ones((4, 4, 3)), "alpha": np.ones((4, 4)), "normal": None,
+                       **arrays})
     with pytest.raises(InputError, match=message):
         render.cook_torrance(passes, render.SunLight((0, 1, 0)))
 

@@ -1,5 +1,6 @@
 """inference.render's cast shadows: the height pass marched toward each light."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from inference import lighting as lt
 from inference import render
 from inference.errors import InputError
+from inference.passes import Passes
 
 W = 96
 
@@ -96,9 +98,10 @@ def test_a_point_light_shadow_follows_similar_triangles():
 
 
 def _step_passes(size=W):
-    return {"normal": np.broadcast_to(np.float32([0, 0, 1]), (size, size, 3)),
-            "albedo": np.full((size, size, 3), 0.5, np.float32),
-            "height": step_height(12.0, 60, size)}
+    albedo = np.full((size, size, 3), 0.5, np.float32)
+    return Passes(rgb=albedo, alpha=np.ones((size, size), np.float32),
+                  normal=np.broadcast_to(np.float32([0, 0, 1]), (size, size, 3)), albedo=albedo,
+                  height=step_height(12.0, 60, size))
 
 
 def test_relight_darkens_the_shadow_only_and_can_be_turned_off():
@@ -107,7 +110,7 @@ def test_relight_darkens_the_shadow_only_and_can_be_turned_off():
     sun = render.SunLight(direction=-lt.camera_to_world(light), strength=2.0)
     on = render.cook_torrance(passes, sun).rgb
     off = render.cook_torrance(passes, sun, render.RenderOptions(shadows=False)).rgb
-    plain = render.cook_torrance({k: v for k, v in passes.items() if k != "height"}, sun).rgb
+    plain = render.cook_torrance(replace(passes, height=None), sun).rgb
     np.testing.assert_array_equal(off, plain)
     length = 12.0 / math.tan(math.radians(30.0))
     shadow = slice(int(60 - length) + 2, 58)
@@ -115,7 +118,7 @@ def test_relight_darkens_the_shadow_only_and_can_be_turned_off():
     np.testing.assert_allclose(on[:, :int(60 - length) - 2], off[:, :int(60 - length) - 2])
     np.testing.assert_allclose(on[:, 61:], off[:, 61:])
     with pytest.raises(InputError):
-        render.cook_torrance({k: v for k, v in passes.items() if k != "height"}, sun,
+        render.cook_torrance(replace(passes, height=None), sun,
                        render.RenderOptions(shadows=True))
 
 

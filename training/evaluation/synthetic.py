@@ -3,6 +3,7 @@ Cook-Torrance baseline, the training checkpoints (the landmark ablation, the alb
 SpecularNet) and the shipped chain end to end."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
         inside = sample["alpha"] > 0.99
         meta = scene_light.meta_of(sample)
         position = scene_light.positions(meta, sample["depth"])
-        predicted = {name: getattr(passes, name) for name in RELIGHT_PASSES}
+        predicted = predicted_passes(passes, sample["rgb"])
         for label, relit_passes in (("predicted", predicted), ("true", true_passes(sample))):
             # under lighting B's SH, and under its own HDRI and lights ("scene_")
             for light, relit in (
@@ -204,8 +205,7 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
                 add(keys.relight_key(light, "ct", label, keys.SSIM),
                     metrics.ssim(relit.rgb, sample["rgb_b"], inside))
                 if refiner:
-                    refined = pipeline.refine(Passes(rgb=sample["rgb"], **relit_passes), relit,
-                                              opts)
+                    refined = pipeline.refine(relit_passes, relit, opts)
                     add(keys.relight_key(light, "rendernet", label, keys.PSNR),
                         metrics.psnr(refined, sample["rgb_b"], inside))
                     add(keys.relight_key(light, "rendernet", label, keys.SSIM),
@@ -225,19 +225,25 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
             **{key: float(np.mean(values)) for key, values in rows.items()}}
 
 
-def albedo_diagnostics(passes, sample: dict, mask: np.ndarray) -> tuple[dict, float]:
+def albedo_diagnostics(passes: Passes, sample: dict, mask: np.ndarray
+                       ) -> tuple[dict[str, Passes], float]:
     """The predicted passes with the albedo brought to the truth's overall level (one grey
     factor, least squares inside the matte: an oracle), and with the true albedo. They split the
     relight error into the albedo's level, which one photo leaves ambiguous with the light's
     intensity, its pattern, and everything else."""
-    pred = {name: getattr(passes, name) for name in RELIGHT_PASSES}
+    pred = predicted_passes(passes, passes.rgb)
     predicted, true = passes.albedo[mask], sample["albedo"][mask]
     level = float((predicted * true).sum() / max(float((predicted * predicted).sum()), 1e-12))
-    return ({"albedo_level_oracle": {**pred,
-                                     "albedo": np.clip(passes.albedo * level, 0.0, 1.0)},
-             "true_albedo": {**pred, "albedo": sample["albedo"]}}, level)
+    return ({"albedo_level_oracle": replace(pred,
+                                            albedo=np.clip(passes.albedo * level, 0.0, 1.0)),
+             "true_albedo": replace(pred, albedo=sample["albedo"])}, level)
 
 
-def true_passes(sample: dict) -> dict:
+def predicted_passes(passes: Passes, rgb: np.ndarray) -> Passes:
+    """The predicted passes that the Cook-Torrance relight reads, over the source ``rgb``."""
+    return Passes(rgb=rgb, **{name: getattr(passes, name) for name in RELIGHT_PASSES})
+
+
+def true_passes(sample: dict) -> Passes:
     """A sample's ground-truth passes that the Cook-Torrance relight reads."""
-    return {name: sample[name] for name in RELIGHT_PASSES}
+    return Passes(rgb=sample["rgb"], **{name: sample[name] for name in RELIGHT_PASSES})
