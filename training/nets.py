@@ -23,8 +23,8 @@ class SepConv(nn.Module):
         self.pointwise = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.norm = nn.BatchNorm2d(c_out)
 
-    def forward(self, x):
-        return F.relu6(self.norm(self.pointwise(self.depthwise(x))))
+    def forward(self, features):
+        return F.relu6(self.norm(self.pointwise(self.depthwise(features))))
 
 
 class Block(nn.Sequential):
@@ -39,21 +39,24 @@ class LightUNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, padding=1, bias=False),
                                   nn.BatchNorm2d(widths[0]), nn.ReLU6())
-        self.down = nn.ModuleList(Block(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.up = nn.ModuleList(Block(b + a, a) for a, b in zip(widths[:-1], widths[1:]))
+        self.down = nn.ModuleList(Block(shallow, deep)
+                                  for shallow, deep in zip(widths[:-1], widths[1:]))
+        self.up = nn.ModuleList(Block(deep + shallow, shallow)
+                                for shallow, deep in zip(widths[:-1], widths[1:]))
         self.head = nn.Conv2d(widths[0], c_out, 1)
         self.stride = 2 ** (len(widths) - 1)
 
-    def forward(self, x):
-        x = self.stem(x)
+    def forward(self, image):
+        features = self.stem(image)
         skips = []
         for block in self.down:
-            skips.append(x)
-            x = block(F.max_pool2d(x, 2))
+            skips.append(features)
+            features = block(F.max_pool2d(features, 2))
         for block, skip in zip(reversed(self.up), reversed(skips)):
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
-        return self.head(x)
+            features = F.interpolate(features, size=skip.shape[-2:], mode="bilinear",
+                                     align_corners=False)
+            features = block(torch.cat([features, skip], dim=1))
+        return self.head(features)
 
 
 class NormalNet(nn.Module):
@@ -70,8 +73,9 @@ class NormalNet(nn.Module):
         prior, prior_mask = aux[:, 6:9], aux[:, 9:10]
         base = prior * prior_mask + torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1) * (
             1.0 - prior_mask)
-        n = base + self.unet(torch.cat([rgb, aux], dim=1))
-        return n / torch.clamp(torch.linalg.vector_norm(n, dim=1, keepdim=True), min=1e-6)
+        normal = base + self.unet(torch.cat([rgb, aux], dim=1))
+        return normal / torch.clamp(torch.linalg.vector_norm(normal, dim=1, keepdim=True),
+                                    min=1e-6)
 
 
 def angular_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -83,7 +87,7 @@ def angular_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -
 
 
 def parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    return sum(parameter.numel() for parameter in model.parameters())
 
 
 def flops(model: nn.Module, *inputs: torch.Tensor) -> float:
@@ -92,16 +96,16 @@ def flops(model: nn.Module, *inputs: torch.Tensor) -> float:
 
     def hook(module, args, output):
         nonlocal total
-        k = module.kernel_size[0] * module.kernel_size[1]
-        total += 2.0 * output.numel() * k * module.in_channels / module.groups
+        kernel_area = module.kernel_size[0] * module.kernel_size[1]
+        total += 2.0 * output.numel() * kernel_area * module.in_channels / module.groups
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d)]
+    handles = [module.register_forward_hook(hook) for module in model.modules()
+               if isinstance(module, nn.Conv2d)]
     with torch.no_grad():
         model.eval()
         model(*inputs)
-    for h in handles:
-        h.remove()
+    for handle in handles:
+        handle.remove()
     return total
 
 
@@ -112,12 +116,13 @@ class IllumNet(nn.Module):
 
     def __init__(self, widths=(16, 32, 64, 96)):
         super().__init__()
-        layers, c = [nn.Conv2d(6, widths[0], 3, stride=2, padding=1), nn.ReLU6()], widths[0]
-        for w in widths[1:]:
-            layers += [SepConv(c, w), nn.MaxPool2d(2)]
-            c = w
+        layers = [nn.Conv2d(6, widths[0], 3, stride=2, padding=1), nn.ReLU6()]
+        channels = widths[0]
+        for width in widths[1:]:
+            layers += [SepConv(channels, width), nn.MaxPool2d(2)]
+            channels = width
         self.encoder = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Linear(c, 64), nn.ReLU6(), nn.Linear(64, 27))
+        self.head = nn.Sequential(nn.Linear(channels, 64), nn.ReLU6(), nn.Linear(64, 27))
         self.stride = 2 ** len(widths)
 
     def forward(self, rgb, normal):
@@ -141,11 +146,12 @@ def sh_irradiance_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     costs what half does.
     """
     gain = torch.tensor(SH_BAND_GAIN, dtype=pred.dtype).repeat_interleave(3)
-    p, t = pred * gain, target * gain
-    p_norm = p.norm(dim=1).clamp(min=1e-4)
-    t_norm = t.norm(dim=1).clamp(min=1e-4)
-    level = (p_norm.log() - t_norm.log()).pow(2)
-    shape = (p / p_norm[:, None] - t / t_norm[:, None]).pow(2).sum(dim=1)
+    pred_seen, target_seen = pred * gain, target * gain
+    pred_norm = pred_seen.norm(dim=1).clamp(min=1e-4)
+    target_norm = target_seen.norm(dim=1).clamp(min=1e-4)
+    level = (pred_norm.log() - target_norm.log()).pow(2)
+    shape = (pred_seen / pred_norm[:, None]
+             - target_seen / target_norm[:, None]).pow(2).sum(dim=1)
     return (level + shape).mean()
 
 
@@ -162,9 +168,9 @@ class MapNet(nn.Module):
         self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, *groups):
-        y = self.unet(torch.cat(groups, dim=1))
-        y = F.softplus(y) if self.head == "softplus" else torch.sigmoid(y)
-        return y * self.scale
+        raw = self.unet(torch.cat(groups, dim=1))
+        bounded = F.softplus(raw) if self.head == "softplus" else torch.sigmoid(raw)
+        return bounded * self.scale
 
 
 def diffuse_net(widths=(16, 32, 64, 96)) -> MapNet:
@@ -202,9 +208,9 @@ class RenderNet(nn.Module):
 
     def forward(self, render, normal, albedo, specular, alpha, rgb):
         log_render = torch.log(render.clamp(min=0) + 1.0)
-        x = torch.cat([log_render, normal, albedo, specular, alpha, rgb], 1)
+        inputs = torch.cat([log_render, normal, albedo, specular, alpha, rgb], 1)
         # exp(.) - 1 rather than expm1: ONNX opset 17 has no expm1
-        return (torch.exp(log_render + self.unet(x)) - 1.0).clamp(min=0)
+        return (torch.exp(log_render + self.unet(inputs)) - 1.0).clamp(min=0)
 
 
 class PatchDiscriminator(nn.Module):
@@ -212,49 +218,52 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, widths=(16, 32, 64)):
         super().__init__()
-        layers, c = [], 3
-        for w in widths:
-            layers += [nn.Conv2d(c, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
-            c = w
-        layers.append(nn.Conv2d(c, 1, 3, padding=1))
+        layers, channels = [], 3
+        for width in widths:
+            layers += [nn.Conv2d(channels, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            channels = width
+        layers.append(nn.Conv2d(channels, 1, 3, padding=1))
         self.net = nn.Sequential(*layers)
 
     def forward(self, rgb):
         return self.net(torch.log1p(rgb.clamp(min=0)))
 
 
-def _grad(x):
-    return x[..., 1:, :] - x[..., :-1, :], x[..., :, 1:] - x[..., :, :-1]
+def _grad(image):
+    """The vertical and horizontal forward differences of ``image``."""
+    return image[..., 1:, :] - image[..., :-1, :], image[..., :, 1:] - image[..., :, :-1]
 
 
 def ssim_loss(pred, target, mask):
     """1 − SSIM on log radiance (3×3 box windows), inside the mask; windows at its edge see
     black beyond it in both images, never what lies outside."""
-    w = mask.unsqueeze(1)
-    a, b = torch.log1p(pred.clamp(min=0)) * w, torch.log1p(target.clamp(min=0)) * w
-    mu_a, mu_b = F.avg_pool2d(a, 3, 1, 1), F.avg_pool2d(b, 3, 1, 1)
-    var_a = F.avg_pool2d(a * a, 3, 1, 1) - mu_a ** 2
-    var_b = F.avg_pool2d(b * b, 3, 1, 1) - mu_b ** 2
-    cov = F.avg_pool2d(a * b, 3, 1, 1) - mu_a * mu_b
+    weight = mask.unsqueeze(1)
+    log_pred = torch.log1p(pred.clamp(min=0)) * weight
+    log_target = torch.log1p(target.clamp(min=0)) * weight
+    mu_pred, mu_target = F.avg_pool2d(log_pred, 3, 1, 1), F.avg_pool2d(log_target, 3, 1, 1)
+    var_pred = F.avg_pool2d(log_pred * log_pred, 3, 1, 1) - mu_pred ** 2
+    var_target = F.avg_pool2d(log_target * log_target, 3, 1, 1) - mu_target ** 2
+    cov = F.avg_pool2d(log_pred * log_target, 3, 1, 1) - mu_pred * mu_target
     c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) *
-                                                     (var_a + var_b + c2))
-    return ((1 - s) * w).sum() / torch.clamp(w.sum() * 3, min=1.0)
+    ssim = ((2 * mu_pred * mu_target + c1) * (2 * cov + c2)) / (
+        (mu_pred ** 2 + mu_target ** 2 + c1) * (var_pred + var_target + c2))
+    return ((1 - ssim) * weight).sum() / torch.clamp(weight.sum() * 3, min=1.0)
 
 
 def render_losses(pred, target, specular_weight, mask, fake_logits=None) -> dict:
     """The patent's terms: reconstruction (L1), perceptual (SSIM + gradient L1 on log radiance:
     no pretrained VGG can be downloaded, and these two see structure and edges the way a
     feature loss would), specular-weighted L1, and adversarial (hinge, generator side)."""
-    w = mask.unsqueeze(1)
-    norm = torch.clamp(w.sum() * 3, min=1.0)
-    l1 = ((pred - target).abs() * w).sum() / norm
+    weight = mask.unsqueeze(1)
+    norm = torch.clamp(weight.sum() * 3, min=1.0)
+    l1 = ((pred - target).abs() * weight).sum() / norm
     # inside the mask only: the frame's background is not RenderNet's to paint (the pipeline
     # multiplies its output by the matte)
-    grad = sum(((ga - gb).abs()).mean()
-               for ga, gb in zip(_grad(torch.log1p(pred.clamp(min=0)) * w),
-                                 _grad(torch.log1p(target.clamp(min=0)) * w)))
-    spec = ((pred - target).abs() * w * (1 + 4 * specular_weight)).sum() / norm
+    log_pred = torch.log1p(pred.clamp(min=0)) * weight
+    log_target = torch.log1p(target.clamp(min=0)) * weight
+    grad = sum(((grad_pred - grad_target).abs()).mean()
+               for grad_pred, grad_target in zip(_grad(log_pred), _grad(log_target)))
+    spec = ((pred - target).abs() * weight * (1 + 4 * specular_weight)).sum() / norm
     out = {"l1": l1, "perceptual": ssim_loss(pred, target, mask) + grad, "specular": spec}
     if fake_logits is not None:
         out["adversarial"] = -fake_logits.mean()

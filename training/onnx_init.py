@@ -48,17 +48,17 @@ class OnnxInitError(ValueError):
 
 def is_onnx(path: str | Path) -> bool:
     """Whether ``--init`` names an ONNX file or a models folder (one with a manifest.json)."""
-    p = Path(path).expanduser()
-    return p.suffix == ".onnx" or (p.is_dir() and (p / "manifest.json").exists())
+    target = Path(path).expanduser()
+    return target.suffix == ".onnx" or (target.is_dir() and (target / "manifest.json").exists())
 
 
 def resolve(path: str | Path, net: str) -> Path:
-    p = Path(path).expanduser()
-    if p.is_dir():
-        p = p / FILE_OF_NET[net]
-    if not p.exists():
-        raise OnnxInitError(f"--init {p}: no such file")
-    return p
+    file = Path(path).expanduser()
+    if file.is_dir():
+        file = file / FILE_OF_NET[net]
+    if not file.exists():
+        raise OnnxInitError(f"--init {file}: no such file")
+    return file
 
 
 def sha256(path: Path) -> str:
@@ -116,7 +116,8 @@ class Graph:
 def _attrs(node) -> dict:
     from onnx import helper
 
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    return {attribute.name: helper.get_attribute_value(attribute)
+            for attribute in node.attribute}
 
 
 def read(path: str | Path) -> Graph:
@@ -129,17 +130,18 @@ def read(path: str | Path) -> Graph:
         model = onnx.load(str(path))
     except Exception as exc:  # a truncated or foreign file
         raise OnnxInitError(f"--init {path}: not a readable ONNX model ({exc})") from None
-    g = model.graph
-    tensors = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    for node in g.node:
+    onnx_graph = model.graph
+    tensors = {initializer.name: numpy_helper.to_array(initializer)
+               for initializer in onnx_graph.initializer}
+    for node in onnx_graph.node:
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             tensors[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-    for node in g.node:  # constants passed through Identity keep their value
+    for node in onnx_graph.node:  # constants passed through Identity keep their value
         if node.op_type == "Identity" and node.input[0] in tensors:
             tensors[node.output[0]] = tensors[node.input[0]]
-    initial = {t.name for t in g.initializer}
+    initial = {initializer.name for initializer in onnx_graph.initializer}
     consumers: dict[str, list] = {}
-    for node in g.node:
+    for node in onnx_graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     units, used = [], set()
@@ -151,7 +153,7 @@ def read(path: str | Path) -> Graph:
         used.add(name)
         return tensors[name].astype(np.float32)
 
-    for node in g.node:
+    for node in onnx_graph.node:
         if node.op_type == "Conv":
             unit = Unit("conv", node.name, const(node.input[1]), node.input[1],
                         const(node.input[2]) if len(node.input) > 2 and node.input[2] else None,
@@ -159,49 +161,52 @@ def read(path: str | Path) -> Graph:
             after = consumers.get(node.output[0], [])
             if len(after) == 1 and after[0].op_type == "BatchNormalization":
                 bn = after[0]
-                unit.norm = {k: const(bn.input[i]) for i, k in
+                unit.norm = {role: const(bn.input[i]) for i, role in
                              enumerate(("scale", "B", "mean", "var"), start=1)}
                 unit.norm["epsilon"] = _attrs(bn).get("epsilon", 1e-5)
             units.append(unit)
         elif node.op_type == "Gemm":
-            a = _attrs(node)
-            if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
-                raise OnnxInitError(f"--init {path}: Gemm {node.name} has attributes {a} that "
-                                    f"no nn.Linear exports")
-            w = const(node.input[1])
-            units.append(Unit("linear", node.name, w if a.get("transB", 0) else w.T,
+            attrs = _attrs(node)
+            if (attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0
+                    or attrs.get("beta", 1.0) != 1.0):
+                raise OnnxInitError(f"--init {path}: Gemm {node.name} has attributes {attrs} "
+                                    f"that no nn.Linear exports")
+            weight = const(node.input[1])
+            units.append(Unit("linear", node.name,
+                              weight if attrs.get("transB", 0) else weight.T,
                               node.input[1], const(node.input[2]) if len(node.input) > 2
                               else None))
         elif node.op_type == "MatMul" and node.input[1] in tensors:
-            w = const(node.input[1]).T
+            weight = const(node.input[1]).T
             after = consumers.get(node.output[0], [])
             bias = None
             if len(after) == 1 and after[0].op_type == "Add":
-                other = [n for n in after[0].input if n != node.output[0]]
+                other = [name for name in after[0].input if name != node.output[0]]
                 if other and other[0] in tensors:
                     bias = const(other[0])
-            units.append(Unit("linear", node.name, w, node.input[1], bias))
-    inputs = [(i.name, i.type.tensor_type.shape.dim[1].dim_value) for i in g.input
-              if i.name not in initial]
+            units.append(Unit("linear", node.name, weight, node.input[1], bias))
+    inputs = [(graph_input.name, graph_input.type.tensor_type.shape.dim[1].dim_value)
+              for graph_input in onnx_graph.input if graph_input.name not in initial]
     digest = sha256(path)
-    return Graph(path, digest, inputs, [o.name for o in g.output], units, tensors, used,
-                 {n.op_type for n in g.node}, manifest_entry(path, digest))
+    return Graph(path, digest, inputs, [output.name for output in onnx_graph.output], units,
+                 tensors, used, {node.op_type for node in onnx_graph.node},
+                 manifest_entry(path, digest))
 
 
 def infer_widths(net: str, graph: Graph) -> list[int]:
     """The ``widths`` of the net from its convolutions' output channels, in node order: a
     ``LightUNet`` has a stem, 4 per encoder block, 4 per decoder block and a head; IllumNet a
     stem and 2 per separable convolution."""
-    out = [u.weight.shape[0] for u in graph.units if u.kind == "conv"]
+    channels = [unit.weight.shape[0] for unit in graph.units if unit.kind == "conv"]
     if net == "illum":
-        if len(out) < 3 or (len(out) - 1) % 2:
-            raise OnnxInitError(f"--init {graph.path}: {len(out)} convolutions do not make an "
-                                f"IllumNet (a stem and 2 per separable convolution)")
-        return [out[0]] + [out[2 + 2 * k] for k in range((len(out) - 1) // 2)]
-    if len(out) < 10 or (len(out) - 2) % 8:
-        raise OnnxInitError(f"--init {graph.path}: {len(out)} convolutions do not make a "
+        if len(channels) < 3 or (len(channels) - 1) % 2:
+            raise OnnxInitError(f"--init {graph.path}: {len(channels)} convolutions do not make "
+                                f"an IllumNet (a stem and 2 per separable convolution)")
+        return [channels[0]] + [channels[2 + 2 * i] for i in range((len(channels) - 1) // 2)]
+    if len(channels) < 10 or (len(channels) - 2) % 8:
+        raise OnnxInitError(f"--init {graph.path}: {len(channels)} convolutions do not make a "
                             f"U-Net (a stem, a head and 8 per level)")
-    return [out[0]] + [out[2 + 4 * i] for i in range((len(out) - 2) // 8)]
+    return [channels[0]] + [channels[2 + 4 * i] for i in range((len(channels) - 2) // 8)]
 
 
 # --- the net -----------------------------------------------------------------------------
@@ -219,7 +224,7 @@ class Slot:
 
 
 def trace(model: nn.Module, inputs: list[torch.Tensor]) -> list[Slot]:
-    names = {m: n for n, m in model.named_modules()}
+    names = {module: name for name, module in model.named_modules()}
     order, produced = [], {}
 
     def hook(module, args, output):
@@ -233,15 +238,15 @@ def trace(model: nn.Module, inputs: list[torch.Tensor]) -> list[Slot]:
         order.append(slot)
         produced[id(output)] = slot
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+    handles = [module.register_forward_hook(hook) for module in model.modules()
+               if isinstance(module, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
     try:
         with torch.no_grad():
             model.eval()
             model(*inputs)
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
     return order
 
 
@@ -255,28 +260,28 @@ def load_into(model: nn.Module, graph: Graph, net: str) -> dict:
     rebuilt from a fused convolution (for ``calibrate``). Raises ``OnnxInitError``."""
     where = f"--init {graph.path}"
     stride = getattr(model, "stride", 1)
-    probe = [torch.zeros(1, c, 2 * stride, 2 * stride) for _, c in graph.inputs]
+    probe = [torch.zeros(1, channels, 2 * stride, 2 * stride) for _, channels in graph.inputs]
     try:
         slots = trace(model, probe)
     except RuntimeError as exc:
         raise OnnxInitError(f"{where}: its inputs {graph.inputs} do not fit the {net} net "
                             f"({str(exc).splitlines()[0]})") from None
-    kinds = lambda seq: [s.kind for s in seq]  # noqa: E731
+    kinds = lambda seq: [entry.kind for entry in seq]  # noqa: E731
     _check(kinds(slots) == kinds(graph.units),
            f"{where}: the graph has {kinds(graph.units).count('conv')} convolutions and "
            f"{kinds(graph.units).count('linear')} linear layers, the {net} net "
            f"{kinds(slots).count('conv')} and {kinds(slots).count('linear')}")
     # by name where the export kept it, else by order
-    by_name = {u.weight_name: u for u in graph.units}
-    pairs, free = {}, [u for u in graph.units]
-    for s in slots:
-        u = by_name.get(f"{s.name}.weight")
-        if u is not None and u.kind == s.kind:
-            pairs[s.name] = u
-            free.remove(u)
-    it = iter(free)
-    pairs.update({s.name: next(it) for s in slots if s.name not in pairs})
-    state = {k: v.clone() for k, v in model.state_dict().items()}
+    by_name = {unit.weight_name: unit for unit in graph.units}
+    pairs, free = {}, [unit for unit in graph.units]
+    for slot in slots:
+        unit = by_name.get(f"{slot.name}.weight")
+        if unit is not None and unit.kind == slot.kind:
+            pairs[slot.name] = unit
+            free.remove(unit)
+    unpaired = iter(free)
+    pairs.update({slot.name: next(unpaired) for slot in slots if slot.name not in pairs})
+    state = {key: value.clone() for key, value in model.state_dict().items()}
     done, fused = set(), []
 
     def put(key, value):
@@ -287,46 +292,47 @@ def load_into(model: nn.Module, graph: Graph, net: str) -> dict:
         state[key] = value
         done.add(key)
 
-    for s in slots:
-        u, m = pairs[s.name], s.module
-        _check(tuple(m.weight.shape) == u.weight.shape,
-               f"{where}: {s.name}.weight is {tuple(m.weight.shape)} in the {net} net, but "
-               f"the file's {u.node or u.kind} ({u.weight_name}) is {u.weight.shape}: another "
-               f"net or other widths")
-        if s.kind == "conv":
-            a = u.attrs
-            for attr, ours in (("group", m.groups), ("strides", list(m.stride)),
-                               ("dilations", list(m.dilation)),
-                               ("pads", list(m.padding) * 2)):
-                theirs = a.get(attr, 1 if attr == "group" else None)
+    for slot in slots:
+        unit, module = pairs[slot.name], slot.module
+        _check(tuple(module.weight.shape) == unit.weight.shape,
+               f"{where}: {slot.name}.weight is {tuple(module.weight.shape)} in the {net} net, "
+               f"but the file's {unit.node or unit.kind} ({unit.weight_name}) is "
+               f"{unit.weight.shape}: another net or other widths")
+        if slot.kind == "conv":
+            for attr, ours in (("group", module.groups), ("strides", list(module.stride)),
+                               ("dilations", list(module.dilation)),
+                               ("pads", list(module.padding) * 2)):
+                theirs = unit.attrs.get(attr, 1 if attr == "group" else None)
                 _check(theirs is None or (list(theirs) if isinstance(theirs, (list, tuple))
                                           else theirs) == ours,
-                       f"{where}: {s.name} has {attr}={ours}, the file's {u.node} {theirs}")
-        put(f"{s.name}.weight", u.weight)
-        if m.bias is not None:
-            put(f"{s.name}.bias", u.bias if u.bias is not None else np.zeros(m.bias.shape))
-        if s.norm is None:
-            _check(u.norm is None, f"{where}: the file has a batch norm after {u.node}, the "
-                                   f"{net} net none after {s.name}")
-            _check(m.bias is not None or u.bias is None or not np.any(u.bias),
-                   f"{where}: {u.node} has a bias, {s.name} has none and no batch norm")
+                       f"{where}: {slot.name} has {attr}={ours}, the file's {unit.node} "
+                       f"{theirs}")
+        put(f"{slot.name}.weight", unit.weight)
+        if module.bias is not None:
+            put(f"{slot.name}.bias",
+                unit.bias if unit.bias is not None else np.zeros(module.bias.shape))
+        if slot.norm is None:
+            _check(unit.norm is None, f"{where}: the file has a batch norm after {unit.node}, "
+                                      f"the {net} net none after {slot.name}")
+            _check(module.bias is not None or unit.bias is None or not np.any(unit.bias),
+                   f"{where}: {unit.node} has a bias, {slot.name} has none and no batch norm")
             continue
-        p = s.norm_name
-        if u.norm is not None:  # exported unfused: the batch norm as it was
-            put(f"{p}.weight", u.norm["scale"])
-            put(f"{p}.bias", u.norm["B"])
-            put(f"{p}.running_mean", u.norm["mean"])
-            put(f"{p}.running_var", u.norm["var"])
+        norm_name = slot.norm_name
+        if unit.norm is not None:  # exported unfused: the batch norm as it was
+            put(f"{norm_name}.weight", unit.norm["scale"])
+            put(f"{norm_name}.bias", unit.norm["B"])
+            put(f"{norm_name}.running_mean", unit.norm["mean"])
+            put(f"{norm_name}.running_var", unit.norm["var"])
             continue
-        _check(m.bias is None, f"{where}: {s.name} has a bias before its batch norm")
+        _check(module.bias is None, f"{where}: {slot.name} has a bias before its batch norm")
         # fused: y = W'x + b'. The batch norm becomes the identity plus b' in eval mode
         # (mean 0, var 1, scale sqrt(1 + eps)); calibrate() gives it real statistics.
-        c = s.norm.num_features
-        put(f"{p}.running_mean", np.zeros(c))
-        put(f"{p}.running_var", np.ones(c))
-        put(f"{p}.weight", np.full(c, np.sqrt(1.0 + s.norm.eps)))
-        put(f"{p}.bias", u.bias if u.bias is not None else np.zeros(c))
-        fused.append(p)
+        channels = slot.norm.num_features
+        put(f"{norm_name}.running_mean", np.zeros(channels))
+        put(f"{norm_name}.running_var", np.ones(channels))
+        put(f"{norm_name}.weight", np.full(channels, np.sqrt(1.0 + slot.norm.eps)))
+        put(f"{norm_name}.bias", unit.bias if unit.bias is not None else np.zeros(channels))
+        fused.append(norm_name)
     # buffers and anything else: by name, else by a unique shape among the unused constants
     for key, value in state.items():
         if key in done or key.endswith("num_batches_tracked"):
@@ -334,9 +340,9 @@ def load_into(model: nn.Module, graph: Graph, net: str) -> dict:
         if key in graph.tensors:
             put(key, graph.tensors[key])
             continue
-        spare = [n for n, t in graph.tensors.items()
-                 if n not in graph.used and tuple(t.shape) == tuple(value.shape)
-                 and t.dtype.kind == "f"]
+        spare = [name for name, tensor in graph.tensors.items()
+                 if name not in graph.used and tuple(tensor.shape) == tuple(value.shape)
+                 and tensor.dtype.kind == "f"]
         _check(len(spare) == 1, f"{where}: cannot place the {net} net's {key} "
                                 f"{tuple(value.shape)}: {len(spare)} constants of that shape")
         put(key, graph.tensors[spare[0]])
@@ -352,10 +358,11 @@ def verify(model: nn.Module, graph: Graph, tolerance: float = TOLERANCE) -> floa
 
     stride = getattr(model, "stride", 1)
     gen = torch.Generator().manual_seed(0)
-    h, w = 3 * stride, 5 * stride
-    inputs = {n: torch.rand(1, c, h, w, generator=gen) * 2 - 1 for n, c in graph.inputs}
+    height, width = 3 * stride, 5 * stride
+    inputs = {name: torch.rand(1, channels, height, width, generator=gen) * 2 - 1
+              for name, channels in graph.inputs}
     sess = ort.InferenceSession(str(graph.path), providers=["CPUExecutionProvider"])
-    theirs = sess.run(None, {k: v.numpy() for k, v in inputs.items()})[0]
+    theirs = sess.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0]
     model.eval()
     with torch.no_grad():
         ours = model(*inputs.values()).numpy()
@@ -373,19 +380,20 @@ def verify(model: nn.Module, graph: Graph, tolerance: float = TOLERANCE) -> floa
 def calibrate(model: nn.Module, names: list[str], batches) -> int:
     """Set the running statistics of the batch norms ``names`` to the per-batch statistics of
     their inputs over ``batches`` (lists of the net's input tensors), keeping the eval-mode
-    function: scale ← a·sqrt(var + eps), shift ← c + a·mean for the eval affine a·z + c."""
+    function: scale ← gain·sqrt(var + eps), shift ← offset + gain·mean for the eval affine
+    gain·z + offset."""
     modules = dict(model.named_modules())
-    sums = {n: [0.0, 0.0] for n in names}
+    sums = {name: [0.0, 0.0] for name in names}
     count = 0
 
     def hook_for(name):
         def hook(module, args, output):
-            z = args[0].double()
-            sums[name][0] = sums[name][0] + z.mean(dim=(0, 2, 3))
-            sums[name][1] = sums[name][1] + z.var(dim=(0, 2, 3), unbiased=False)
+            features = args[0].double()
+            sums[name][0] = sums[name][0] + features.mean(dim=(0, 2, 3))
+            sums[name][1] = sums[name][1] + features.var(dim=(0, 2, 3), unbiased=False)
         return hook
 
-    handles = [modules[n].register_forward_hook(hook_for(n)) for n in names]
+    handles = [modules[name].register_forward_hook(hook_for(name)) for name in names]
     model.eval()
     try:
         with torch.no_grad():
@@ -393,20 +401,20 @@ def calibrate(model: nn.Module, names: list[str], batches) -> int:
                 model(*inputs)
                 count += 1
     finally:
-        for h in handles:
-            h.remove()
+        for handle in handles:
+            handle.remove()
     if not count:
         return 0
     with torch.no_grad():
-        for n in names:
-            bn = modules[n]
-            mean, var = (s / count for s in sums[n])
-            a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-            c = bn.bias.double() - bn.running_mean.double() * a
+        for name in names:
+            bn = modules[name]
+            mean, var = (total / count for total in sums[name])
+            gain = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            offset = bn.bias.double() - bn.running_mean.double() * gain
             bn.running_mean.copy_(mean)
             bn.running_var.copy_(var)
-            bn.weight.copy_(a * torch.sqrt(var + bn.eps))
-            bn.bias.copy_(c + a * mean)
+            bn.weight.copy_(gain * torch.sqrt(var + bn.eps))
+            bn.bias.copy_(offset + gain * mean)
     return count
 
 
