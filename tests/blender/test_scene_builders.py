@@ -26,6 +26,8 @@ from inference import demo, lighting, render, sh_lights
 from inference.images import load_image, luminance
 from inference.passes import Passes
 
+from cycles_scenes import cycles_scene
+
 pytestmark = pytest.mark.blender
 
 SIZE = 96
@@ -59,28 +61,7 @@ def _collections(bpy):
 
 
 def _scene(name, samples=16, denoise=False, size=(SIZE, SIZE)):
-    import bpy
-
-    scene = bpy.data.scenes.new(name)
-    scene.render.engine = "CYCLES"
-    cycles = scene.cycles
-    cycles.device = "CPU"
-    cycles.samples = samples
-    cycles.use_adaptive_sampling = False
-    cycles.use_denoising = denoise
-    cycles.max_bounces = 0
-    cycles.filter_width = 0.01
-    cycles.seed = 1
-    scene.render.resolution_x, scene.render.resolution_y = size
-    scene.render.resolution_percentage = 100
-    scene.render.film_transparent = True
-    scene.view_settings.view_transform = "Standard"
-    scene.view_settings.look = "None"
-    settings = scene.render.image_settings
-    settings.file_format = "OPEN_EXR"
-    settings.color_mode = "RGBA"
-    settings.color_depth = "32"
-    return scene
+    return cycles_scene(name, size, samples, denoise)
 
 
 def _camera(scene, kind="ORTHO"):
