@@ -192,8 +192,9 @@ def bench_plane_render(size: int = 512, samples: int = 32, denoise: bool = False
     relit = load_extension()
     relit.register()
     try:
+        from relit.app import batch
+
         passes = bust_passes(size)
-        batch = relit.app.batch
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "bust"
             passes.save(folder, previews=False)
