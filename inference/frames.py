@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
+from . import images
 from .errors import InputError, OutputError
 
 _ITEM = re.compile(r"^\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*(?::\s*(-?\d+)\s*)?)?$")
@@ -176,14 +177,9 @@ def atomic_folder(folder: str | Path, overwrite: bool = False) -> Iterator[Path]
     ``folder`` is left alone without ``overwrite``; with it, the new files replace the old
     ones one by one (each atomically) and other files in it stay."""
     folder = Path(folder)
-    if folder.exists() and not overwrite:
-        raise OutputError(f"{folder} exists; pass --overwrite to replace outputs")
-    parent = folder.parent if str(folder.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
+    with images.temporary_beside(folder, overwrite,
+                                 f"{folder} exists; pass --overwrite to replace outputs") as parent:
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
         try:

@@ -374,19 +374,29 @@ def _read_exr_rgba(path: Path) -> np.ndarray:
 # ---------------------------------------------------------------- writing
 
 @contextmanager
+def temporary_beside(target: Path, overwrite: bool, exists_message: str) -> Iterator[Path]:
+    """The folder that holds ``target``, created, for a temporary made inside the block: an
+    OutputError (``exists_message``) when ``target`` exists and ``overwrite`` is off, and an
+    OutputError naming the folder when it, or the temporary, cannot be made."""
+    if target.exists() and not overwrite:
+        raise OutputError(exists_message)
+    parent = target.parent if str(target.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        yield parent
+    except OSError as exc:
+        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+
+
+@contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[str]:
     """Yield a temporary file name beside ``path``; rename it onto ``path`` on success only."""
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputError(f"output exists (use overwrite to replace it): {path}")
-    parent = path.parent if str(path.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
+    with temporary_beside(path, overwrite,
+                          f"output exists (use overwrite to replace it): {path}") as parent:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}",
                                    dir=parent)
         os.close(fd)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     try:
         yield tmp
         os.replace(tmp, path)

@@ -31,6 +31,7 @@ import numpy as np
 
 from inference import face, images, pipeline
 from inference.passes import Passes
+from inference.vectors import unit
 
 FEATURE_VERSION = 2  # 2: keyed on the face code too
 CACHE = Path(os.environ.get("RELIT_CACHE", Path.home() / ".cache" / "relit"))
@@ -190,8 +191,7 @@ def _perturb_prior(maps: dict, rng: np.random.Generator, aug: Augment) -> dict:
     skew = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
     turn = np.eye(3) + np.sin(angle) * skew + (1 - np.cos(angle)) * (skew @ skew)   # Rodrigues
     normals = normals @ turn.T
-    lengths = np.linalg.norm(normals, axis=-1, keepdims=True)
-    prior[..., :3][inside] = normals / np.maximum(lengths, 1e-6)
+    prior[..., :3][inside] = unit(normals)
     maps["prior"] = prior.astype(np.float32)
     return maps
 
