@@ -359,8 +359,9 @@ def sh_irradiance(sh: np.ndarray, normals_cam: np.ndarray) -> np.ndarray:
 def _sh_eval(dirs: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """``sh_basis(dirs) @ coeffs`` in float32 without the (..., 9) basis array (full-res maps).
 
-    The order-2 basis is linear in (x, y, z, 1) and in (xy, yz, z², xz), plus x² − y²: two
-    OpenCV per-pixel matrix products and one multiply-add, instead of 27 array passes."""
+    The order-2 basis is linear in (x, y, z, 1), in (x², y², z²) and in (xy, yz, zx): three
+    OpenCV per-pixel matrix products on the interleaved map, its square and its product with
+    itself rotated (y, z, x), instead of 27 array passes or any split into planes."""
     d = np.ascontiguousarray(dirs, dtype=np.float32)
     shape = d.shape[:-1]
     if d.size == 0:
@@ -369,14 +370,15 @@ def _sh_eval(dirs: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     k[0] -= k[6]                       # the constant of 3z² − 1 ...
     k[6] *= 3.0                        # ... and its z² term
     flat = d.reshape(-1, 1, 3)
-    x, y, z = cv2.split(flat)
-    linear = np.concatenate([k[[3, 1, 2]].T, k[0][:, None]], axis=1).astype(np.float32)
-    out = cv2.transform(flat, linear)
-    out += cv2.transform(cv2.merge([x * y, y * z, z * z, x * z]), k[[4, 5, 6, 7]].T
-                         .astype(np.float32))
-    xx_yy = x * x
-    xx_yy -= y * y
-    out += xx_yy[..., None] * k[8].astype(np.float32)
+    linear = np.concatenate([k[[3, 1, 2]].T, k[0][:, None]], axis=1)  # x, y, z, 1
+    square = np.stack([k[8], -k[8], k[6]], axis=1)                     # x², y², z²
+    cross = np.stack([k[4], k[5], k[7]], axis=1)                       # xy, yz, zx
+    out = cv2.transform(flat, linear.astype(np.float32))
+    out += cv2.transform(flat * flat, square.astype(np.float32))
+    rotated = np.empty_like(flat)
+    cv2.mixChannels([flat], [rotated], [0, 2, 1, 0, 2, 1])            # (y, z, x)
+    rotated *= flat
+    out += cv2.transform(rotated, cross.astype(np.float32))
     return out.reshape(shape + (3,))
 
 

@@ -284,7 +284,8 @@ def _or(value, default: float, shape) -> np.ndarray:
 
 def lighting_shading(normal: np.ndarray, sh: np.ndarray) -> np.ndarray:
     """Diffuse shading E(n)/π from SH of incident radiance: diffuse render = albedo × shading."""
-    return np.maximum(lighting.sh_irradiance(sh, normal), 0.0).astype(np.float32) / np.pi
+    shading = lighting.sh_irradiance(np.asarray(sh, np.float64) / np.pi, normal)
+    return np.maximum(shading, 0.0, out=shading)
 
 
 def shade_diffuse(passes: Passes) -> None:
