@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from . import allocator
 from .errors import InputError, RelitError
 from .progress import StderrProgress
 
@@ -193,6 +194,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "python -m inference") -
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     progress = (lambda f, m: None) if args.quiet else StderrProgress()
+    allocator.keep_freed_buffers()  # a batch process: frames reuse the freed buffers
     with user_warnings():
         try:
             check_numbers(parser, args)
@@ -275,9 +277,10 @@ def cmd_decompose(args, progress) -> int:
 
     gaps: list = []
     frames = sequence.expand_inputs(args.images, gaps)
-    options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror)
     stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
         if args.stabilise != 0 else None
+    options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
+                                        shade=stabiliser is None)
     clash = _same_stems(frames)
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"

@@ -90,6 +90,10 @@ class DecomposeOptions:
     # the albedo's low frequencies over the skin brought to what the photo and the shading say
     # (consistent_albedo): the blur's sigma as a fraction of the face size; 0 turns it off
     albedo_consistency: float = 0.05
+    # set the diffuse shading and diffuse passes (shade_diffuse) from the chain's normals and
+    # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
+    # passes (shading them here too would be thrown away)
+    shade: bool = True
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
@@ -166,7 +170,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
               "face_turn": feats.get("face_turn", 0), "warnings": feats.get("warnings", [])})
     up(1.0)
-    shade_diffuse(passes)
+    if opts.shade:
+        shade_diffuse(passes)
     passes.height = integrate_height(passes.normal, passes.alpha, opts.integrate_method,
                                      opts.height_max_side, steps.stage("height"), cancel)
     steps.done()

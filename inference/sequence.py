@@ -266,7 +266,8 @@ STABILISED = ("normal", "albedo", "roughness", "reflectivity", "alpha", "height"
 def stabilise_frame(stabiliser: Stabiliser, passes) -> None:
     """Stabilise one frame's ``Passes`` in place, as ``decompose --stabilise`` does: its maps
     blended with the previous frame's along the plate's optical flow, its lighting estimate by
-    the flow's trust; the diffuse passes follow."""
+    the flow's trust; the diffuse passes are shaded from the result (decompose can leave them
+    out: ``DecomposeOptions.shade``)."""
     from .pipeline import shade_diffuse
 
     smoothed = stabiliser(passes.rgb, {k: getattr(passes, k) for k in STABILISED})
@@ -274,7 +275,7 @@ def stabilise_frame(stabiliser: Stabiliser, passes) -> None:
         setattr(passes, key, value)
     if passes.sh is not None:
         passes.sh = stabiliser.vector("sh", passes.sh)
-        shade_diffuse(passes)
+    shade_diffuse(passes)
     passes.meta["stabilised"] = stabiliser.opts.strength
 
 

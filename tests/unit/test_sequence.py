@@ -103,6 +103,31 @@ def test_lighting_estimate_is_smoothed_by_the_flow_trust_and_reset_on_a_cut():
     assert np.array_equal(stab.vector("sh", shs[3]), shs[3])  # a cut starts over
 
 
+def test_a_stabilised_frame_is_shaded_once_after_blending(chain_dir):
+    """decompose with ``shade`` off leaves the diffuse passes to ``stabilise_frame`` (as the CLI
+    runs a stabilised sequence), and they come out as if decompose had shaded them."""
+    from inference import pipeline
+    from inference.models import Registry
+
+    options = {"registry": Registry(chain_dir, threads=1), "max_side": 48}
+    frames = [_textured(40, 56, seed=s) for s in (1, 1, 2)]
+    unshaded = pipeline.decompose(frames[0], {**options, "shade": False})
+    assert unshaded.diffuse_shading is None and unshaded.diffuse is None
+    results = []
+    for shade in (True, False):
+        stab = sequence.Stabiliser()
+        passes = [pipeline.decompose(f, {**options, "shade": shade}) for f in frames]
+        for p in passes:
+            sequence.stabilise_frame(stab, p)
+        results.append(passes)
+    for shaded, late in zip(*results):
+        assert late.diffuse_shading is not None and late.diffuse is not None
+        np.testing.assert_array_equal(shaded.diffuse_shading, late.diffuse_shading)
+        np.testing.assert_array_equal(shaded.diffuse, late.diffuse)
+        reshaded = pipeline.lighting_shading(late.normal, late.sh)
+        np.testing.assert_array_equal(late.diffuse_shading, reshaded)
+
+
 def test_a_pattern_that_skips_frames_names_them(tmp_path):
     for f in (1, 2, 4, 5, 9):
         images.save_png(tmp_path / f"plate.{f:04d}.png", np.zeros((2, 2, 3), np.float32))
