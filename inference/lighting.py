@@ -61,6 +61,7 @@ import numpy as np
 
 from .errors import InputError
 from .images import load_image
+from .strips import strips
 
 STUDIO_LIGHTS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise",
                  "sunset")
@@ -361,7 +362,8 @@ def _sh_eval(dirs: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
 
     The order-2 basis is linear in (x, y, z, 1), in (x², y², z²) and in (xy, yz, zx): three
     OpenCV per-pixel matrix products on the interleaved map, its square and its product with
-    itself rotated (y, z, x), instead of 27 array passes or any split into planes."""
+    itself rotated (y, z, x), instead of 27 array passes or any split into planes; strip by
+    strip (``strips``), so the products stay in cache."""
     d = np.ascontiguousarray(dirs, dtype=np.float32)
     shape = d.shape[:-1]
     if d.size == 0:
@@ -369,16 +371,19 @@ def _sh_eval(dirs: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     k = np.asarray(coeffs, np.float64) * np.asarray(SH_CONSTANTS)[:, None]
     k[0] -= k[6]                       # the constant of 3z² − 1 ...
     k[6] *= 3.0                        # ... and its z² term
+    linear = np.concatenate([k[[3, 1, 2]].T, k[0][:, None]], axis=1).astype(np.float32)
+    square = np.stack([k[8], -k[8], k[6]], axis=1).astype(np.float32)      # x², y², z²
+    cross = np.stack([k[4], k[5], k[7]], axis=1).astype(np.float32)        # xy, yz, zx
     flat = d.reshape(-1, 1, 3)
-    linear = np.concatenate([k[[3, 1, 2]].T, k[0][:, None]], axis=1)  # x, y, z, 1
-    square = np.stack([k[8], -k[8], k[6]], axis=1)                     # x², y², z²
-    cross = np.stack([k[4], k[5], k[7]], axis=1)                       # xy, yz, zx
-    out = cv2.transform(flat, linear.astype(np.float32))
-    out += cv2.transform(flat * flat, square.astype(np.float32))
-    rotated = np.empty_like(flat)
-    cv2.mixChannels([flat], [rotated], [0, 2, 1, 0, 2, 1])            # (y, z, x)
-    rotated *= flat
-    out += cv2.transform(rotated, cross.astype(np.float32))
+    out = np.empty_like(flat)
+    for part in strips(len(flat)):
+        dirs_part, out_part = flat[part], out[part]
+        cv2.transform(dirs_part, linear, dst=out_part)
+        out_part += cv2.transform(dirs_part * dirs_part, square)
+        rotated = np.empty_like(dirs_part)
+        cv2.mixChannels([dirs_part], [rotated], [0, 2, 1, 0, 2, 1])      # (y, z, x)
+        rotated *= dirs_part
+        out_part += cv2.transform(rotated, cross)
     return out.reshape(shape + (3,))
 
 

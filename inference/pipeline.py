@@ -41,6 +41,7 @@ FEATURES = {
     "refined": ("refined_r", "refined_g", "refined_b"),
 }
 """Channel names a model's manifest may list as inputs or outputs."""
+_WHOLE_GROUPS = {names: group for group, names in FEATURES.items()}
 
 NORMALISATIONS = ("none", "srgb", "signed")
 """How an input is fed: as stored, sRGB-encoded (for colour), or mapped from [0,1] to [-1,1]."""
@@ -138,8 +139,9 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     small = feats["rgb"]
     steps.stage("lighting")
     sh = net.global_output("illum_net", feats).reshape(9, 3)
+    skin = skin_weights(feats)
     if opts.sh_fit > 0:
-        sh = fit_face_lighting(small, normal, skin_weights(feats), sh, opts.sh_fit)
+        sh = fit_face_lighting(small, normal, skin, sh, opts.sh_fit)
     shading = lighting_shading(normal, sh)
     feats["shading"] = shading
     diffuse = np.maximum(net("diffuse_net", feats, steps.stage("diffuse")), 0.0)
@@ -148,8 +150,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     else:
         feats["albedo"] = albedo_from_diffuse(diffuse, shading)
     if opts.albedo_consistency > 0 and feats["face_size"] > 0:
-        feats["albedo"] = consistent_albedo(feats["albedo"], small, shading,
-                                            skin_weights(feats),
+        feats["albedo"] = consistent_albedo(feats["albedo"], small, shading, skin,
                                             opts.albedo_consistency * feats["face_size"])
     if opts.albedo_headroom > 0:
         feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
@@ -505,8 +506,18 @@ class _Runner:
 
     def __init__(self, registry: Registry, opts: DecomposeOptions, cancel):
         self.reg, self.opts, self.cancel = registry, opts, cancel
+        self._whole: dict = {}  # (group, normalisation) → (the group's array, it normalised)
 
     def _stack(self, spec: ModelSpec, tensor: TensorSpec, feats: Mapping) -> np.ndarray:
+        group = _WHOLE_GROUPS.get(tuple(tensor.channels))
+        if group is not None and feats.get(group) is not None:
+            # a tensor that is one whole group (the photo, fed to every net): normalised once
+            value = feats[group] if feats[group].ndim == 3 else feats[group][..., None]
+            key = (group, tensor.normalisation)
+            cached = self._whole.get(key)
+            if cached is None or cached[0] is not value:
+                cached = self._whole[key] = (value, _normalise(spec, tensor, value))
+            return cached[1]
         planes = {}
         for group, names in FEATURES.items():
             value = feats.get(group)

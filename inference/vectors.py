@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .strips import strips
+
 FACING = (0.0, 0.0, 1.0)
 EPS = 1e-6
 
@@ -29,14 +31,18 @@ def unit(v: np.ndarray, fallback=FACING, eps: float = EPS) -> np.ndarray:
 def unit_planes(x: np.ndarray, y: np.ndarray, z: np.ndarray, fallback=FACING,
                 eps: float = EPS) -> np.ndarray:
     """``unit`` of a vector map given as three H×W planes, returned as H×W×3 (full-resolution
-    maps: no H×W×3 temporary before the result)."""
-    sq = x * x
-    sq += y * y
-    sq += z * z
-    inv, ok = _inverse_length(sq, eps)
-    out = cv2.merge([x * inv, y * inv, z * inv])
-    if not ok.all():
-        out[~ok] = fallback
+    maps: strip by strip, ``strips``, with no full-size temporary besides the result)."""
+    out = np.empty(np.shape(x) + (3,), np.result_type(x, y, z, np.float32))
+    for rows in strips(len(out), int(np.prod(out.shape[1:-1]))):
+        xs, ys, zs = x[rows], y[rows], z[rows]
+        sq = xs * xs
+        sq += ys * ys
+        sq += zs * zs
+        inv, ok = _inverse_length(sq, eps)
+        part = out[rows]
+        part[...] = cv2.merge([xs * inv, ys * inv, zs * inv]).reshape(part.shape)
+        if not ok.all():
+            part[~ok] = fallback
     return out
 
 

@@ -87,6 +87,21 @@ def test_band_limited_environment_reconstructs():
     np.testing.assert_allclose(lt.sh_radiance(sh, dirs)[:, 0], radiance(dirs), atol=2e-3)
 
 
+def test_sh_evaluation_of_a_full_resolution_map_is_the_basis_product_in_every_strip():
+    """A map larger than one strip (inference.strips) gives sh_basis(n) @ coeffs everywhere,
+    the strips' seams included."""
+    from inference.strips import STRIP_PIXELS
+
+    rng = np.random.default_rng(3)
+    n = rng.normal(size=(3 * STRIP_PIXELS // 200 + 7, 200, 3))
+    n /= np.linalg.norm(n, axis=-1, keepdims=True)
+    sh = rng.normal(size=(9, 3))
+    expected = lt.sh_basis(n) @ sh
+    got = lt.sh_radiance(sh, n.astype(np.float32))
+    assert got.shape == n.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
 def test_sh_irradiance_matches_brute_force_cosine_integration():
     lobe = np.array([0.3, 0.5, 0.81])
     lobe /= np.linalg.norm(lobe)

@@ -28,7 +28,7 @@ def test_zero_and_tiny_vectors_become_the_fallback():
     assert vectors.unit(np.array([0, 0, 2])).tolist() == [0.0, 0.0, 1.0]  # ints become float32
 
 
-@pytest.mark.parametrize("shape", [(3, 4), (1, 1)])
+@pytest.mark.parametrize("shape", [(3, 4), (1, 1), (700, 333)])  # the last: several strips
 def test_planes_agree_with_the_stacked_form(shape):
     rng = np.random.default_rng(1)
     x, y, z = (rng.normal(size=shape).astype(np.float32) for _ in range(3))
