@@ -8,6 +8,7 @@ It streams: memory holds one previous frame, whatever the sequence length.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
@@ -239,8 +240,10 @@ class Stabiliser:
         """Per-pixel trust in the flow from this frame back to the previous one. Both flows and
         their forward-backward check run at the flow's resolution (the tolerance scaled to
         it); the trust and the forward flow are then brought up to the frame's size."""
-        forward = _dis_flow(luma, self._prev_luma)
-        backward = _dis_flow(self._prev_luma, luma)
+        with ThreadPoolExecutor(1) as pool:  # the two flows side by side: OpenCV's DIS runs
+            backward = pool.submit(_dis_flow, self._prev_luma, luma)  # mostly on one core
+            forward = _dis_flow(luma, self._prev_luma)
+            backward = backward.result()
         trust = flow_confidence(forward, backward, self.opts.tolerance * scale)
         self._maps = _warp_maps(_upsample_flow(forward, shape, scale))
         if scale < 1.0:
