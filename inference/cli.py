@@ -63,6 +63,10 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--no-mirror", dest="mirror", action="store_false",
                    help="run NormalNet once, not also on the mirrored image (faster, less "
                         "accurate normals)")
+    p.add_argument("--focal-mm", type=float, default=None, metavar="MM",
+                   help="the photo's focal length in mm on a 36 mm sensor fitted to the long "
+                        "side, as Blender's camera (default 50): turns the face prior into "
+                        "camera space where the face lies off the image centre")
     p.add_argument("--write", metavar="LIST",
                    help="what each input's folder gets, comma-separated: passes (the "
                         "multi-layer passes.exr), singles (one EXR per pass), previews (PNGs); "
@@ -279,8 +283,9 @@ def cmd_decompose(args, progress) -> int:
     frames = sequence.expand_inputs(args.images, gaps)
     stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
         if args.stabilise != 0 else None
+    lens = {} if args.focal_mm is None else {"focal_mm": args.focal_mm}
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
-                                        shade=stabiliser is None)
+                                        shade=stabiliser is None, **lens)
     clash = _same_stems(frames)
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"

@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
-from . import face, images, integrate, lighting, vectors
+from . import camera, face, images, integrate, lighting, vectors
 from .errors import InputError, ModelNotInstalled
 from .models import ModelSpec, Registry, TensorSpec, default_registry
 from .passes import Passes
@@ -31,6 +31,8 @@ FEATURES = {
     "rgb": ("R", "G", "B"),
     "landmarks": tuple(f"lm_{n}" for n in face.LANDMARK_CHANNELS),
     "prior": ("prior_x", "prior_y", "prior_z", "prior_mask"),
+    # the prior's normals turned from MediaPipe's ray frame into camera space (camera.py)
+    "prior_camera": ("prior_camera_x", "prior_camera_y", "prior_camera_z"),
     "alpha": ("alpha",),
     "normal": ("normal_x", "normal_y", "normal_z"),
     "shading": ("shading_r", "shading_g", "shading_b"),
@@ -95,6 +97,10 @@ class DecomposeOptions:
     # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
     # passes (shading them here too would be thrown away)
     shade: bool = True
+    # the photo's focal length, in millimetres on a 36 mm sensor fitted to the long side (as
+    # Blender's camera): where the face lies off the optical axis, it turns the face prior
+    # from MediaPipe's ray frame into camera space (camera.prior_to_camera)
+    focal_mm: float = camera.DEFAULT_FOCAL_MM
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
 
@@ -108,6 +114,9 @@ class DecomposeOptions:
             raise InputError(f"tile {self.tile} must exceed twice the overlap {self.overlap}")
         if self.guide_radius < 0 or self.guide_eps <= 0 or self.albedo_headroom < 0:
             raise InputError("guide_radius and albedo_headroom must be ≥ 0, guide_eps > 0")
+        if not (isinstance(self.focal_mm, (int, float)) and 0 < self.focal_mm < 1e5):
+            raise InputError(f"focal_mm must be a focal length in millimetres > 0, "
+                             f"got {self.focal_mm!r}")
 
     @classmethod
     def from_any(cls, options) -> "DecomposeOptions":
@@ -200,8 +209,9 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
 
 def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
     small = shrink(rgb, net.opts.max_side)
+    lens = camera.Pinhole.of_image(small.shape[:2], net.opts.focal_mm)
     face_step = steps.stage("face")
-    feats = _face_features(small, alpha_in, net.opts,
+    feats = _face_features(small, alpha_in, net.opts, lens,
                            lambda f, m="face": face_step(0.5 * f, m), net.cancel)
     frame = (0, small.shape[:2], small.shape[:2])
     pad = frame_padding(feats["face_size"], small.shape[:2]) if net.opts.face_frame else 0
@@ -213,7 +223,8 @@ def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
         frame = (pad, small.shape[:2], run.shape[:2])
         alpha_run = None if alpha_small is None else images.resize(
             pad_frame(alpha_small[..., None], pad, 0.0), run.shape[:2])[..., 0]
-        feats = _face_features(run, alpha_run, net.opts,
+        lens = lens.padded(pad).scaled(run.shape[1] / padded.shape[1])
+        feats = _face_features(run, alpha_run, net.opts, lens,
                                lambda f, m="face": face_step(0.5 + 0.5 * f, m), net.cancel)
         small = run
     feats["frame"] = frame
@@ -239,7 +250,7 @@ def mirror_features(feats: Mapping) -> dict:
             out[key] = value
             continue
         value = value[:, ::-1].copy()
-        if key in ("prior", "normal"):
+        if key in ("prior", "prior_camera", "normal"):
             value[..., 0] *= -1.0
         out[key] = value
     return out
@@ -480,7 +491,7 @@ def unframe(image: np.ndarray, frame: tuple) -> np.ndarray:
     return x[..., 0] if flat else x
 
 
-def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
+def _face_features(small, alpha_in, opts, lens: camera.Pinhole, progress, cancel) -> dict:
     shape = small.shape[:2]
     face_size, turn = 0.0, 0
     if opts.use_face:
@@ -497,6 +508,7 @@ def _face_features(small, alpha_in, opts, progress, cancel) -> dict:
     if alpha_in is not None:  # an alpha channel in the file is the artist's matte
         matte = images.resize(alpha_in[..., None], shape)[..., 0]
     return {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
+            "prior_camera": camera.prior_to_camera(prior, prior_mask, lens),
             "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size,
             "face_turn": turn}
 

@@ -29,7 +29,7 @@ from typing import Iterator, Optional, Sequence
 import cv2
 import numpy as np
 
-from inference import face, images, pipeline
+from inference import camera, face, images, pipeline
 from inference.passes import Passes
 from inference.vectors import unit
 
@@ -258,11 +258,29 @@ def flip_sh(sh: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- network inputs
 
-def normal_net_maps(path: Path) -> dict[str, np.ndarray]:
-    """Everything NormalNet's input and target need, at the sample's resolution."""
+def sample_camera(sample: dict) -> camera.Pinhole:
+    """The pinhole camera that rendered a factory sample: its focal length and lens shift."""
+    try:
+        cam = json.loads(str(sample["meta"]))["params"]["camera"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the sample's meta names no camera (params.camera): the camera-space "
+                         "prior needs the factory's samples") from None
+    return camera.Pinhole.of_image(sample["rgb"].shape[:2], cam["focal_mm"],
+                                   tuple(cam.get("shift", (0.0, 0.0))))
+
+
+def normal_net_maps(path: Path, camera_prior: bool = False) -> dict[str, np.ndarray]:
+    """Everything NormalNet's input and target need, at the sample's resolution. With
+    ``camera_prior`` the prior's normals are in camera space, turned from MediaPipe's ray frame
+    by the sample's own camera (``camera.prior_to_camera``), as the pipeline's ``prior_camera``
+    channels are with the photo's focal length."""
     sample = load_sample(path)
     feats = face_features(path, sample["rgb"])
-    return {"rgb": sample["rgb"], "landmarks": feats["landmarks"], "prior": feats["prior"],
+    prior = feats["prior"]
+    if camera_prior:
+        turned = camera.prior_to_camera(prior[..., :3], prior[..., 3], sample_camera(sample))
+        prior = np.dstack([turned, prior[..., 3]])
+    return {"rgb": sample["rgb"], "landmarks": feats["landmarks"], "prior": prior,
             "matte": feats["matte"], "normal": sample["normal"], "alpha": sample["alpha"]}
 
 
@@ -294,11 +312,11 @@ def _endless(paths: Sequence[Path], batch: int, seed: int, row) -> Iterator[tupl
 
 
 def batches(paths: Sequence[Path], batch: int, size: int, seed: int,
-            aug: Optional[Augment] = GEOMETRY_AUG, landmarks: bool = True
-            ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            aug: Optional[Augment] = GEOMETRY_AUG, landmarks: bool = True,
+            camera_prior: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Endless shuffled NormalNet batches (deterministic for a seed)."""
     def row(path, rng):
-        maps = augment(normal_net_maps(path), rng, size, aug or NO_AUG)
+        maps = augment(normal_net_maps(path, camera_prior), rng, size, aug or NO_AUG)
         return normal_net_arrays(maps, landmarks)
 
     return _endless(paths, batch, seed, row)

@@ -96,6 +96,9 @@ NORMAL, ALBEDO, SHADING = Port("normal", _f("normal")), Port("albedo", _f("albed
     Port("shading", _f("shading"))
 SPECULAR = Port("specular", _f("specular"))
 
+CAMERA_PRIOR_AUX = Port("aux", (*_f("landmarks", "prior_camera"), "prior_mask", *_f("alpha")))
+"""NormalNet's face features when it was trained on the camera-space prior (--camera-prior)."""
+
 EXPORTS: dict[str, tuple[str, tuple[Port, ...], Port]] = {
     # net: (model name, inputs, output)
     "normal": ("normal_net", (RGB, Port("aux", _f("landmarks", "prior", "alpha"))), NORMAL),
@@ -118,11 +121,14 @@ def export(net: str, ckpt: Path, models_dir: Path = MODELS, version: str = "") -
         raise ValueError("export needs the version the manifest gives the model")
     name, inputs, output = EXPORTS[net]
     model, config = load_checkpoint(net, ckpt)
+    if net == "normal" and config.get("camera_prior"):  # trained on the camera-space prior
+        inputs = (RGB, CAMERA_PRIOR_AUX)
     blob, diff = _export_checked(model, {p.name: len(p.channels) for p in inputs},
                                  [output.name])
     trained = {"datasets": config.get("data", []), "steps": config.get("step")}
     if net == "normal":
         trained["landmarks"] = config.get("landmarks", True)
+        trained["camera_prior"] = bool(config.get("camera_prior", False))
     if "init" in config:  # fine-tuned from an earlier run
         trained["init"] = config["init"]
     entry = {

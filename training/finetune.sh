@@ -13,8 +13,9 @@
 #         ~/.cache/relit/ckpt/next)
 #   NETS  runs, in order (default: normal albedo specular illum render); two lanes must not
 #         share a run. "normal_pj" is NormalNet trained on a perturbed prior (--prior-jitter,
-#         training.data.PRIOR_AUG); NORMAL_FROM names the run in FROM that both NormalNet runs
-#         start from (default normal).
+#         training.data.PRIOR_AUG); "normal_cam" is NormalNet on the camera-space prior
+#         (--camera-prior, inference.camera); NORMAL_FROM names the run in FROM that the
+#         NormalNet runs start from (default normal).
 #   NORMAL_STEPS / MAP_STEPS  steps (3000 at 256 px / 2000 at 128 px)
 #   TRAIN_ARGS  more arguments for every training.train run (later ones win)
 #   Data: RELIT_SYNTH_ROOT/v1, and v1-extra where it exists.
@@ -60,6 +61,7 @@ for name in ${NETS:-normal albedo specular illum render}; do
   case $name in
     normal) run normal normal "$NORMAL_FROM" "$NORMAL_STEPS" 256 || exit 1 ;;
     normal_pj) run normal_pj normal "$NORMAL_FROM" "$NORMAL_STEPS" 256 --prior-jitter || exit 1 ;;
+    normal_cam) run normal_cam normal "$NORMAL_FROM" "$NORMAL_STEPS" 256 --camera-prior || exit 1 ;;
     *) run "$name" "$name" "$name" "$MAP_STEPS" 128 || exit 1 ;;
   esac
 done

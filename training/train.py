@@ -41,6 +41,7 @@ class TrainConfig:
     widths: list | None = None
     landmarks: bool = True
     prior_jitter: bool = False
+    camera_prior: bool = False
     shading_jitter: float = 0.0
     ckpt: str | None = None
     every: int = 200
@@ -54,7 +55,7 @@ class TrainConfig:
 def _normal_batches(run: TrainConfig, paths, seed: int):
     augment = data.PRIOR_AUG if run.prior_jitter else data.GEOMETRY_AUG
     return data.batches(paths, run.batch, run.size, seed=seed, aug=augment,
-                        landmarks=run.landmarks)
+                        landmarks=run.landmarks, camera_prior=run.camera_prior)
 
 
 def _map_batches(run: TrainConfig, paths, seed: int):
@@ -231,6 +232,7 @@ def train(run: TrainConfig) -> Path:
     net = NETS[run.net]
     folder = Path(run.ckpt or CKPT_ROOT / f"{run.net}{'' if run.landmarks else '_nolm'}")
     record = {"net": run.net, "landmarks": run.landmarks, "prior_jitter": run.prior_jitter,
+              "camera_prior": run.camera_prior,
               "shading_jitter": run.shading_jitter, "render_input": net.render_input,
               "size": run.size, "batch": run.batch, "lr": run.lr, "widths": run.widths,
               "data": [str(Path(source_folder).expanduser()) for source_folder in run.data]}
@@ -247,7 +249,8 @@ def train(run: TrainConfig) -> Path:
     adversary = Adversary(run.lr) if net.loss is None else None
     if state is not None:
         before = {"render_input": net.render_input_before}  # older runs
-        for key in ("net", "landmarks", "prior_jitter", "shading_jitter", "render_input"):
+        for key in ("net", "landmarks", "prior_jitter", "camera_prior", "shading_jitter",
+                    "render_input"):
             if state["config"].get(key, before.get(key, False)) != record[key]:
                 raise SystemExit(f"{folder} holds a run with {key}={state['config'].get(key)!r}; "
                                  f"this one has {record[key]!r}: pick another --ckpt")
@@ -316,6 +319,10 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--prior-jitter", action="store_true",
                    help="NormalNet: train on a turned, rescaled or missing face-mesh prior "
                         "(training.data.PRIOR_AUG)")
+    cli.add_argument("--camera-prior", action="store_true",
+                   help="NormalNet: the face-mesh prior in camera space, turned from "
+                        "MediaPipe's ray frame by each sample's camera (inference.camera); "
+                        "exported as the prior_camera channels")
     cli.add_argument("--shading-jitter", type=float, default=0.0, metavar="STOPS",
                    help="DiffuseNet / albedo net: scale the shading input by 2 ** ±STOPS, as "
                         "IllumNet's level errs at run time")

@@ -336,3 +336,52 @@ def test_shading_jitter_scales_the_albedo_nets_shading_input_only(shards, tmp_pa
     assert train.main(args + ["--shading-jitter", "0.5"]) == 0
     with pytest.raises(SystemExit, match="shading_jitter"):
         train.main(args[:args.index("--steps") + 1] + ["2"] + args[args.index("--steps") + 2:])
+
+
+def test_camera_prior_is_turned_by_each_samples_camera_and_exported_as_such(
+        bust_samples, monkeypatch, tmp_path):
+    from inference import camera
+
+    meta = {"seed": 0, "params": {"camera": {"focal_mm": 35.0, "shift": [0.0, 0.05]}}}
+    folder = bust_samples("cam", lambda gt, i: dict(
+        rgb=(gt["albedo"] * 0.6).astype(np.float16), normal=gt["normal"].astype(np.float16),
+        alpha=gt["alpha"].astype(np.float16), meta=json.dumps({**meta, "seed": i})))
+    yy, xx = np.mgrid[0:64, 0:64] + 0.5
+    inside = ((xx - 32) ** 2 + (yy - 14) ** 2 < 100).astype(np.float32)  # a face up high
+    prior = np.dstack([np.zeros((64, 64, 2)), inside, inside]).astype(np.float32)  # facing +Z
+    monkeypatch.setattr(data, "face_features", lambda path, rgb: {
+        "landmarks": np.zeros((64, 64, 6), np.float32), "prior": prior,
+        "matte": np.ones((64, 64), np.float32)})
+    path = data.sample_paths([folder])[0]
+    ray, turned = data.normal_net_maps(path), data.normal_net_maps(path, camera_prior=True)
+    assert np.array_equal(ray["prior"], prior)
+    lens = camera.Pinhole.of_image((64, 64), 35.0, (0.0, 0.05))
+    assert np.allclose(turned["prior"][..., :3], camera.prior_to_camera(prior[..., :3], inside,
+                                                                        lens), atol=1e-6)
+    assert np.array_equal(turned["prior"][..., 3], inside)
+    face = inside > 0
+    assert (turned["prior"][..., 1][face] < -0.2).all()  # seen from below: it faces down
+    assert np.array_equal(turned["normal"], ray["normal"])
+
+    ckpt = tmp_path / "ckpt"
+    args = ["normal", "--data", str(folder), "--steps", "1", "--batch", "2", "--size", "32",
+            "--widths", "8", "16", "--ckpt", str(ckpt), "--camera-prior"]
+    assert train.main(args) == 0
+    with pytest.raises(SystemExit, match="camera_prior"):
+        train.main([a for a in args if a != "--camera-prior"] + ["--steps", "2"])
+    models = tmp_path / "models"
+    install_chain(models)
+    export.export("normal", ckpt / "last.pt", models, "0.0.1")
+    entry = json.loads((models / "manifest.json").read_text())["models"]["normal_net"]
+    channels = entry["inputs"][1]["channels"]
+    assert channels[6:10] == ["prior_camera_x", "prior_camera_y", "prior_camera_z", "prior_mask"]
+    assert entry["training_data"]["camera_prior"] is True
+    passes = pipeline.decompose((bust(80)["albedo"] * 0.6).astype(np.float32),
+                                {"registry": Registry(models), "max_side": 64})
+    assert passes.normal.shape == (80, 80, 3)
+
+    bare = bust_samples("bare", lambda gt, i: dict(
+        rgb=(gt["albedo"] * 0.6).astype(np.float16), normal=gt["normal"].astype(np.float16),
+        alpha=gt["alpha"].astype(np.float16), meta=json.dumps({"seed": i})))
+    with pytest.raises(ValueError, match="names no camera"):
+        data.normal_net_maps(data.sample_paths([bare])[0], camera_prior=True)

@@ -87,8 +87,9 @@ def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
     covered = total = 0
     paths = held_out_paths(folder, count)
     for path in paths:
-        inputs, target, mask = data.normal_net_arrays(data.normal_net_maps(path),
-                                                      config.get("landmarks", True))
+        inputs, target, mask = data.normal_net_arrays(
+            data.normal_net_maps(path, config.get("camera_prior", False)),
+            config.get("landmarks", True))
         with torch.no_grad():
             pred = model(torch.from_numpy(inputs[None, :3]),
                          torch.from_numpy(inputs[None, 3:]))[0]
