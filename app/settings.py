@@ -8,7 +8,7 @@ from typing import Optional
 import bpy
 
 from ..datablocks import is_relit, lights, plate
-from ..inference import camera, frames
+from ..inference import frames
 from ..inference.errors import InputError, RelitError
 from ..inference.lighting import STUDIO_LIGHTS
 from ..inference.models import Registry, default_registry
@@ -138,12 +138,6 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
         name="Mirror Pass", default=True,
         description="Also run the normal network on the mirrored image and average the two: "
         "more accurate normals for one more network pass")
-    focal_mm: bpy.props.FloatProperty(
-        name="Lens", default=camera.DEFAULT_FOCAL_MM, min=1.0, soft_min=12.0, soft_max=300.0,
-        subtype="DISTANCE_CAMERA", unit="CAMERA",
-        description="Focal length the photo was taken with (mm, 36 mm sensor on the long "
-        "side, as Blender's camera): places the face prior in camera space where the face is "
-        "off the image centre")
     active: bpy.props.StringProperty(
         name="Passes", description="The pass set that the plate, lighting and export use")
     keep_plate: bpy.props.BoolProperty(

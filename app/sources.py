@@ -69,7 +69,7 @@ def require_models(settings, names=pipeline.CHAIN) -> None:
 
 def decompose_options(settings) -> dict:
     return {"max_side": settings.max_side, "mirror_normals": settings.mirror_normals,
-            "focal_mm": settings.focal_mm, "registry": registry(settings)}
+            "registry": registry(settings)}
 
 
 def decompose_work(settings, pixels: np.ndarray):

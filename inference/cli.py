@@ -65,8 +65,9 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                         "accurate normals)")
     p.add_argument("--focal-mm", type=float, default=None, metavar="MM",
                    help="the photo's focal length in mm on a 36 mm sensor fitted to the long "
-                        "side, as Blender's camera (default 50): turns the face prior into "
-                        "camera space where the face lies off the image centre")
+                        "side, as Blender's camera (default 50): for a NormalNet that reads the "
+                        "face prior in camera space (prior_camera channels), it turns the prior "
+                        "where the face lies off the image centre")
     p.add_argument("--write", metavar="LIST",
                    help="what each input's folder gets, comma-separated: passes (the "
                         "multi-layer passes.exr), singles (one EXR per pass), previews (PNGs); "
@@ -275,6 +276,17 @@ def _say(args, message: str) -> None:
         print(f"[relit] {message}", file=sys.stderr, flush=True)
 
 
+def _warn_if_lens_unread() -> None:
+    from . import pipeline
+    from .models import default_registry
+
+    registry = default_registry()
+    if registry.status().get("normal_net") == "ok" and not pipeline.reads_camera_prior(registry):
+        version = registry.spec("normal_net").version
+        warnings.warn(f"--focal-mm changes nothing here: normal_net {version} reads the face "
+                      "prior in MediaPipe's ray frame, not in camera space")
+
+
 def cmd_decompose(args, progress) -> int:
     from . import frames as chunks, images, pipeline, sequence
     from .writer import FolderWriter
@@ -284,6 +296,8 @@ def cmd_decompose(args, progress) -> int:
     stabiliser = sequence.Stabiliser(sequence.StabiliseOptions(strength=args.stabilise)) \
         if args.stabilise != 0 else None
     lens = {} if args.focal_mm is None else {"focal_mm": args.focal_mm}
+    if lens:
+        _warn_if_lens_unread()
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
                                         shade=stabiliser is None, **lens)
     clash = _same_stems(frames)

@@ -98,8 +98,9 @@ class DecomposeOptions:
     # passes (shading them here too would be thrown away)
     shade: bool = True
     # the photo's focal length, in millimetres on a 36 mm sensor fitted to the long side (as
-    # Blender's camera): where the face lies off the optical axis, it turns the face prior
-    # from MediaPipe's ray frame into camera space (camera.prior_to_camera)
+    # Blender's camera), for a NormalNet that reads the camera-space prior (reads_camera_prior):
+    # where the face lies off the optical axis, it turns the face prior from MediaPipe's ray
+    # frame into camera space (camera.prior_to_camera)
     focal_mm: float = camera.DEFAULT_FOCAL_MM
     face_options: Mapping = field(default_factory=dict)
     registry: Optional[Registry] = None
@@ -209,7 +210,8 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
 
 def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
     small = shrink(rgb, net.opts.max_side)
-    lens = camera.Pinhole.of_image(small.shape[:2], net.opts.focal_mm)
+    lens = (camera.Pinhole.of_image(small.shape[:2], net.opts.focal_mm)
+            if reads_camera_prior(net.reg) else None)
     face_step = steps.stage("face")
     feats = _face_features(small, alpha_in, net.opts, lens,
                            lambda f, m="face": face_step(0.5 * f, m), net.cancel)
@@ -223,7 +225,7 @@ def _normal_features(net: "_Runner", rgb, alpha_in, steps: Steps) -> dict:
         frame = (pad, small.shape[:2], run.shape[:2])
         alpha_run = None if alpha_small is None else images.resize(
             pad_frame(alpha_small[..., None], pad, 0.0), run.shape[:2])[..., 0]
-        lens = lens.padded(pad).scaled(run.shape[1] / padded.shape[1])
+        lens = lens and lens.padded(pad).scaled(run.shape[1] / padded.shape[1])
         feats = _face_features(run, alpha_run, net.opts, lens,
                                lambda f, m="face": face_step(0.5 + 0.5 * f, m), net.cancel)
         small = run
@@ -491,7 +493,16 @@ def unframe(image: np.ndarray, frame: tuple) -> np.ndarray:
     return x[..., 0] if flat else x
 
 
-def _face_features(small, alpha_in, opts, lens: camera.Pinhole, progress, cancel) -> dict:
+def reads_camera_prior(registry: Registry) -> bool:
+    """Whether the installed NormalNet reads the camera-space prior (``prior_camera``), so the
+    photo's focal length matters; one trained on MediaPipe's ray frame reads ``prior``."""
+    wanted = set(FEATURES["prior_camera"])
+    return any(wanted & set(t.channels) for t in registry.spec("normal_net").inputs)
+
+
+def _face_features(small, alpha_in, opts, lens: Optional[camera.Pinhole], progress,
+                   cancel) -> dict:
+    """The face step's features; ``prior_camera`` too when ``lens`` is given."""
     shape = small.shape[:2]
     face_size, turn = 0.0, 0
     if opts.use_face:
@@ -507,10 +518,12 @@ def _face_features(small, alpha_in, opts, lens: camera.Pinhole, progress, cancel
         matte, notes = np.ones(shape, np.float32), []
     if alpha_in is not None:  # an alpha channel in the file is the artist's matte
         matte = images.resize(alpha_in[..., None], shape)[..., 0]
-    return {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
-            "prior_camera": camera.prior_to_camera(prior, prior_mask, lens),
-            "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size,
-            "face_turn": turn}
+    feats = {"landmarks": lm, "prior": np.dstack([prior, prior_mask]),
+             "alpha": matte.astype(np.float32), "warnings": notes, "face_size": face_size,
+             "face_turn": turn}
+    if lens is not None:
+        feats["prior_camera"] = camera.prior_to_camera(prior, prior_mask, lens)
+    return feats
 
 
 class _Runner:

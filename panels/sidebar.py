@@ -53,7 +53,6 @@ def draw_source(layout, context):
         row.operator("relit.decompose", text="From File", icon="FILE_IMAGE").source = "FILE"
     col.prop(settings, "max_side")
     col.prop(settings, "mirror_normals")
-    col.prop(settings, "focal_mm")
 
 
 class RELIT_PT_main(_Relit, bpy.types.Panel):

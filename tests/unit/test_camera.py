@@ -112,3 +112,21 @@ def test_the_pipeline_turns_the_prior_by_the_photos_lens(hopper, tmp_path):
     assert -0.45 < (wide[..., 1] - long[..., 1])[face].mean() < -0.15
     with pytest.raises(Exception, match="focal_mm"):
         pipeline.decompose(plate, {**base, "focal_mm": 0.0})
+
+
+def test_only_a_normal_net_that_reads_the_camera_prior_is_given_it(chain_dir, tmp_path):
+    assert not pipeline.reads_camera_prior(Registry(chain_dir))  # reads prior_x..z
+    assert pipeline.reads_camera_prior(_prior_camera_net(tmp_path))
+
+
+def test_cli_focal_length_warns_when_the_normal_net_ignores_it(with_chain, tmp_path, capsys):
+    from inference import cli, images
+
+    photo = tmp_path / "photo.png"
+    images.save_png(photo, np.full((48, 64, 3), 0.4, np.float32))
+    assert cli.main(["--quiet", "decompose", str(photo), "--out", str(tmp_path / "out"),
+                     "--focal-mm", "85", "--max-side", "64"]) == 0
+    assert "relit: warning: --focal-mm changes nothing here" in capsys.readouterr().err
+    assert cli.main(["--quiet", "decompose", str(photo), "--out", str(tmp_path / "bad"),
+                     "--focal-mm", "-1"]) != 0
+    assert "focal_mm must be" in capsys.readouterr().err
