@@ -7,11 +7,11 @@ is given as on Blender's camera: millimetres on a 36 mm sensor fitted to the ima
 MediaPipe's face mesh is weak-perspective: its normals are those of the face seen straight
 along the ray from the camera to it (the *ray frame*). Off the optical axis that ray is not the
 camera's axis, and a face above the frame's centre is seen from below: its mesh faces up
-against the camera-space truth by the ray's angle. On the factory's portraits, where the camera
-aims at the chest in head-and-shoulders framings, that was the prior's largest error: its mean Y
-on the face followed 0.75 × the sine of the ray's elevation (correlation 0.73; 0.085 on
-average). ``prior_to_camera`` turns the prior from the ray frame into camera space with one
-rotation, the one that takes +Z to the direction from the face's centre to the camera.
+against the camera-space truth by about the ray's angle. The factory's head-and-shoulders
+framings aim the camera at the chest, so its faces sit above the axis and their priors face up
+(``python -m training.evaluate prior-frame`` measures it). ``prior_to_camera`` turns the prior
+from the ray frame into camera space with one rotation, the one that takes +Z to the direction
+from the face's centre to the camera.
 """
 from __future__ import annotations
 

@@ -101,8 +101,12 @@ def parser() -> argparse.ArgumentParser:
     relight = sub.add_parser("relight")
     relight.add_argument("folder")
     relight.add_argument("--count", type=int, default=100)
+    frame = sub.add_parser("prior-frame", help="the face-mesh prior in the ray frame and in "
+                           "camera space, against a factory folder's true normals")
+    frame.add_argument("folder")
+    frame.add_argument("--count", type=int, default=300)
     for name in ROW_COMMANDS:
-        if name != "relight":
+        if name not in ("relight", "prior-frame"):
             sub.add_parser(name).add_argument("--subjects", nargs="+",
                                               default=["yaleB01", "yaleB02"])
     every = sub.add_parser("report", help="every model-card measurement, as JSON and markdown")
@@ -144,6 +148,8 @@ def parser() -> argparse.ArgumentParser:
 ROW_COMMANDS = {
     "relight": lambda args: [synthetic.relight_baseline(Path(args.folder).expanduser(),
                                                         args.count)],
+    "prior-frame": lambda args: [synthetic.prior_frame(Path(args.folder).expanduser(),
+                                                      args.count)],
     "yale": lambda args: yale.yale_photometric(args.subjects),
     "yale-prior": lambda args: yale.yale_prior(args.subjects),
     "yale-faces": lambda args: yale.yale_faces(args.subjects),

@@ -338,10 +338,10 @@ def test_shading_jitter_scales_the_albedo_nets_shading_input_only(shards, tmp_pa
         train.main(args[:args.index("--steps") + 1] + ["2"] + args[args.index("--steps") + 2:])
 
 
-def test_camera_prior_is_turned_by_each_samples_camera_and_exported_as_such(
-        bust_samples, monkeypatch, tmp_path):
-    from inference import camera
-
+@pytest.fixture
+def camera_shards(bust_samples, monkeypatch):
+    """Bust samples shot through a 35 mm lens, with a face prior high in the frame that faces
+    +Z in MediaPipe's ray frame: (folder, prior H×W×4)."""
     meta = {"seed": 0, "params": {"camera": {"focal_mm": 35.0, "shift": [0.0, 0.05]}}}
     folder = bust_samples("cam", lambda gt, i: dict(
         rgb=(gt["albedo"] * 0.6).astype(np.float16), normal=gt["normal"].astype(np.float16),
@@ -352,6 +352,15 @@ def test_camera_prior_is_turned_by_each_samples_camera_and_exported_as_such(
     monkeypatch.setattr(data, "face_features", lambda path, rgb: {
         "landmarks": np.zeros((64, 64, 6), np.float32), "prior": prior,
         "matte": np.ones((64, 64), np.float32)})
+    return folder, prior
+
+
+def test_camera_prior_is_turned_by_each_samples_camera_and_exported_as_such(
+        camera_shards, bust_samples, tmp_path):
+    from inference import camera
+
+    folder, prior = camera_shards
+    inside = prior[..., 3]
     path = data.sample_paths([folder])[0]
     ray, turned = data.normal_net_maps(path), data.normal_net_maps(path, camera_prior=True)
     assert np.array_equal(ray["prior"], prior)
@@ -385,3 +394,17 @@ def test_camera_prior_is_turned_by_each_samples_camera_and_exported_as_such(
         alpha=gt["alpha"].astype(np.float16), meta=json.dumps({"seed": i})))
     with pytest.raises(ValueError, match="names no camera"):
         data.normal_net_maps(data.sample_paths([bare])[0], camera_prior=True)
+
+
+def test_prior_frame_measures_the_prior_in_both_frames(camera_shards):
+    from training.evaluation import synthetic
+
+    folder, _ = camera_shards
+    row = synthetic.prior_frame(folder, 10)
+    assert row["samples"] == 4
+    # the face's centre is 21 px above the optical axis (the lens shift lowers the axis by
+    # 3 px) of a 64 px frame through 35 mm, 62 px of focal length: the ray climbs 18°, and the
+    # turned prior faces that much further down than the ray frame's
+    ray, cam = row["ray_frame"], row["camera_frame"]
+    assert cam["mean_dy"] < ray["mean_dy"] - 0.2
+    assert row["ray_tilt_vs_elevation_sine"]["mean_sine"] > 0.2  # seen from below

@@ -108,6 +108,38 @@ def normal_checkpoint(ckpt: Path, folder: Path, count: int) -> list[dict]:
              "coverage": covered / max(total, 1), **prior.result()}]
 
 
+def prior_frame(folder: Path, count: int) -> dict:
+    """The face-mesh prior against the true normals, in MediaPipe's ray frame and turned into
+    camera space by each sample's own camera (``inference.camera``): pooled errors, and how the
+    ray frame's mean Y error on the face follows the sine of the ray's elevation (the face above
+    the optical axis is seen from below). Needs no model; any factory folder will do."""
+    from inference import camera
+
+    ray, turned, rows = _Pool(), _Pool(), []
+    paths = data.sample_paths([folder])[:count]
+    for path in paths:
+        sample = data.load_sample(path)
+        prior = data.face_features(path, sample["rgb"])["prior"]
+        mask = (prior[..., 3] > 0.5) & (sample["alpha"] > 0.5)
+        if not mask.any():
+            continue
+        lens = data.sample_camera(sample)
+        ray.add(prior[..., :3], sample["normal"], mask)
+        turned.add(camera.prior_to_camera(prior[..., :3], prior[..., 3], lens),
+                   sample["normal"], mask)
+        ys, xs = np.nonzero(prior[..., 3] > 0.5)
+        rows.append((-lens.toward_camera(xs.mean() + 0.5, ys.mean() + 0.5)[1],
+                     float(ray.tilts[-1].mean())))
+    elevation, tilt = np.array(rows).T if rows else (np.zeros(0), np.zeros(0))
+    fit = (np.polyfit(elevation, tilt, 1) if len(rows) > 2 else np.full(2, np.nan)).tolist()
+    return {"metric": "face_mesh_prior_frame", "data": str(folder), "samples": len(rows),
+            "ray_frame": ray.result(), "camera_frame": turned.result(),
+            "ray_tilt_vs_elevation_sine": {"slope": fit[0], "intercept": fit[1],
+                                           "correlation": float(np.corrcoef(elevation, tilt)[0, 1])
+                                           if len(rows) > 2 else float("nan"),
+                                           "mean_sine": float(elevation.mean()) if rows else 0.0}}
+
+
 def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
     """DiffuseNet, its direct-albedo alternative or SpecularNet, each fed the true normals, SH
     and albedo they are trained with (no upstream error): albedo si-PSNR, or roughness/F0 MAE."""
