@@ -75,14 +75,24 @@ def rotation_from_z(direction: np.ndarray) -> np.ndarray:
     return np.eye(3) + sin * cross + (1.0 - cos) * cross @ cross
 
 
-def prior_to_camera(normal: np.ndarray, mask: np.ndarray, camera: Pinhole) -> np.ndarray:
-    """The face prior's normals (H×W×3, ray frame, zero outside ``mask``) in camera space: turned
-    by the rotation that takes +Z to the direction from the centre of ``mask`` to the camera.
-    Zero stays zero; an empty mask gives the normals back unchanged."""
+def face_ray(mask: np.ndarray, camera: Pinhole) -> np.ndarray | None:
+    """The unit direction from the centre of the prior's ``mask`` (H×W) to the camera: the ray
+    MediaPipe's weak-perspective mesh is seen along. None for an empty mask."""
     rows, cols = np.nonzero(mask > 0.5)
     if not len(rows):
+        return None
+    return camera.toward_camera(cols.mean() + 0.5, rows.mean() + 0.5)
+
+
+def prior_to_camera(normal: np.ndarray, mask: np.ndarray, camera: Pinhole) -> np.ndarray:
+    """The face prior's normals (H×W×3, ray frame, zero outside ``mask``) in camera space: turned
+    by the rotation that takes +Z to ``face_ray``. Zero stays zero; an empty mask gives the
+    normals back unchanged."""
+    ray = face_ray(mask, camera)
+    if ray is None:
         return normal
-    rot = rotation_from_z(camera.toward_camera(cols.mean() + 0.5, rows.mean() + 0.5))
+    rows, cols = np.nonzero(mask > 0.5)
+    rot = rotation_from_z(ray)
     out = np.zeros_like(normal)
     out[rows, cols] = normal[rows, cols] @ rot.T.astype(normal.dtype)
     return out

@@ -116,8 +116,7 @@ def prior_frame(folder: Path, count: int) -> dict:
     from inference import camera
 
     ray, turned, rows = _Pool(), _Pool(), []
-    paths = data.sample_paths([folder])[:count]
-    for path in paths:
+    for path in data.sample_paths([folder])[:count]:
         sample = data.load_sample(path)
         prior = data.face_features(path, sample["rgb"])["prior"]
         mask = (prior[..., 3] > 0.5) & (sample["alpha"] > 0.5)
@@ -127,17 +126,18 @@ def prior_frame(folder: Path, count: int) -> dict:
         ray.add(prior[..., :3], sample["normal"], mask)
         turned.add(camera.prior_to_camera(prior[..., :3], prior[..., 3], lens),
                    sample["normal"], mask)
-        ys, xs = np.nonzero(prior[..., 3] > 0.5)
-        rows.append((-lens.toward_camera(xs.mean() + 0.5, ys.mean() + 0.5)[1],
-                     float(ray.tilts[-1].mean())))
-    elevation, tilt = np.array(rows).T if rows else (np.zeros(0), np.zeros(0))
-    fit = (np.polyfit(elevation, tilt, 1) if len(rows) > 2 else np.full(2, np.nan)).tolist()
+        rows.append((-camera.face_ray(prior[..., 3], lens)[1], float(ray.tilts[-1].mean())))
+    if len(rows) < 3:
+        raise ValueError(f"{folder}: {len(rows)} samples with a face among the first {count}; "
+                         "the tilt's fit needs at least 3")
+    elevation, tilt = np.array(rows).T
+    slope, intercept = np.polyfit(elevation, tilt, 1)
     return {"metric": "face_mesh_prior_frame", "data": str(folder), "samples": len(rows),
             "ray_frame": ray.result(), "camera_frame": turned.result(),
-            "ray_tilt_vs_elevation_sine": {"slope": fit[0], "intercept": fit[1],
-                                           "correlation": float(np.corrcoef(elevation, tilt)[0, 1])
-                                           if len(rows) > 2 else float("nan"),
-                                           "mean_sine": float(elevation.mean()) if rows else 0.0}}
+            "ray_tilt_vs_elevation_sine": {
+                "slope": float(slope), "intercept": float(intercept),
+                "correlation": float(np.corrcoef(elevation, tilt)[0, 1]),
+                "mean_sine": float(elevation.mean())}}
 
 
 def map_checkpoint(net: str, ckpt: Path, folder: Path, count: int) -> dict:
