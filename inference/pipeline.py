@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
-from . import camera, face, images, integrate, lighting, vectors
+from . import camera, face, foreground, images, integrate, lighting, vectors
 from .errors import InputError, ModelNotInstalled
 from .models import ModelSpec, Registry, TensorSpec, default_registry
 from .passes import Passes
@@ -97,6 +97,10 @@ class DecomposeOptions:
     # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
     # passes (shading them here too would be thrown away)
     shade: bool = True
+    # the material passes (albedo, roughness, F0) where the matte is soft hold the subject's
+    # own values, not the background's mixed in (foreground.estimate_foreground): without it
+    # the sky behind a hat relights as a blue fringe around it
+    decontaminate: bool = True
     # the photo's focal length, in millimetres on a 36 mm sensor fitted to the long side (as
     # Blender's camera), for a NormalNet that reads the camera-space prior (reads_camera_prior):
     # where the face lies off the optical axis, it turns the face prior from MediaPipe's ray
@@ -174,6 +178,9 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     planes = _Guide(rgb, opts).planes(stack)  # full-resolution maps, one plane each
     for i in (0, 4, 5, 6, 7, 8):
         np.clip(planes[i], 0.0, 1.0, out=planes[i])
+    if opts.decontaminate:
+        material = foreground.estimate_foreground(cv2.merge(planes[4:9]), planes[0])
+        planes[4:9] = [np.clip(material[..., i], 0.0, 1.0) for i in range(5)]
     passes = Passes(
         rgb=rgb, alpha=planes[0], normal=vectors.unit_planes(*planes[1:4]),
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
@@ -273,7 +280,8 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     ``relit`` is a ``render.RelitImage`` (or an H×W×3 render, premultiplied). Runs at internal
     resolution and adds the network's correction back onto the full-resolution render through
     the guide. Returns premultiplied linear RGB: the net learns the Cycles frame inside the
-    matte, straight colour, so its result is multiplied by the matte here.
+    matte, straight colour, so its correction is taken against the straight render and
+    multiplied by the matte, and where the matte is soft it fades out (``refine_trust``).
     """
     opts = DecomposeOptions.from_any(options)
     reg = opts.registry or default_registry()
@@ -290,9 +298,23 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     small = {k: shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
              for k, v in full.items() if v is not None}
     out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
-    correction = out - small["render"]
-    refined = np.maximum(rendered + _Guide(passes.rgb, opts)(correction), 0.0)
-    return refined * passes.alpha[..., None]
+    trust = refine_trust(small["alpha"][..., 0])[..., None]
+    straight = np.divide(small["render"], small["alpha"], out=np.zeros_like(small["render"]),
+                         where=trust > 0)
+    correction = _Guide(passes.rgb, opts)(trust * (out - straight))
+    return np.maximum(rendered + passes.alpha[..., None] * correction, 0.0)
+
+
+REFINE_MATTE = 0.5
+"""RenderNet learnt the pixels whose true matte exceeds this (training.nets.render_losses);
+elsewhere its output was never asked for anything."""
+
+
+def refine_trust(alpha: np.ndarray) -> np.ndarray:
+    """How much of RenderNet's correction a pixel takes, by its matte: none at or below
+    ``REFINE_MATTE``, where the net's answer is untrained (around a soft matte it paints a
+    bright halo), all of it at 1, linear between; the rest stays the Cook-Torrance render."""
+    return np.clip((alpha - REFINE_MATTE) / (1.0 - REFINE_MATTE), 0.0, 1.0).astype(np.float32)
 
 
 def _or(value, default: float, shape) -> np.ndarray:

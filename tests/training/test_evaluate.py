@@ -96,7 +96,9 @@ def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
                 "matte_iou", "relight_ct_true_psnr_db", "relight_ct_predicted_ssim",
                 "relight_rendernet_true_psnr_db", "relight_ct_predicted_true_albedo_psnr_db",
                 "relight_ct_predicted_albedo_level_oracle_psnr_db", "relight_scene_ct_true_ssim",
-                "relight_scene_ct_predicted_psnr_db", "relight_scene_rendernet_true_psnr_db"):
+                "relight_scene_ct_predicted_psnr_db", "relight_scene_rendernet_true_psnr_db",
+                "relight_scene_ct_predicted_edge_psnr_db",
+                "relight_scene_rendernet_predicted_edge_psnr_db"):
         assert np.isfinite(row[key]), key
     assert abs(row["sh_level_log2"]["median"]) < 1e-4  # the stand-in answers SH_A itself
     assert np.isfinite(row["albedo_level_log2"]["mean_abs"])
@@ -106,6 +108,34 @@ def test_chain_on_synthetic_samples_reports_every_pass(samples, tmp_path):
     # aside); its SH only approximates them
     assert row["relight_scene_ct_true_psnr_db"] > 40
     assert row["relight_ct_true_psnr_db"] < row["relight_scene_ct_true_psnr_db"]
+
+
+def test_edge_psnr_sees_a_fringe_and_a_halo_but_not_the_inside():
+    """The band around the true outline, composited over the frame's background: a relight
+    that matches the frame scores high; a blue fringe at the edge or a halo beyond the
+    subject costs; a wrong inside does not count."""
+    h = w = 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    true_alpha = ((yy - 32) ** 2 + (xx - 32) ** 2 < 18 ** 2).astype(np.float32)
+    subject = np.full((h, w, 3), [0.6, 0.4, 0.3], np.float32)
+    background = np.full((h, w, 3), [0.05, 0.1, 0.3], np.float32)
+    frame = true_alpha[..., None] * subject + (1 - true_alpha[..., None]) * background
+    good = synthetic.edge_psnr(subject * true_alpha[..., None], true_alpha, frame, true_alpha)
+    assert good > 60
+    inside_wrong = subject.copy()
+    inside_wrong[28:36, 28:36] = 0.0   # deep inside, beyond the band
+    assert synthetic.edge_psnr(inside_wrong * true_alpha[..., None], true_alpha, frame,
+                               true_alpha) == pytest.approx(good)
+    ring = (true_alpha > 0) & ((yy - 32) ** 2 + (xx - 32) ** 2 > 15 ** 2)
+    fringed = subject.copy()
+    fringed[ring] = [0.1, 0.2, 0.9]
+    assert synthetic.edge_psnr(fringed * true_alpha[..., None], true_alpha, frame,
+                               true_alpha) < good - 20
+    wide = ((yy - 32) ** 2 + (xx - 32) ** 2 < 22 ** 2).astype(np.float32) * 0.5
+    wide = np.maximum(wide, true_alpha)    # a soft matte beyond the subject, lit grey
+    halo = np.full((h, w, 3), 0.5, np.float32) * wide[..., None]
+    halo[true_alpha > 0] = subject[true_alpha > 0]
+    assert synthetic.edge_psnr(halo, wide, frame, true_alpha) < good - 20
 
 
 def test_estimate_normals_runs_only_the_first_net(tmp_path):
@@ -166,6 +196,7 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert "without landmarks" in text and "Yale B normals, mean, development" in text
     assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
     assert "normal tilt on the face" in text and "Yale B development" in text
+    assert "the same at the subject's edge" in text
     assert "acceptance" not in text.split(model_card.CARD_BEGIN)[1]
     assert res["options"] == {} and "runs with the pipeline's defaults." in text
     assert "defaults except `mirror_normals=False`" in model_card.card_markdown(

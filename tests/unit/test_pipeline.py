@@ -115,12 +115,62 @@ def test_passes_round_trip_and_refine(options, tmp_path):
     assert np.allclose(back.normal, passes.normal, atol=2e-3)
     assert np.allclose(back.sh, passes.sh, atol=1e-5)
     assert set(back.present()) >= {"rgb", "normal", "albedo", "roughness", "height"}
+    passes.alpha = np.zeros(passes.shape, np.float32)  # no person here: a matte of our own
+    passes.alpha[:, :40] = 1.0
     relit = render.cook_torrance(passes, render.ShLight(passes.sh))
     refined = pipeline.refine(passes, relit, options)
-    # The stand-in RenderNet returns its render input (as straight colour, the net's contract),
-    # so the refined image is that times the matte: premultiplied, nothing outside the subject.
-    assert np.allclose(refined, relit.rgb * passes.alpha[..., None], atol=1e-4)
-    assert np.all(refined[passes.alpha == 0] == 0)
+    # The stand-in RenderNet returns its render input: no correction where the matte is solid.
+    assert np.allclose(refined[:, :40], relit.rgb[:, :40], atol=1e-4)
+    assert np.all(refined[:, 40:] == 0)
+
+
+def test_refine_takes_the_nets_straight_answer_where_the_matte_is_solid(tmp_path):
+    """RenderNet's output is straight colour, learnt where the true matte exceeds 0.5: it is
+    premultiplied by the matte where the matte is 1, faded out to the Cook-Torrance render at
+    0.5 and below (no halo around a soft matte), and nothing is left outside the matte."""
+    install_chain(tmp_path)
+    feats = pipeline.FEATURES
+    render_in = [*feats["render"], *feats["normal"], *feats["albedo"], *feats["specular"],
+                 *feats["alpha"], *feats["rgb"]]
+    install(tmp_path, "render_net", constant_map(len(render_in), [0.7, 0.7, 0.7]), render_in,
+            ["refined_r", "refined_g", "refined_b"], stride=16)
+    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64, "guide_radius": 0}
+    alpha = np.repeat(np.linspace(0.0, 1.0, 64, dtype=np.float32)[None], 32, axis=0)
+    alpha[:, 48:] = 1.0
+    passes = Passes(rgb=_image(32, 64), alpha=alpha, normal=np.dstack([np.zeros((32, 64, 2)),
+                    np.ones((32, 64))]).astype(np.float32),
+                    albedo=np.full((32, 64, 3), 0.5, np.float32))
+    sh = np.zeros((9, 3), np.float32)
+    sh[0] = 1.0
+    relit = render.cook_torrance(passes, render.ShLight(sh))
+    refined = pipeline.refine(passes, relit, opts)
+    trust = pipeline.refine_trust(alpha)[..., None]
+    assert np.allclose(refined[:, 48:], 0.7, atol=1e-3)                  # solid: the net's
+    soft = alpha <= pipeline.REFINE_MATTE
+    assert np.allclose(refined[soft], relit.rgb[soft], atol=1e-5)         # soft: Cook-Torrance
+    expected = (1 - trust) * relit.rgb + trust * alpha[..., None] * 0.7  # between: a blend
+    assert np.allclose(refined, expected, atol=2e-3)
+    assert np.all(refined[alpha == 0] == 0)
+
+
+def test_decontaminate_keeps_the_subjects_colours_at_a_soft_matte(options):
+    """A blue background behind a soft matte edge: without decontamination the albedo there is
+    the blend the photo shows; with it, the subject's; where the matte is solid, unchanged."""
+    image = np.zeros((64, 96, 4), np.float32)
+    image[..., :3] = [0.1, 0.2, 0.9]                       # the sky
+    x = np.arange(96, dtype=np.float32)
+    alpha = np.clip((60 - x) / 20, 0, 1)[None].repeat(64, axis=0)  # subject left, soft edge
+    image[..., :3] = alpha[..., None] * [0.8, 0.5, 0.3] + (1 - alpha[..., None]) * image[..., :3]
+    image[..., 3] = alpha
+    mixed = pipeline.decompose(image, {**options, "decontaminate": False})
+    clean = pipeline.decompose(image, options)
+    edge = (mixed.alpha > 0.2) & (mixed.alpha < 0.8)
+    assert edge.sum() > 100
+    blue = lambda p: (p.albedo[..., 2] / np.maximum(p.albedo[..., 0], 1e-3))[edge].mean()
+    assert blue(clean) < 0.7 * blue(mixed)
+    solid = mixed.alpha > 0.999
+    assert np.array_equal(clean.albedo[solid], mixed.albedo[solid])
+    assert np.array_equal(clean.normal, mixed.normal)
 
 
 def test_a_pass_folder_of_either_exr_form_alone_loads_whole(options, tmp_path):

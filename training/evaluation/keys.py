@@ -46,6 +46,9 @@ CHAIN_PASSES = (ALBEDO_SI_PSNR, ROUGHNESS_MAE, F0_MAE, SH_ERROR, MATTE_IOU)
 # a relit image against the Cycles render
 PSNR = Metric("psnr_db", "PSNR", " dB")
 SSIM = Metric("ssim", "SSIM", spec=".3f")
+EDGE_PSNR = Metric("edge_psnr_db", "edge PSNR", " dB")
+"""A relit image composited over lighting B's background, against the Cycles frame, in the
+band around the subject's true outline (``synthetic.edge_psnr``): fringes and halos."""
 
 # a level in stops (``*_level_log2``)
 LEVEL_MEDIAN = Metric("median", "median", spec="+.2f")

@@ -67,6 +67,17 @@ def _relight_rows(chain: dict) -> list[str]:
                          f"{keys.RENDERERS['ct']} / {keys.RENDERERS['rendernet']} "
                          f"({keys.PSNR.name} / {keys.SSIM.name}) | {target} | "
                          f"{both(light, 'ct', passes)} / {refined} |")
+    edge = {renderer: chain.get(keys.relight_key("scene_", renderer, "predicted",
+                                                 keys.EDGE_PSNR))
+            for renderer in keys.RENDERERS}
+    if edge["ct"] is not None:
+        refined = "not installed" if edge["rendernet"] is None else keys.EDGE_PSNR.show(
+            edge["rendernet"])
+        lines.append("| the same at the subject's edge, composited over the frame's background "
+                     "(a band 6 px either side of the true outline), predicted passes: "
+                     f"{keys.RENDERERS['ct']} / {keys.RENDERERS['rendernet']} "
+                     f"({keys.EDGE_PSNR.name}) | | {keys.EDGE_PSNR.show(edge['ct'])} / "
+                     f"{refined} |")
     return lines
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from inference import lighting, metrics, render
@@ -237,12 +238,19 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
                     metrics.psnr(relit.rgb, sample["rgb_b"], inside))
                 add(keys.relight_key(light, "ct", label, keys.SSIM),
                     metrics.ssim(relit.rgb, sample["rgb_b"], inside))
+                edges = light == "scene_" and label == "predicted"
+                if edges:
+                    add(keys.relight_key(light, "ct", label, keys.EDGE_PSNR),
+                        edge_psnr(relit.rgb, passes.alpha, sample["rgb_b"], sample["alpha"]))
                 if refiner:
                     refined = pipeline.refine(relit_passes, relit, opts)
                     add(keys.relight_key(light, "rendernet", label, keys.PSNR),
                         metrics.psnr(refined, sample["rgb_b"], inside))
                     add(keys.relight_key(light, "rendernet", label, keys.SSIM),
                         metrics.ssim(refined, sample["rgb_b"], inside))
+                    if edges:
+                        add(keys.relight_key(light, "rendernet", label, keys.EDGE_PSNR),
+                            edge_psnr(refined, passes.alpha, sample["rgb_b"], sample["alpha"]))
         diagnostics, level = albedo_diagnostics(passes, sample, mask)
         levels.setdefault("albedo", []).append(-np.log2(max(level, 1e-6)))
         for label, relit_passes in diagnostics.items():
@@ -270,6 +278,31 @@ def albedo_diagnostics(passes: Passes, sample: dict, mask: np.ndarray
     return ({"albedo_level_oracle": replace(pred,
                                             albedo=np.clip(passes.albedo * level, 0.0, 1.0)),
              "true_albedo": replace(pred, albedo=sample["albedo"])}, level)
+
+
+EDGE_BAND = 6
+"""The edge band's half width in pixels, at the factory's 256²."""
+
+
+def edge_psnr(relit: np.ndarray, alpha: np.ndarray, frame: np.ndarray, true_alpha: np.ndarray,
+              width: int = EDGE_BAND) -> float:
+    """How a premultiplied relight looks at the subject's edge, as a compositor sees it: put
+    over the Cycles frame's own background (``frame`` where the true matte is clear, carried
+    under the subject by ``foreground.push_pull``) with its matte ``alpha``, against ``frame``,
+    in the band of ``width`` pixels either side of the true outline (pixels the true matte
+    covers partly left out: their mixture is not known). A fringe of background colour, a
+    halo or a matte that strays beyond the subject all cost here; the inside does not."""
+    from inference.foreground import push_pull
+
+    solid = (true_alpha > 0.5).astype(np.uint8)
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
+    band = cv2.dilate(solid, disk).astype(bool) & ~cv2.erode(solid, disk).astype(bool)
+    clear = true_alpha < 0.01
+    band &= clear | (true_alpha > 0.99)
+    background = np.where(clear[..., None], frame,
+                          push_pull(frame, clear.astype(np.float32)))
+    composite = relit + (1.0 - alpha[..., None]) * background
+    return metrics.psnr(composite, frame, band)
 
 
 def predicted_passes(passes: Passes, rgb: np.ndarray) -> Passes:
