@@ -166,7 +166,9 @@ def test_decontaminate_keeps_the_subjects_colours_at_a_soft_matte(options):
     clean = pipeline.decompose(image, options)
     edge = (mixed.alpha > 0.2) & (mixed.alpha < 0.8)
     assert edge.sum() > 100
-    blue = lambda p: (p.albedo[..., 2] / np.maximum(p.albedo[..., 0], 1e-3))[edge].mean()
+    def blue(passes):
+        return (passes.albedo[..., 2] / np.maximum(passes.albedo[..., 0], 1e-3))[edge].mean()
+
     assert blue(clean) < 0.7 * blue(mixed)
     solid = mixed.alpha > 0.999
     assert np.array_equal(clean.albedo[solid], mixed.albedo[solid])
