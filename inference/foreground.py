@@ -20,7 +20,8 @@ network's resolution spans many pixels):
 
 Pixels the matte covers fully come back unchanged, and pixels it leaves out (α = 0) get the
 subject's values carried outward, which only shows where something (a feathered matte, the
-plate's trimmed border) reveals them.
+plate's trimmed border) reveals them. The pipeline runs it at the networks' resolution, before
+the guided upsampling (at 1024² it would cost more than the networks).
 """
 from __future__ import annotations
 
@@ -46,12 +47,15 @@ def push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
                        cv2.pyrDown(weights)))
     sums, weights = levels[-1]
     out = sums / np.maximum(weights, 1e-12)[..., None]
-    for sums, weights in reversed(levels[:-1]):
+    for level, (sums, weights) in reversed(list(enumerate(levels[:-1]))):
         coarse = cv2.pyrUp(out, dstsize=(weights.shape[1], weights.shape[0]))
-        coarse = coarse.reshape(weights.shape + (sums.shape[2],))
+        out = coarse.reshape(weights.shape + (sums.shape[2],))
         own = np.clip(4.0 * weights, 0.0, 1.0)[..., None]   # a quarter of full weight suffices
-        out = own * (sums / np.maximum(weights, 1e-12)[..., None]) + (1.0 - own) * coarse
-    return out.astype(np.float32)
+        # the level's own weighted mean (at the finest, the values themselves) where it has
+        # weight, the coarser level's where it has none
+        mean = values if level == 0 else sums / np.maximum(weights, 1e-12)[..., None]
+        out += own * (mean - out)
+    return out.astype(np.float32, copy=False)
 
 
 def _relative(weight: np.ndarray) -> np.ndarray:
@@ -72,6 +76,8 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha[..., None]
     subject = push_pull(x, _relative(alpha ** SHARPNESS))
     background = push_pull(x, _relative((1.0 - alpha) ** SHARPNESS))
-    fg = subject + a * (x - a * subject - (1.0 - a) * background)
-    fg = np.where(a >= SOLID, x, fg).astype(np.float32)
+    # F = F̂ + α (I − α F̂ − (1 − α) B̂) = F̂ (1 − α²) + α (I − (1 − α) B̂)
+    fg = subject * (1.0 - a * a) + a * (x - (1.0 - a) * background)
+    solid = alpha >= SOLID
+    fg[solid] = x[solid]
     return fg if image.ndim == 3 else fg[..., 0]

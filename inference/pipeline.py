@@ -170,17 +170,16 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
     spec = net("specular_net", feats, steps.stage("specular"))
 
+    material = np.dstack([feats["albedo"], spec[..., :2]])
+    if opts.decontaminate:
+        material = foreground.estimate_foreground(material, feats["alpha"])
     up = steps.stage("upsample")
     # every map through the guide at once: alpha, normal xyz, albedo rgb, roughness, F0
-    stack = unframe(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]),
-                    feats["frame"])
+    stack = unframe(np.dstack([feats["alpha"], normal, material]), feats["frame"])
     small = unframe(small, feats["frame"])
     planes = _Guide(rgb, opts).planes(stack)  # full-resolution maps, one plane each
     for i in (0, 4, 5, 6, 7, 8):
         np.clip(planes[i], 0.0, 1.0, out=planes[i])
-    if opts.decontaminate:
-        material = foreground.estimate_foreground(cv2.merge(planes[4:9]), planes[0])
-        planes[4:9] = [np.clip(material[..., i], 0.0, 1.0) for i in range(5)]
     passes = Passes(
         rgb=rgb, alpha=planes[0], normal=vectors.unit_planes(*planes[1:4]),
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
