@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -223,8 +224,22 @@ def user_warnings() -> Iterator[None]:
         yield
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"relit: warning: {message}", file=sys.stderr)
+@contextlib.contextmanager
+def warnings_about(source, many: bool) -> Iterator[None]:
+    """One input of a run: when the run has ``many``, its warnings name ``source`` (which of
+    the inputs had no face?), and each input's are shown afresh, not once for the whole run."""
+    if not many:
+        yield
+        return
+    with warnings.catch_warnings():  # new filters: what an earlier input showed shows again
+        warnings.simplefilter("default")
+        warnings.showwarning = functools.partial(_show_warning, source=source)
+        yield
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, source=None):
+    about = f"{source}: " if source is not None else ""
+    print(f"relit: warning: {about}{message}", file=sys.stderr)
 
 
 def _actions(parser: argparse.ArgumentParser, args) -> Iterator[argparse.Action]:
@@ -341,7 +356,8 @@ def cmd_decompose(args, progress) -> int:
                     warnings.warn(f"{path.name} is {image.shape[1]}×{image.shape[0]}, earlier "
                                   f"frames {size[1]}×{size[0]}: stabilisation restarts here")
                 size = image.shape[:2]
-                passes = pipeline.decompose(image, options, progress)
+                with warnings_about(path, len(steps) > 1):
+                    passes = pipeline.decompose(image, options, progress)
                 if stabiliser is not None:
                     sequence.stabilise_frame(stabiliser, passes)
                 if not step.write:
@@ -478,8 +494,9 @@ def cmd_relight(args, progress) -> int:
     for i, (source, out) in enumerate(jobs):
         if len(jobs) > 1:
             _say(args, f"relight {i + 1}/{len(jobs)}: {source}")
-        image = relight_source(source, lighting=lighting, refine=args.refine,
-                               shadows=args.shadows, progress=progress)
+        with warnings_about(source, len(jobs) > 1):
+            image = relight_source(source, lighting=lighting, refine=args.refine,
+                                   shadows=args.shadows, progress=progress)
         if out.suffix.lower() != ".exr":
             image = unpremultiply(image)  # PNG and JPEG store straight alpha
         images.save_image(out, image, overwrite=args.overwrite, half=args.half)
@@ -499,9 +516,10 @@ def cmd_export(args, progress) -> int:
     for i, (source, out) in enumerate(jobs):
         if len(jobs) > 1:
             _say(args, f"export {i + 1}/{len(jobs)}: {source}")
-        passes = load_or_decompose(source, progress)
-        relit = relight_passes(passes, lighting.for_render(passes.shape), shadows=args.shadows,
-                               progress=progress)
+        with warnings_about(source, len(jobs) > 1):
+            passes = load_or_decompose(source, progress)
+            relit = relight_passes(passes, lighting.for_render(passes.shape),
+                                   shadows=args.shadows, progress=progress)
         written = export_aovs(passes, relit, out, half=args.half, single=args.single,
                               previews=args.previews, overwrite=args.overwrite)
         _say(args, f"wrote {len(written)} files: {out}")

@@ -71,6 +71,22 @@ def test_decompose_writes_every_file(with_chain, tmp_path, capsys):
     assert (folder / "normal.exr").read_bytes() == before
 
 
+def test_warnings_of_a_multi_file_run_name_each_file(with_chain, tmp_path, capsys):
+    """Neither gradient holds a face: each file's warning says which file, and the second
+    file's is not swallowed as a repeat of the first's."""
+    for name in ("a.png", "b.png"):
+        images.save_png(tmp_path / name, gradient(40, 60))
+    code, err = run(["decompose", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--out",
+                     str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    for name in ("a.png", "b.png"):
+        assert f"relit: warning: {tmp_path / name}: no face found" in err, err
+    images.save_png(tmp_path / "c.png", gradient(40, 60))   # one file: as before
+    code, err = run(["decompose", str(tmp_path / "c.png"), "--out", str(tmp_path / "p")],
+                    capsys)
+    assert code == 0 and "relit: warning: no face found" in err, err
+
+
 def _write_bad_inputs(tmp_path: Path) -> dict:
     (tmp_path / "empty.png").write_bytes(b"")
     images.save_png(tmp_path / "full.png", np.random.default_rng(0).random((64, 64, 3)))
