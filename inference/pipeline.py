@@ -156,6 +156,9 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     skin = skin_weights(feats)
     if opts.sh_fit > 0:
         sh = fit_face_lighting(small, normal, skin, sh, opts.sh_fit)
+    monochrome = is_monochrome(small)
+    if monochrome:
+        sh = greyed(sh)
     shading = lighting_shading(normal, sh)
     feats["shading"] = shading
     diffuse = np.maximum(net("diffuse_net", feats, steps.stage("diffuse")), 0.0)
@@ -168,6 +171,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
                                             opts.albedo_consistency * feats["face_size"])
     if opts.albedo_headroom > 0:
         feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
+    if monochrome:
+        feats["albedo"] = greyed(feats["albedo"])
     spec = net("specular_net", feats, steps.stage("specular"))
 
     material = np.dstack([feats["albedo"], spec[..., :2]])
@@ -185,7 +190,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
-              "face_turn": feats.get("face_turn", 0), "warnings": feats.get("warnings", [])})
+              "face_turn": feats.get("face_turn", 0), "monochrome": monochrome,
+              "warnings": feats.get("warnings", [])})
     up(1.0)
     if opts.shade:
         shade_diffuse(passes)
@@ -300,8 +306,23 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     trust = refine_trust(small["alpha"][..., 0])[..., None]
     straight = np.divide(small["render"], small["alpha"], out=np.zeros_like(small["render"]),
                          where=trust > 0)
+    if is_monochrome(small["rgb"]):
+        out = colourless_change(straight, out)
     correction = _Guide(passes.rgb, opts)(trust * (out - straight))
     return np.maximum(rendered + passes.alpha[..., None] * correction, 0.0)
+
+
+def colourless_change(render: np.ndarray, refined: np.ndarray, eps: float = 1e-4
+                      ) -> np.ndarray:
+    """``refined`` with the colour of its change taken out: ``render`` times the ratio of their
+    luminances (where the render is black, the refined luminance, grey). For a black-and-white
+    subject, whose every colour in the render is the light's: RenderNet may change how bright
+    it is, not invent a colour for it."""
+    lum = np.asarray(images.REC709_LUMA, np.float32)
+    before, after = render @ lum, np.maximum(refined, 0.0) @ lum
+    lit = before > eps
+    factor = np.divide(after, before, out=np.zeros_like(after), where=lit)[..., None]
+    return np.where(lit[..., None], render * factor, greyed(np.maximum(refined, 0.0)))
 
 
 REFINE_MATTE = 0.5
@@ -455,6 +476,27 @@ def integrate_height(normal: np.ndarray, alpha: np.ndarray, method: str = "poiss
     height = integrate.extend_outside(height, small_a > 0.5)
     up = cv2.resize(height, (full[1], full[0]), interpolation=cv2.INTER_CUBIC)
     return np.where(alpha > 0.5, up, 0.0).astype(np.float32)
+
+
+MONOCHROME_SPREAD = 3.0 / 255.0
+"""The largest spread between a pixel's sRGB-encoded channels (in 99.9% of the pixels) of a
+photo that holds no colour: a grey file read as RGB, or a greyscale JPEG's rounding."""
+
+
+def is_monochrome(rgb: np.ndarray) -> bool:
+    """Whether a linear RGB photo is black and white: it then tells nothing of colour, and the
+    chain keeps its albedo and lighting grey rather than invent the colours the nets learnt
+    for skin (a relit black-and-white portrait stays black and white)."""
+    encoded = images.linear_to_srgb(np.clip(rgb, 0.0, 1.0))
+    spread = encoded.max(axis=-1) - encoded.min(axis=-1)
+    return bool(np.quantile(spread, 0.999) <= MONOCHROME_SPREAD)
+
+
+def greyed(colour: np.ndarray) -> np.ndarray:
+    """Each RGB triple (the last axis: an albedo map's pixels, or the SH's 9 coefficients)
+    replaced by its Rec. 709 luminance in every channel."""
+    luma = colour @ np.asarray(images.REC709_LUMA, colour.dtype)
+    return np.repeat(luma[..., None], 3, axis=-1).astype(colour.dtype)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

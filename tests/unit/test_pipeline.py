@@ -80,6 +80,35 @@ def test_albedo_cannot_outshine_the_photo(tmp_path):
     assert np.allclose(bound.albedo[:24], free.albedo[:24], atol=1e-3)  # the bright half is not
 
 
+def test_a_black_and_white_photo_keeps_grey_passes(tmp_path):
+    """A net that paints skin colours into a grey photo: the albedo and the lighting of a
+    black-and-white photo come out grey (its luminance); a colour photo keeps the net's."""
+    install_chain(tmp_path)
+    names = pipeline.FEATURES
+    install(tmp_path, "diffuse_net", constant_map(6, [0.6, 0.4, 0.3]),
+            [*names["rgb"], *names["shading"]], names["albedo"], stride=16)
+    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64, "albedo_headroom": 0.0}
+    grey = np.repeat(_image(64, 64)[..., :1], 3, axis=-1)
+    passes = pipeline.decompose(grey, opts)
+    assert passes.meta["monochrome"] is True
+    luma = np.dot([0.6, 0.4, 0.3], images.REC709_LUMA)
+    assert np.allclose(passes.albedo, luma, atol=2e-3)
+    assert np.allclose(passes.sh, passes.sh[:, :1], atol=1e-6)
+    assert np.allclose(passes.diffuse_shading[..., 0], passes.diffuse_shading[..., 2])
+    colour = pipeline.decompose(_image(64, 64), opts)
+    assert colour.meta["monochrome"] is False
+    assert np.allclose(colour.albedo, [0.6, 0.4, 0.3], atol=2e-3)
+
+
+def test_monochrome_tolerates_a_greyscale_jpegs_rounding():
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.random((32, 32, 1), dtype=np.float32), 3, axis=-1)
+    encoded = images.linear_to_srgb(grey) + rng.integers(-1, 2, grey.shape) / 255.0
+    assert pipeline.is_monochrome(images.srgb_to_linear(np.clip(encoded, 0, 1)))
+    tinted = grey * np.array([1.0, 0.97, 0.9], np.float32)   # a sepia print holds colour
+    assert not pipeline.is_monochrome(tinted)
+
+
 @pytest.mark.parametrize("image", [
     np.full((1, 1, 3), 0.5, np.float32),          # 1×1
     _image(50, 70, 1),                            # grey
@@ -151,6 +180,30 @@ def test_refine_takes_the_nets_straight_answer_where_the_matte_is_solid(tmp_path
     expected = (1 - trust) * relit.rgb + trust * alpha[..., None] * 0.7  # between: a blend
     assert np.allclose(refined, expected, atol=2e-3)
     assert np.all(refined[alpha == 0] == 0)
+
+
+def test_refine_of_a_black_and_white_subject_changes_no_colour(tmp_path):
+    """RenderNet paints a colour into a grey subject: its change is taken as a grey factor,
+    so under a coloured light the refined image keeps the render's colour ratios."""
+    install_chain(tmp_path)
+    feats = pipeline.FEATURES
+    render_in = [*feats["render"], *feats["normal"], *feats["albedo"], *feats["specular"],
+                 *feats["alpha"], *feats["rgb"]]
+    install(tmp_path, "render_net", constant_map(len(render_in), [0.9, 0.5, 0.3]), render_in,
+            ["refined_r", "refined_g", "refined_b"], stride=16)
+    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64}
+    flat = np.dstack([np.zeros((32, 32, 2)), np.ones((32, 32))]).astype(np.float32)
+    grey = np.full((32, 32, 3), 0.4, np.float32)
+    passes = Passes(rgb=grey, alpha=np.ones((32, 32), np.float32), normal=flat, albedo=grey)
+    sh = np.zeros((9, 3), np.float32)
+    sh[0] = [1.0, 0.8, 0.5]                                  # a warm light
+    relit = render.cook_torrance(passes, render.ShLight(sh))
+    refined = pipeline.refine(passes, relit, opts)
+    assert not np.allclose(refined, relit.rgb, atol=1e-3)    # the net did change it
+    ratio = refined / relit.rgb
+    assert np.allclose(ratio, ratio[..., :1], rtol=1e-3)    # by the same factor in R, G, B
+    coloured = Passes(rgb=_image(32, 32), alpha=passes.alpha, normal=flat, albedo=grey)
+    assert np.allclose(pipeline.refine(coloured, relit, opts), [0.9, 0.5, 0.3], atol=1e-3)
 
 
 def test_decontaminate_keeps_the_subjects_colours_at_a_soft_matte(options):
