@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
-from . import camera, face, foreground, images, integrate, lighting, vectors
+from . import camera, face, images, integrate, lighting, vectors
 from .errors import InputError, ModelNotInstalled
 from .models import ModelSpec, Registry, TensorSpec, default_registry
 from .passes import Passes
@@ -97,10 +97,6 @@ class DecomposeOptions:
     # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
     # passes (shading them here too would be thrown away)
     shade: bool = True
-    # the material passes (albedo, roughness, F0) where the matte is soft hold the subject's
-    # own values, not the background's mixed in (foreground.estimate_foreground): without it
-    # the sky behind a hat relights as a blue fringe around it
-    decontaminate: bool = True
     # the photo's focal length, in millimetres on a 36 mm sensor fitted to the long side (as
     # Blender's camera), for a NormalNet that reads the camera-space prior (reads_camera_prior):
     # where the face lies off the optical axis, it turns the face prior from MediaPipe's ray
@@ -175,12 +171,10 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         feats["albedo"] = greyed(feats["albedo"])
     spec = net("specular_net", feats, steps.stage("specular"))
 
-    material = np.dstack([feats["albedo"], spec[..., :2]])
-    if opts.decontaminate:
-        material = foreground.estimate_foreground(material, feats["alpha"])
     up = steps.stage("upsample")
     # every map through the guide at once: alpha, normal xyz, albedo rgb, roughness, F0
-    stack = unframe(np.dstack([feats["alpha"], normal, material]), feats["frame"])
+    stack = unframe(np.dstack([feats["alpha"], normal, feats["albedo"], spec[..., :2]]),
+                    feats["frame"])
     small = unframe(small, feats["frame"])
     planes = _Guide(rgb, opts).planes(stack)  # full-resolution maps, one plane each
     for i in (0, 4, 5, 6, 7, 8):

@@ -206,28 +206,6 @@ def test_refine_of_a_black_and_white_subject_changes_no_colour(tmp_path):
     assert np.allclose(pipeline.refine(coloured, relit, opts), [0.9, 0.5, 0.3], atol=1e-3)
 
 
-def test_decontaminate_keeps_the_subjects_colours_at_a_soft_matte(options):
-    """A blue background behind a soft matte edge: without decontamination the albedo there is
-    the blend the photo shows; with it, the subject's; where the matte is solid, unchanged."""
-    image = np.zeros((64, 96, 4), np.float32)
-    image[..., :3] = [0.1, 0.2, 0.9]                       # the sky
-    x = np.arange(96, dtype=np.float32)
-    alpha = np.clip((60 - x) / 20, 0, 1)[None].repeat(64, axis=0)  # subject left, soft edge
-    image[..., :3] = alpha[..., None] * [0.8, 0.5, 0.3] + (1 - alpha[..., None]) * image[..., :3]
-    image[..., 3] = alpha
-    mixed = pipeline.decompose(image, {**options, "decontaminate": False})
-    clean = pipeline.decompose(image, options)
-    edge = (mixed.alpha > 0.2) & (mixed.alpha < 0.8)
-    assert edge.sum() > 100
-    def blue(passes):
-        return (passes.albedo[..., 2] / np.maximum(passes.albedo[..., 0], 1e-3))[edge].mean()
-
-    assert blue(clean) < 0.7 * blue(mixed)
-    solid = mixed.alpha > 0.999
-    assert np.array_equal(clean.albedo[solid], mixed.albedo[solid])
-    assert np.array_equal(clean.normal, mixed.normal)
-
-
 def test_a_pass_folder_of_either_exr_form_alone_loads_whole(options, tmp_path):
     passes = pipeline.decompose(_image(40, 48), options)
     multi = passes.save(tmp_path / "m", singles=False, previews=False)

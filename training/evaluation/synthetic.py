@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference import lighting, metrics, render
+from inference import integrate, lighting, metrics, render
 from inference.passes import Passes
 
 from .. import data, scene_light
@@ -288,19 +288,17 @@ def edge_psnr(relit: np.ndarray, alpha: np.ndarray, frame: np.ndarray, true_alph
               width: int = EDGE_BAND) -> float:
     """How a premultiplied relight looks at the subject's edge, as a compositor sees it: put
     over the Cycles frame's own background (``frame`` where the true matte is clear, carried
-    under the subject by ``foreground.push_pull``) with its matte ``alpha``, against ``frame``,
-    in the band of ``width`` pixels either side of the true outline (pixels the true matte
-    covers partly left out: their mixture is not known). A fringe of background colour, a
-    halo or a matte that strays beyond the subject all cost here; the inside does not."""
-    from inference.foreground import push_pull
-
+    under the subject from the nearest clear pixel) with its matte ``alpha``, against
+    ``frame``, in the band of ``width`` pixels either side of the true outline (pixels the
+    true matte covers partly left out: their mixture is not known). A fringe of background
+    colour, a halo or a matte that strays beyond the subject all cost here; the inside does
+    not."""
     solid = (true_alpha > 0.5).astype(np.uint8)
     disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1, 2 * width + 1))
     band = cv2.dilate(solid, disk).astype(bool) & ~cv2.erode(solid, disk).astype(bool)
     clear = true_alpha < 0.01
     band &= clear | (true_alpha > 0.99)
-    background = np.where(clear[..., None], frame,
-                          push_pull(frame, clear.astype(np.float32)))
+    background = np.dstack([integrate.extend_outside(frame[..., c], clear) for c in range(3)])
     composite = relit + (1.0 - alpha[..., None]) * background
     return metrics.psnr(composite, frame, band)
 
