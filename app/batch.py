@@ -202,7 +202,7 @@ def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
     if refine:   # refine returns premultiplied colour, like the render
-        rgb = pipeline.refine(passes, rgba[..., :3], {"registry": registry(scene.relit)})
+        rgb = pipeline.refine(passes, rgba, {"registry": registry(scene.relit)})
         rgba = np.dstack([rgb, rgba[..., 3]])
     if out.suffix.lower() != ".exr":
         rgba = unpremultiply(rgba)

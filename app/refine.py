@@ -73,7 +73,7 @@ def refine_work(settings, name: str, rendered: np.ndarray):
     options = {"max_side": settings.max_side, "registry": registry(settings)}
 
     def work(progress, cancel):
-        rgb = pipeline.refine(passes, rendered[..., :3], options, progress, cancel)
+        rgb = pipeline.refine(passes, rendered, options, progress, cancel)
         return np.dstack([rgb, rendered[..., 3]])   # refine returns premultiplied colour
     return work
 

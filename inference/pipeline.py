@@ -276,16 +276,22 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
            cancel: CancelFn | None = None) -> np.ndarray:
     """RenderNet: the Cook-Torrance render plus passes and source RGB → refined relit RGB.
 
-    ``relit`` is a ``render.RelitImage`` (or an H×W×3 render, premultiplied). Runs at internal
-    resolution and adds the network's correction back onto the full-resolution render through
-    the guide. Returns premultiplied linear RGB: the net learns the Cycles frame inside the
-    matte, straight colour, so its correction is taken against the straight render and
-    multiplied by the matte, and where the matte is soft it fades out (``refine_trust``).
+    ``relit`` is a ``render.RelitImage``, or a premultiplied H×W×4 render (a Cycles frame:
+    its alpha is its coverage) or H×W×3 one (premultiplied by the passes' matte). Runs at
+    internal resolution and adds the network's correction back onto the full-resolution render
+    through the guide. Returns premultiplied linear RGB with the render's coverage: the net
+    learns the Cycles frame inside the matte, straight colour, so its correction is taken
+    against the straight render and premultiplied by the coverage, and where the matte is soft
+    it fades out (``refine_trust``).
     """
     opts = DecomposeOptions.from_any(options)
     reg = opts.registry or default_registry()
     reg.require([REFINER])
     rendered = np.asarray(getattr(relit, "rgb", relit), np.float32)
+    coverage = getattr(relit, "alpha", None)
+    if coverage is None:
+        coverage = rendered[..., 3] if rendered.shape[-1] == 4 else passes.alpha
+    rendered = rendered[..., :3]
     if passes.albedo is None:
         raise InputError("RenderNet needs an albedo pass")
     if rendered.shape[:2] != passes.shape:
@@ -297,13 +303,14 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     small = {k: shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
              for k, v in full.items() if v is not None}
     out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
-    trust = refine_trust(small["alpha"][..., 0])[..., None]
-    straight = np.divide(small["render"], small["alpha"], out=np.zeros_like(small["render"]),
+    covered = shrink(np.asarray(coverage, np.float32)[..., None], opts.max_side)
+    trust = refine_trust(small["alpha"][..., 0])[..., None] * (covered > 1e-3)
+    straight = np.divide(small["render"], covered, out=np.zeros_like(small["render"]),
                          where=trust > 0)
     if is_monochrome(small["rgb"]):
         out = colourless_change(straight, out)
     correction = _Guide(passes.rgb, opts)(trust * (out - straight))
-    return np.maximum(rendered + passes.alpha[..., None] * correction, 0.0)
+    return np.maximum(rendered + np.asarray(coverage, np.float32)[..., None] * correction, 0.0)
 
 
 def colourless_change(render: np.ndarray, refined: np.ndarray, eps: float = 1e-4

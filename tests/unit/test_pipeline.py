@@ -1,4 +1,6 @@
 """inference.pipeline: the chain's contract, run end to end with wiring stand-in models."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -180,6 +182,14 @@ def test_refine_takes_the_nets_straight_answer_where_the_matte_is_solid(tmp_path
     expected = (1 - trust) * relit.rgb + trust * alpha[..., None] * 0.7  # between: a blend
     assert np.allclose(refined, expected, atol=2e-3)
     assert np.all(refined[alpha == 0] == 0)
+    # a Cycles frame brings its own coverage (RGBA): the result is premultiplied by it, so
+    # nothing appears where the frame is empty, whatever the matte says
+    frame = np.dstack([np.full((32, 64, 3), 0.2, np.float32), np.ones((32, 64), np.float32)])
+    frame[:, 56:] = 0.0
+    solid = dataclasses.replace(passes, alpha=np.ones_like(alpha))
+    cycles = pipeline.refine(solid, frame, opts)
+    assert np.allclose(cycles[:, :48], 0.7, atol=1e-3)
+    assert np.all(cycles[:, 56:] == 0)
 
 
 def test_refine_of_a_black_and_white_subject_changes_no_colour(tmp_path):
