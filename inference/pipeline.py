@@ -291,6 +291,7 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     coverage = getattr(relit, "alpha", None)
     if coverage is None:
         coverage = rendered[..., 3] if rendered.shape[-1] == 4 else passes.alpha
+    coverage = np.asarray(coverage, np.float32)
     rendered = rendered[..., :3]
     if passes.albedo is None:
         raise InputError("RenderNet needs an albedo pass")
@@ -303,14 +304,14 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
     small = {k: shrink(v if v.ndim == 3 else v[..., None], opts.max_side)
              for k, v in full.items() if v is not None}
     out = _Runner(reg, opts, cancel)(REFINER, small, progress or (lambda f, m: None))
-    covered = shrink(np.asarray(coverage, np.float32)[..., None], opts.max_side)
+    covered = shrink(coverage[..., None], opts.max_side)
     trust = refine_trust(small["alpha"][..., 0])[..., None] * (covered > 1e-3)
     straight = np.divide(small["render"], covered, out=np.zeros_like(small["render"]),
                          where=trust > 0)
     if is_monochrome(small["rgb"]):
         out = colourless_change(straight, out)
     correction = _Guide(passes.rgb, opts)(trust * (out - straight))
-    return np.maximum(rendered + np.asarray(coverage, np.float32)[..., None] * correction, 0.0)
+    return np.maximum(rendered + coverage[..., None] * correction, 0.0)
 
 
 def colourless_change(render: np.ndarray, refined: np.ndarray, eps: float = 1e-4

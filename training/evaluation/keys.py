@@ -49,6 +49,8 @@ SSIM = Metric("ssim", "SSIM", spec=".3f")
 EDGE_PSNR = Metric("edge_psnr_db", "edge PSNR", " dB")
 """A relit image composited over lighting B's background, against the Cycles frame, in the
 band around the subject's true outline (``synthetic.edge_psnr``): fringes and halos."""
+EDGE_BAND = 6
+"""The edge band's half width in pixels, at the factory's 256²."""
 
 # a level in stops (``*_level_log2``)
 LEVEL_MEDIAN = Metric("median", "median", spec="+.2f")

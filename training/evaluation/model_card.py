@@ -74,7 +74,7 @@ def _relight_rows(chain: dict) -> list[str]:
         refined = "not installed" if edge["rendernet"] is None else keys.EDGE_PSNR.show(
             edge["rendernet"])
         lines.append("| the same at the subject's edge, composited over the frame's background "
-                     "(a band 6 px either side of the true outline), predicted passes: "
+                     f"(a band {keys.EDGE_BAND} px either side of the true outline), predicted passes: "
                      f"{keys.RENDERERS['ct']} / {keys.RENDERERS['rendernet']} "
                      f"({keys.EDGE_PSNR.name}) | | {keys.EDGE_PSNR.show(edge['ct'])} / "
                      f"{refined} |")

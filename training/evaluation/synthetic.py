@@ -280,12 +280,8 @@ def albedo_diagnostics(passes: Passes, sample: dict, mask: np.ndarray
              "true_albedo": replace(pred, albedo=sample["albedo"])}, level)
 
 
-EDGE_BAND = 6
-"""The edge band's half width in pixels, at the factory's 256²."""
-
-
 def edge_psnr(relit: np.ndarray, alpha: np.ndarray, frame: np.ndarray, true_alpha: np.ndarray,
-              width: int = EDGE_BAND) -> float:
+              width: int = keys.EDGE_BAND) -> float:
     """How a premultiplied relight looks at the subject's edge, as a compositor sees it: put
     over the Cycles frame's own background (``frame`` where the true matte is clear, carried
     under the subject from the nearest clear pixel) with its matte ``alpha``, against
