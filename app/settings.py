@@ -138,6 +138,10 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
         name="Mirror Pass", default=True,
         description="Also run the normal network on the mirrored image and average the two: "
         "more accurate normals for one more network pass")
+    photo_detail: bpy.props.BoolProperty(
+        name="Photo Detail", default=True,
+        description="Give the albedo the photo's fine detail (pores, stubble, freckles); off "
+        "leaves it as the network paints it, smooth")
     active: bpy.props.StringProperty(
         name="Passes", description="The pass set that the plate, lighting and export use")
     keep_plate: bpy.props.BoolProperty(

@@ -68,8 +68,9 @@ def require_models(settings, names=pipeline.CHAIN) -> None:
 
 
 def decompose_options(settings) -> dict:
+    detail = {} if settings.photo_detail else {"albedo_detail": 0.0}
     return {"max_side": settings.max_side, "mirror_normals": settings.mirror_normals,
-            "registry": registry(settings)}
+            "registry": registry(settings), **detail}
 
 
 def decompose_work(settings, pixels: np.ndarray):

@@ -64,6 +64,9 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--no-mirror", dest="mirror", action="store_false",
                    help="run NormalNet once, not also on the mirrored image (faster, less "
                         "accurate normals)")
+    p.add_argument("--no-photo-detail", dest="photo_detail", action="store_false",
+                   help="leave the albedo as the network paints it, smooth, instead of giving "
+                        "it the photo's fine detail (pores, stubble, freckles)")
     p.add_argument("--focal-mm", type=float, default=None, metavar="MM",
                    help="the photo's focal length in mm on a 36 mm sensor fitted to the long "
                         "side, as Blender's camera (default 50): for a NormalNet that reads the "
@@ -313,8 +316,9 @@ def cmd_decompose(args, progress) -> int:
     lens = {} if args.focal_mm is None else {"focal_mm": args.focal_mm}
     if lens:
         _warn_if_lens_unread()
+    detail = {} if args.photo_detail else {"albedo_detail": 0.0}
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
-                                        shade=stabiliser is None, **lens)
+                                        shade=stabiliser is None, **lens, **detail)
     clash = _same_stems(frames)
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"

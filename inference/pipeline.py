@@ -93,6 +93,10 @@ class DecomposeOptions:
     # the albedo's low frequencies over the skin brought to what the photo and the shading say
     # (consistent_albedo): the blur's sigma as a fraction of the face size; 0 turns it off
     albedo_consistency: float = 0.05
+    # the albedo's fine detail (pores, stubble, freckles, brow hairs: finer than this fraction of
+    # the face size) taken from the photo (detail_albedo): the albedo nets, which learnt the
+    # factory's skin, paint a real face smooth; 0 turns it off
+    albedo_detail: float = 0.025
     # set the diffuse shading and diffuse passes (shade_diffuse) from the chain's normals and
     # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
     # passes (shading them here too would be thrown away)
@@ -165,6 +169,9 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     if opts.albedo_consistency > 0 and feats["face_size"] > 0:
         feats["albedo"] = consistent_albedo(feats["albedo"], small, shading, skin,
                                             opts.albedo_consistency * feats["face_size"])
+    if opts.albedo_detail > 0 and feats["face_size"] > 0:
+        feats["albedo"] = detail_albedo(feats["albedo"], small, shading, feats["alpha"],
+                                        opts.albedo_detail * feats["face_size"])
     if opts.albedo_headroom > 0:
         feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
     if monochrome:
@@ -184,6 +191,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
+              "albedo_detail": opts.albedo_detail,
               "face_turn": feats.get("face_turn", 0), "monochrome": monochrome,
               "warnings": feats.get("warnings", [])})
     up(1.0)
@@ -440,6 +448,32 @@ def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
     reach = np.clip(cv2.GaussianBlur(np.ascontiguousarray(skin, np.float32), (0, 0), sigma)
                     / 0.5, 0.0, 1.0)[..., None]
     return np.clip(albedo * (1.0 + reach * (ratio - 1.0)), 0.0, 1.0).astype(np.float32)
+
+
+DETAIL_RANGE = (0.7, 1.2)
+"""How far the photo's detail may move the albedo (``detail_albedo``): down to ×0.7 for dark
+detail, up to ×1.2 only, so the highlights and glints that the nets take out stay out."""
+
+
+def detail_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
+                  alpha: np.ndarray, sigma: float) -> np.ndarray:
+    """The albedo with its detail finer than ``sigma`` pixels taken from the photo.
+
+    The detail is the luminance of photo / shading against its own blur, clipped to
+    ``DETAIL_RANGE``; it multiplies the net's albedo blurred the same way, so the net keeps
+    the colour and every band coarser than ``sigma`` (the smooth shading, which the nets and
+    ``consistent_albedo`` answer for) and the photo gives the texture. The blurs are weighted by
+    the matte, so the backdrop does not leak into the subject's edge, and the result fades back
+    to the net's albedo outside the matte."""
+    if sigma < 0.5:
+        return albedo
+    weight = np.clip(alpha, 0.0, 1.0).astype(np.float32)
+    division = images.luminance(rgb) / np.maximum(images.luminance(shading), 1e-4)
+    smooth = _weighted_blur(division[..., None], weight, sigma)[..., 0]
+    detail = np.clip(division / np.maximum(smooth, 1e-4), *DETAIL_RANGE)
+    detailed = _weighted_blur(albedo, weight, sigma) * detail[..., None]
+    out = albedo + weight[..., None] * (detailed - albedo)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 def bound_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray, headroom: float,

@@ -53,6 +53,7 @@ def draw_source(layout, context):
         row.operator("relit.decompose", text="From File", icon="FILE_IMAGE").source = "FILE"
     col.prop(settings, "max_side")
     col.prop(settings, "mirror_normals")
+    col.prop(settings, "photo_detail")
 
 
 class RELIT_PT_main(_Relit, bpy.types.Panel):

@@ -190,6 +190,14 @@ def test_decompose_a_portrait_with_the_models_shipped_in_the_zip(scene, tmp_path
     assert (scene.render.resolution_x, scene.render.resolution_y) == (128, 150)
 
 
+def test_photo_detail_setting_reaches_the_chain(scene, relit):
+    sources = importlib.import_module(relit + ".app.sources")
+    assert scene.relit.photo_detail  # on by default: the albedo keeps the photo's texture
+    assert "albedo_detail" not in sources.decompose_options(scene.relit)
+    scene.relit.photo_detail = False
+    assert sources.decompose_options(scene.relit)["albedo_detail"] == 0.0
+
+
 def test_batch_command_runs_the_cli(relit, tmp_path):
     batch = importlib.import_module(relit + ".app.command")
     folder = _passes_folder(tmp_path)

@@ -48,6 +48,17 @@ def test_decompose_without_models_names_the_model(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_no_photo_detail_reaches_the_chain_and_is_recorded(with_chain, tmp_path, capsys):
+    images.save_png(tmp_path / "plate.png", gradient(40, 60))
+    for extra, detail in (((), 0.025), (("--no-photo-detail",), 0.0)):
+        out = tmp_path / f"o{len(extra)}"
+        code, _ = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out), *extra],
+                      capsys)
+        assert code == 0
+        meta = json.loads((out / "plate" / "lighting.json").read_text())["meta"]
+        assert meta["albedo_detail"] == pytest.approx(detail)
+
+
 def test_decompose_writes_every_file(with_chain, tmp_path, capsys):
     images.save_png(tmp_path / "plate.png", gradient(40, 60))
     code, _ = run(["decompose", str(tmp_path / "plate.png"), "--out", str(tmp_path / "o")],

@@ -397,3 +397,31 @@ def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
     after = np.abs(out - truth)[core].mean()
     assert after < 0.3 * before
     assert np.array_equal(pipeline.consistent_albedo(net, rgb, shading, skin * 0, 6.0), net)
+
+
+def test_detail_albedo_takes_the_fine_detail_from_the_photo():
+    normal, inside = _sphere()
+    sh = np.zeros((9, 3))
+    sh[0], sh[2] = 1.0, 0.9
+    shading = pipeline.lighting_shading(normal, sh)
+    rng = np.random.default_rng(2)
+    base = np.array([0.6, 0.45, 0.35], np.float32)
+    texture = np.clip(1.0 + 0.12 * rng.standard_normal((96, 96)), 0.75, 1.15).astype(np.float32)
+    truth = base * texture[..., None]
+    rgb = truth * shading
+    net = np.broadcast_to(base, truth.shape).copy()  # the colour right, painted smooth
+    alpha = inside.astype(np.float32)
+    out = pipeline.detail_albedo(net, rgb, shading, alpha, sigma=3.0)
+    core = inside.copy()
+    core[:12], core[-12:] = False, False
+    assert np.abs(out - truth)[core].mean() < 0.35 * np.abs(net - truth)[core].mean()
+    # the net's colour kept: the detail is one grey factor per pixel
+    assert np.allclose(out[core] / out[core].sum(-1, keepdims=True), base / base.sum(), atol=1e-4)
+    # a highlight the net took out stays out: the photo brightens the albedo by 1.2 at most
+    shiny = rgb.copy()
+    shiny[46:50, 46:50] *= 3.0
+    lit = pipeline.detail_albedo(net, shiny, shading, alpha, sigma=3.0)
+    assert (lit[46:50, 46:50] <= 1.2 * net[46:50, 46:50] * 1.05).all()
+    # outside the matte the net's albedo is left as it was; sigma 0 changes nothing
+    assert np.array_equal(out[alpha == 0], net[alpha == 0])
+    assert np.array_equal(pipeline.detail_albedo(net, rgb, shading, alpha, 0.0), net)
