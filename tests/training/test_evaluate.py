@@ -13,7 +13,7 @@ from inference.models import Registry  # noqa: E402
 from inference.passes import Passes  # noqa: E402
 from onnx_graphs import install_chain  # noqa: E402
 from training import data, evaluate, scene_light, train  # noqa: E402
-from training.evaluation import flicker, model_card, synthetic, yale  # noqa: E402
+from training.evaluation import flicker, keys, model_card, report, synthetic, yale  # noqa: E402
 
 SH_A = np.zeros((9, 3), np.float32)
 SH_A[0], SH_A[2] = 1.0, 0.5          # the stand-in IllumNet's answer: ambient plus frontal
@@ -203,6 +203,25 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
         {**res, "options": {"mirror_normals": False}})
     assert res["set"] == "development" and "the development set: the choices" in text
     assert "the test set: scored once" in model_card.card_markdown({**res, "set": "test"})
+
+
+def test_carried_rows_keep_the_command_that_measured_them(tmp_path):
+    key = keys.checkpoint_key("normal")
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps({"command": "report --test", key: {"mean_deg": 9.0}}))
+    carried: dict = {}
+    report.carry_checkpoint_rows(carried, first)
+    assert carried[key] == {"mean_deg": 9.0} and carried["carried_from"][key] == "report --test"
+    # carried again from a file that had itself carried it: still the measuring command
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({**carried, "command": "report --count 100"}))
+    again: dict = {}
+    report.carry_checkpoint_rows(again, second)
+    assert again["carried_from"][key] == "report --test"
+    # a row measured on this machine is not carried
+    measured = {key: {"mean_deg": 8.0}}
+    report.carry_checkpoint_rows(measured, second)
+    assert measured == {key: {"mean_deg": 8.0}}
 
 
 def test_report_options_are_decompose_options_in_their_types():

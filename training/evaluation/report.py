@@ -42,4 +42,6 @@ def carry_checkpoint_rows(out: dict, previous: Path | None) -> None:
     for key in map(keys.checkpoint_key, keys.CHECKPOINTS):
         if key not in out and key in old:
             out[key] = old[key]
-            out.setdefault("carried_from", {})[key] = old.get("command", str(previous))
+            # a row the previous file had carried keeps the command that measured it
+            source = old.get("carried_from", {}).get(key) or old.get("command", str(previous))
+            out.setdefault("carried_from", {})[key] = source
