@@ -142,6 +142,8 @@ def parser() -> argparse.ArgumentParser:
     turntable = sub.add_parser("flicker", help="temporal stability on a factory turntable")
     turntable.add_argument("folder", help="output of python -m training.synth.turntable")
     turntable.add_argument("--strength", type=float, default=0.7)
+    turntable.add_argument("--decompose-arg", action="append", default=[], metavar="ARG",
+                           help="an extra argument for both decompose runs (repeatable)")
     return cli
 
 
@@ -175,7 +177,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     if args.command == "flicker":
         print(json.dumps(flicker.flicker_turntable(Path(args.folder).expanduser(),
-                                                   args.strength), indent=1))
+                                                   args.strength, extra=args.decompose_arg),
+                         indent=1))
         return 0
     if args.command == "yale-relight":
         return _yale_relight(args, argv)

@@ -251,8 +251,9 @@ def test_flicker_turntable_runs_the_cli_with_and_without_stabilisation(tmp_path,
     install_chain(tmp_path / "models")
     monkeypatch.setenv("RELIT_MODELS", str(tmp_path / "models"))
     monkeypatch.setattr(models, "_default", None)
-    row = flicker.flicker_turntable(folder, strength=0.7, max_side=64)
-    assert row["frames"] == 4
+    row = flicker.flicker_turntable(folder, strength=0.7, max_side=64,
+                                    extra=["--no-photo-detail"])
+    assert row["frames"] == 4 and row["decompose_args"] == ["--no-photo-detail"]
     for label in ("per_frame", "stabilised"):
         assert set(flicker.FLICKER_PASSES) <= set(row[label]["flicker"])
         assert np.isfinite(row[label]["normal_mean_deg"])

@@ -3,6 +3,7 @@ stabilised passes, through ``python -m inference decompose`` as a user runs it."
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -16,12 +17,13 @@ from .synthetic import angles
 FLICKER_PASSES = ("normal", "albedo", "roughness", "reflectivity", "height")
 
 
-def flicker_turntable(folder: Path, strength: float = 0.7, max_side: int = 512) -> dict:
+def flicker_turntable(folder: Path, strength: float = 0.7, max_side: int = 512,
+                      extra: Sequence[str] = ()) -> dict:
     """Per-frame against stabilised passes on a factory turntable (``training.synth.turntable``):
     both runs go through ``python -m inference decompose 'plate.####.exr'`` as a user runs it
     (``--stabilise`` for the second), then the flicker metric (mean absolute temporal change
     where the plate does not move, inside the true matte) and the error against the exact
-    ground truth of every frame."""
+    ground truth of every frame. ``extra`` are more decompose arguments for both runs."""
     import tempfile
 
     from inference import cli, sequence
@@ -33,12 +35,13 @@ def flicker_turntable(folder: Path, strength: float = 0.7, max_side: int = 512) 
     rgbs = [sample["rgb"] for sample in truth]
     masks = [sample["alpha"] > 0.5 for sample in truth]
     out = {"metric": "flicker_turntable", "data": str(folder), "frames": len(frames),
-           "strength": strength}
+           "strength": strength, "decompose_args": list(extra)}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, extra in (("per_frame", []), ("stabilised", ["--stabilise", str(strength)])):
+        for label, stabilise in (("per_frame", []),
+                                 ("stabilised", ["--stabilise", str(strength)])):
             dest = Path(tmp) / label
             code = cli.main(["--quiet", "decompose", str(folder / "plate.####.exr"), "--out",
-                             str(dest), "--max-side", str(max_side), *extra])
+                             str(dest), "--max-side", str(max_side), *extra, *stabilise])
             if code:
                 raise SystemExit(f"decompose exited {code}")
             decomposed = [Passes.load(dest / f"plate.{frame.name.split('.')[1]}")
