@@ -379,11 +379,16 @@ def test_fit_face_lighting_recovers_the_light_shape_and_keeps_the_level():
     assert np.array_equal(pipeline.fit_face_lighting(rgb, normal, few, above, 1e-3), above)
 
 
-def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
+def _lit_sphere():
+    """The sphere, where it lies, and its shading under ambient light plus a frontal one."""
     normal, inside = _sphere()
     sh = np.zeros((9, 3))
     sh[0], sh[2] = 1.0, 0.9
-    shading = pipeline.lighting_shading(normal, sh)
+    return normal, inside, pipeline.lighting_shading(normal, sh)
+
+
+def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
+    normal, inside, shading = _lit_sphere()
     rng = np.random.default_rng(1)
     truth = np.clip(0.5 + 0.05 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)
     rgb = truth * shading
@@ -400,10 +405,7 @@ def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
 
 
 def test_detail_albedo_takes_the_fine_detail_from_the_photo():
-    normal, inside = _sphere()
-    sh = np.zeros((9, 3))
-    sh[0], sh[2] = 1.0, 0.9
-    shading = pipeline.lighting_shading(normal, sh)
+    normal, inside, shading = _lit_sphere()
     rng = np.random.default_rng(2)
     base = np.array([0.6, 0.45, 0.35], np.float32)
     texture = np.clip(1.0 + 0.12 * rng.standard_normal((96, 96)), 0.75, 1.15).astype(np.float32)
