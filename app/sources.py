@@ -68,9 +68,8 @@ def require_models(settings, names=pipeline.CHAIN) -> None:
 
 
 def decompose_options(settings) -> dict:
-    detail = {} if settings.photo_detail else {"albedo_detail": 0.0}
     return {"max_side": settings.max_side, "mirror_normals": settings.mirror_normals,
-            "registry": registry(settings), **detail}
+            "registry": registry(settings), **pipeline.photo_detail(settings.photo_detail)}
 
 
 def decompose_work(settings, pixels: np.ndarray):

@@ -316,9 +316,9 @@ def cmd_decompose(args, progress) -> int:
     lens = {} if args.focal_mm is None else {"focal_mm": args.focal_mm}
     if lens:
         _warn_if_lens_unread()
-    detail = {} if args.photo_detail else {"albedo_detail": 0.0}
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
-                                        shade=stabiliser is None, **lens, **detail)
+                                        shade=stabiliser is None, **lens,
+                                        **pipeline.photo_detail(args.photo_detail))
     clash = _same_stems(frames)
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"

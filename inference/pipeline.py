@@ -450,6 +450,12 @@ def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
     return np.clip(albedo * (1.0 + reach * (ratio - 1.0)), 0.0, 1.0).astype(np.float32)
 
 
+def photo_detail(on: bool) -> dict:
+    """The ``DecomposeOptions`` of the photo-detail switch (``--no-photo-detail``, the add-on's
+    Photo Detail): nothing when on (the default scale), ``albedo_detail`` 0 when off."""
+    return {} if on else {"albedo_detail": 0.0}
+
+
 DETAIL_RANGE = (0.7, 1.2)
 """How far the photo's detail may move the albedo (``detail_albedo``): down to ×0.7 for dark
 detail, up to ×1.2 only, so the highlights and glints that the nets take out stay out."""
