@@ -18,7 +18,7 @@ from ..inference.render import HdriLight
 from ..inference.rgba import unpremultiply
 from ..inference.sources import load_or_decompose
 from .passes import plate_with_estimate
-from .refine import render_result_pixels
+from .refine import refine_settings, render_result_pixels
 from .settings import registry
 from .sources import decompose_options, source_name
 
@@ -189,8 +189,8 @@ def stage_lighting(scene, plane, lighting, shape) -> None:
 def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
                   rotation: float = 0.0, strength: float = 1.0, lighting=None,
                   samples: Optional[int] = 32, displace: bool = False,
-                  refine: bool = False, denoise: bool = False, shadows: bool = True,
-                  progress=None) -> Path:
+                  refine: bool = False, refine_options: Optional[dict] = None,
+                  denoise: bool = False, shadows: bool = True, progress=None) -> Path:
     """``stage_source``, then a Cycles render written atomically to ``out``."""
     if refine:
         pipeline.require_refiner(registry(scene.relit))
@@ -202,7 +202,8 @@ def render_source(scene, source: str, out: Path, *, hdri: Optional[str] = None,
     bpy.ops.render.render(scene=scene.name)
     rgba = render_result_pixels(scene)
     if refine:   # refine returns premultiplied colour, like the render
-        rgb = pipeline.refine(passes, rgba, {"registry": registry(scene.relit)})
+        rgb = pipeline.refine(passes, rgba, {**refine_settings(scene.relit),
+                                             **(refine_options or {})})
         rgba = np.dstack([rgb, rgba[..., 3]])
     if out.suffix.lower() != ".exr":
         rgba = unpremultiply(rgba)

@@ -60,7 +60,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("relight", help="render pass folders or images on the plate in Cycles")
     _common(p, ".png")
-    p.add_argument("--refine", action="store_true", help="refine the render with render_net")
+    cli.add_refine_arguments(p, "the Cycles render")
 
     p = sub.add_parser("export", help="Cycles render + compositor → multi-layer EXR of AOVs")
     _common(p, ".exr")
@@ -226,10 +226,11 @@ def cmd_relight(args) -> int:
     """``relight``: each source rendered on the plate in Cycles (``batch.render_source``)."""
     from . import batch
 
+    refining = cli.refine_options(args)
     return _each(args, ".png", lambda scene, source, out, progress: batch.render_source(
         scene, source, out, lighting=args.lighting, samples=args.samples,
-        displace=args.displace, refine=args.refine, denoise=args.denoise, shadows=args.shadows,
-        progress=progress))
+        displace=args.displace, refine=args.refine, refine_options=refining,
+        denoise=args.denoise, shadows=args.shadows, progress=progress))
 
 
 def cmd_export(args) -> int:

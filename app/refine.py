@@ -62,6 +62,13 @@ def render_result_pixels(scene) -> np.ndarray:
     return with_alpha(rgba)
 
 
+def refine_settings(settings) -> dict:
+    """``pipeline.refine``'s options from the scene's settings: the internal size, the models
+    folder and the Strength (the share of RenderNet's correction)."""
+    return {"max_side": settings.max_side, "registry": registry(settings),
+            "refine_strength": settings.refine_strength}
+
+
 def refine_work(settings, name: str, rendered: np.ndarray):
     """A job body: RenderNet on ``rendered`` (premultiplied RGBA); returns premultiplied RGBA
     with the render's alpha."""
@@ -70,7 +77,7 @@ def refine_work(settings, name: str, rendered: np.ndarray):
         raise InputError(f"the render is {rendered.shape[1]} x {rendered.shape[0]} but the passes "
                          f"are {passes.shape[1]} x {passes.shape[0]}: render at 100 % of the "
                          "plate's resolution")
-    options = {"max_side": settings.max_side, "registry": registry(settings)}
+    options = refine_settings(settings)
 
     def work(progress, cancel):
         rgb = pipeline.refine(passes, rendered, options, progress, cancel)

@@ -12,6 +12,7 @@ from ..inference import frames
 from ..inference.errors import InputError, RelitError
 from ..inference.lighting import STUDIO_LIGHTS
 from ..inference.models import Registry, default_registry
+from ..inference.pipeline import REFINE_STRENGTH
 
 _registries: dict[str, Registry] = {}
 
@@ -142,6 +143,14 @@ class RELIT_PG_settings(bpy.types.PropertyGroup):
         name="Photo Detail", default=True,
         description="Give the albedo the photo's fine detail (pores, stubble, freckles); off "
         "leaves it as the network paints it, smooth")
+    shading_normals: bpy.props.BoolProperty(
+        name="Shading Normals", default=True,
+        description="Correct the smooth shape of the normals by the photo's shading on the "
+        "skin; off leaves them as the network gives them")
+    refine_strength: bpy.props.FloatProperty(
+        name="Strength", default=REFINE_STRENGTH, min=0.0, max=1.0, subtype="FACTOR",
+        description="The share of RenderNet's correction that Refine applies; 1 is the "
+        "network's whole answer")
     active: bpy.props.StringProperty(
         name="Passes", description="The pass set that the plate, lighting and export use")
     keep_plate: bpy.props.BoolProperty(

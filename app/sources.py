@@ -69,7 +69,8 @@ def require_models(settings, names=pipeline.CHAIN) -> None:
 
 def decompose_options(settings) -> dict:
     return {"max_side": settings.max_side, "mirror_normals": settings.mirror_normals,
-            "registry": registry(settings), **pipeline.photo_detail(settings.photo_detail)}
+            "registry": registry(settings),
+            **pipeline.photo_refinements(settings.photo_detail, settings.shading_normals)}
 
 
 def decompose_work(settings, pixels: np.ndarray):

@@ -38,6 +38,27 @@ def _add_models(p: argparse.ArgumentParser) -> None:
                         "batch commands take the same flag")
 
 
+def add_refine_arguments(p: argparse.ArgumentParser, what: str) -> None:
+    """``--refine`` and ``--refine-strength``, for this CLI's and Blender's ``relight``."""
+    p.add_argument("--refine", action="store_true", help=f"refine {what} with render_net")
+    p.add_argument("--refine-strength", type=float, default=None, metavar="S",
+                   help="the share of RenderNet's correction that --refine applies, 0 to 1 "
+                        "(default: half, inference.pipeline.REFINE_STRENGTH; 1 is the net's "
+                        "whole answer)")
+
+
+def refine_options(args) -> dict:
+    """The ``pipeline.refine`` options of ``add_refine_arguments``' flags."""
+    strength = args.refine_strength
+    if strength is None:
+        return {}
+    if not args.refine:
+        raise InputError("--refine-strength needs --refine")
+    if not 0.0 <= strength <= 1.0:
+        raise InputError(f"--refine-strength must be from 0 to 1, got {strength:g}")
+    return {"refine_strength": strength}
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--float", dest="half", action="store_false",
@@ -67,6 +88,9 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
     p.add_argument("--no-photo-detail", dest="photo_detail", action="store_false",
                    help="leave the albedo as the network paints it, smooth, instead of giving "
                         "it the photo's fine detail (pores, stubble, freckles)")
+    p.add_argument("--no-shading-normals", dest="shading_normals", action="store_false",
+                   help="leave the normals as the network gives them, instead of correcting "
+                        "their smooth shape by the photo's shading on the skin")
     p.add_argument("--focal-mm", type=float, default=None, metavar="MM",
                    help="the photo's focal length in mm on a 36 mm sensor fitted to the long "
                         "side, as Blender's camera (default 50): for a NormalNet that reads the "
@@ -98,7 +122,7 @@ def build_parser(prog: str = "python -m inference") -> argparse.ArgumentParser:
                    help="an image (decomposed first) or a pass folder / passes.exr; or a "
                         "sequence: a folder of pass folders (decompose --out), a pattern")
     lightspec.add_arguments(p)
-    p.add_argument("--refine", action="store_true", help="refine with render_net")
+    add_refine_arguments(p, "the render")
     p.add_argument("--no-shadows", dest="shadows", action="store_false",
                    help="no cast shadows from the height pass")
     p.add_argument("--out", required=True, metavar="FILE", help=".exr, .png or .jpg; for a "
@@ -318,7 +342,8 @@ def cmd_decompose(args, progress) -> int:
         _warn_if_lens_unread()
     options = pipeline.DecomposeOptions(max_side=args.max_side, mirror_normals=args.mirror,
                                         shade=stabiliser is None, **lens,
-                                        **pipeline.photo_detail(args.photo_detail))
+                                        **pipeline.photo_refinements(args.photo_detail,
+                                                                     args.shading_normals))
     clash = _same_stems(frames)
     if clash:
         raise InputError(f"{clash[0]} and {clash[1]} would both write {args.out}/"
@@ -495,12 +520,14 @@ def cmd_relight(args, progress) -> int:
 
     jobs = _sources_and_outputs(args, ".png")  # before the work, not after
     lighting = lightspec.from_args(args, search_dirs=blender_studio_lights())
+    refining = refine_options(args)
     for i, (source, out) in enumerate(jobs):
         if len(jobs) > 1:
             _say(args, f"relight {i + 1}/{len(jobs)}: {source}")
         with warnings_about(source, len(jobs) > 1):
             image = relight_source(source, lighting=lighting, refine=args.refine,
-                                   shadows=args.shadows, progress=progress)
+                                   refine_options=refining, shadows=args.shadows,
+                                   progress=progress)
         if out.suffix.lower() != ".exr":
             image = unpremultiply(image)  # PNG and JPEG store straight alpha
         images.save_image(out, image, overwrite=args.overwrite, half=args.half)

@@ -17,7 +17,7 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
-from . import camera, face, images, integrate, lighting, vectors
+from . import camera, face, images, integrate, lighting, shading_normals, vectors
 from .errors import InputError, ModelNotInstalled
 from .models import ModelSpec, Registry, TensorSpec, default_registry
 from .passes import Passes
@@ -48,6 +48,10 @@ _WHOLE_GROUPS = {names: group for group, names in FEATURES.items()}
 NORMALISATIONS = ("none", "srgb", "signed")
 """How an input is fed: as stored, sRGB-encoded (for colour), or mapped from [0,1] to [-1,1]."""
 
+REFINE_STRENGTH = 0.5
+"""The default share of RenderNet's correction (``refine``): chosen on the real-face protocol's
+development subjects, where the whole correction falls under the Lambertian chain and half of it
+rises above (MODEL_CARD.md); ``--refine-strength 1`` gives the net's whole answer."""
 
 MIN_SIDE = 16
 """The smallest internal resolution the chain accepts (the nets' coarsest stride)."""
@@ -97,6 +101,14 @@ class DecomposeOptions:
     # the face size) taken from the photo (detail_albedo): the albedo nets, which learnt the
     # factory's skin, paint a real face smooth; 0 turns it off
     albedo_detail: float = 0.025
+    # NormalNet's normals corrected by the photo's shading over the skin under the fitted
+    # lighting (shading_normals.correct; needs sh_fit), the change blurred by this fraction of
+    # the face size; 0 turns it off. On real faces NormalNet leans toward the face-mesh prior
+    # where the factory taught it to; the photo's shading pulls it back (MODEL_CARD.md)
+    shading_normals: float = 0.05
+    # how much of RenderNet's correction refine() applies: 1 is the net's whole answer. Real
+    # faces are not the factory's, and the whole answer overshoots on them (MODEL_CARD.md)
+    refine_strength: float = REFINE_STRENGTH
     # set the diffuse shading and diffuse passes (shade_diffuse) from the chain's normals and
     # lighting; a stabilised sequence leaves them to stabilise_frame, which shades the blended
     # passes (shading them here too would be thrown away)
@@ -119,6 +131,9 @@ class DecomposeOptions:
             raise InputError(f"tile {self.tile} must exceed twice the overlap {self.overlap}")
         if self.guide_radius < 0 or self.guide_eps <= 0 or self.albedo_headroom < 0:
             raise InputError("guide_radius and albedo_headroom must be ≥ 0, guide_eps > 0")
+        if self.shading_normals < 0 or not 0 <= self.refine_strength <= 1:
+            raise InputError(f"shading_normals must be ≥ 0 and refine_strength in [0, 1], got "
+                             f"{self.shading_normals!r} and {self.refine_strength!r}")
         if not (isinstance(self.focal_mm, (int, float)) and 0 < self.focal_mm < 1e5):
             raise InputError(f"focal_mm must be a focal length in millimetres > 0, "
                              f"got {self.focal_mm!r}")
@@ -156,6 +171,10 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
     skin = skin_weights(feats)
     if opts.sh_fit > 0:
         sh = fit_face_lighting(small, normal, skin, sh, opts.sh_fit)
+        if opts.shading_normals > 0 and feats["face_size"] > 0:
+            normal = feats["normal"] = shading_normals.correct(
+                normal, small, sh, skin, opts.shading_normals * feats["face_size"])
+            sh = fit_face_lighting(small, normal, skin, sh, opts.sh_fit)
     monochrome = is_monochrome(small)
     if monochrome:
         sh = greyed(sh)
@@ -191,7 +210,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         albedo=cv2.merge(planes[4:7]), roughness=planes[7], reflectivity=planes[8], sh=sh,
         meta={"models": {n: reg.spec(n).version for n in CHAIN},
               "internal_size": list(small.shape[:2]), "mirror_normals": opts.mirror_normals,
-              "albedo_detail": opts.albedo_detail,
+              "albedo_detail": opts.albedo_detail, "shading_normals": opts.shading_normals,
               "face_turn": feats.get("face_turn", 0), "monochrome": monochrome,
               "warnings": feats.get("warnings", [])})
     up(1.0)
@@ -318,7 +337,7 @@ def refine(passes: Passes, relit, options=None, progress: ProgressFn | None = No
                          where=trust > 0)
     if is_monochrome(small["rgb"]):
         out = colourless_change(straight, out)
-    correction = _Guide(passes.rgb, opts)(trust * (out - straight))
+    correction = _Guide(passes.rgb, opts)(opts.refine_strength * trust * (out - straight))
     return np.maximum(rendered + coverage[..., None] * correction, 0.0)
 
 
@@ -450,10 +469,13 @@ def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
     return np.clip(albedo * (1.0 + reach * (ratio - 1.0)), 0.0, 1.0).astype(np.float32)
 
 
-def photo_detail(on: bool) -> dict:
-    """The ``DecomposeOptions`` of the photo-detail switch (``--no-photo-detail``, the add-on's
-    Photo Detail): nothing when on (the default scale), ``albedo_detail`` 0 when off."""
-    return {} if on else {"albedo_detail": 0.0}
+def photo_refinements(photo_detail: bool = True, shading_normals: bool = True) -> dict:
+    """The ``DecomposeOptions`` of the switches of the two steps that take from the photo what
+    the nets miss (``--no-photo-detail`` / ``--no-shading-normals``, the add-on's Photo Detail
+    and Shading Normals): nothing for a step that is on (its default scale), its scale 0 for
+    one that is off."""
+    return {**({} if photo_detail else {"albedo_detail": 0.0}),
+            **({} if shading_normals else {"shading_normals": 0.0})}
 
 
 DETAIL_RANGE = (0.7, 1.2)

@@ -54,6 +54,7 @@ def draw_source(layout, context):
     col.prop(settings, "max_side")
     col.prop(settings, "mirror_normals")
     col.prop(settings, "photo_detail")
+    col.prop(settings, "shading_normals")
 
 
 class RELIT_PT_main(_Relit, bpy.types.Panel):
@@ -147,6 +148,7 @@ class RELIT_PT_refine(_Relit, bpy.types.Panel):
         col = self.layout.column()
         if not draw_job(col, "refine"):
             col.operator("relit.refine", icon="SHADERFX")
+        col.prop(context.scene.relit, "refine_strength")
 
 
 class RELIT_PT_export(_Relit, bpy.types.Panel):

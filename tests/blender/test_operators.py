@@ -190,12 +190,26 @@ def test_decompose_a_portrait_with_the_models_shipped_in_the_zip(scene, tmp_path
     assert (scene.render.resolution_x, scene.render.resolution_y) == (128, 150)
 
 
-def test_photo_detail_setting_reaches_the_chain(scene, relit):
+def test_photo_refinement_settings_reach_the_chain(scene, relit):
     sources = importlib.import_module(relit + ".app.sources")
-    assert scene.relit.photo_detail  # on by default: the albedo keeps the photo's texture
-    assert "albedo_detail" not in sources.decompose_options(scene.relit)
+    # on by default: the albedo keeps the photo's texture, the normals its shading
+    assert scene.relit.photo_detail and scene.relit.shading_normals
+    options = sources.decompose_options(scene.relit)
+    assert "albedo_detail" not in options and "shading_normals" not in options
     scene.relit.photo_detail = False
     assert sources.decompose_options(scene.relit)["albedo_detail"] == 0.0
+    scene.relit.shading_normals = False
+    assert sources.decompose_options(scene.relit)["shading_normals"] == 0.0
+
+
+def test_refine_strength_setting_reaches_render_net(scene, relit):
+    refine = importlib.import_module(relit + ".app.refine")
+    pipeline = importlib.import_module(relit + ".inference.pipeline")
+    assert scene.relit.refine_strength == pytest.approx(pipeline.REFINE_STRENGTH)
+    scene.relit.refine_strength = 0.8
+    assert refine.refine_settings(scene.relit)["refine_strength"] == pytest.approx(0.8)
+    scene.relit.refine_strength = 3.0  # the slider stops at 1
+    assert scene.relit.refine_strength == 1.0
 
 
 def test_batch_command_runs_the_cli(relit, tmp_path):

@@ -48,15 +48,19 @@ def test_decompose_without_models_names_the_model(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_no_photo_detail_reaches_the_chain_and_is_recorded(with_chain, tmp_path, capsys):
+def test_the_photo_refinement_switches_reach_the_chain_and_are_recorded(with_chain, tmp_path,
+                                                                       capsys):
     images.save_png(tmp_path / "plate.png", gradient(40, 60))
-    for extra, detail in (((), 0.025), (("--no-photo-detail",), 0.0)):
-        out = tmp_path / f"o{len(extra)}"
+    for i, (extra, detail, shading) in enumerate((
+            ((), 0.025, 0.05), (("--no-photo-detail",), 0.0, 0.05),
+            (("--no-shading-normals",), 0.025, 0.0))):
+        out = tmp_path / f"o{i}"
         code, _ = run(["decompose", str(tmp_path / "plate.png"), "--out", str(out), *extra],
                       capsys)
         assert code == 0
         meta = json.loads((out / "plate" / "lighting.json").read_text())["meta"]
         assert meta["albedo_detail"] == pytest.approx(detail)
+        assert meta["shading_normals"] == pytest.approx(shading)
 
 
 def test_decompose_writes_every_file(with_chain, tmp_path, capsys):
@@ -200,6 +204,20 @@ def test_ps_relight_integrate(tmp_path, capsys, monkeypatch):
                          "--out", str(tmp_path / "refined.png")], capsys)
         assert code == 0, err
         assert images.load_image(tmp_path / "refined.png").shape == (64, 64, 4)
+        # none of RenderNet's correction is the plain render, file for file
+        code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",
+                         "--refine-strength", "0", "--out", str(tmp_path / "none.exr")], capsys)
+        assert code == 0, err
+        code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city",
+                         "--out", str(tmp_path / "plain.exr")], capsys)
+        assert np.allclose(images.load_image(tmp_path / "none.exr"),
+                           images.load_image(tmp_path / "plain.exr"), atol=1e-3)
+    for extra, message in ((["--refine-strength", "0.3"], "--refine-strength needs --refine"),
+                           (["--refine", "--refine-strength", "2"], "must be from 0 to 1")):
+        code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", *extra,
+                         "--out", str(tmp_path / "z.png")], capsys)
+        assert code == 2 and message in err, err
+        assert not (tmp_path / "z.png").exists()
     with monkeypatch.context() as m:
         m.setenv("RELIT_MODELS", str(tmp_path / "no_models"))
         code, err = run(["relight", str(tmp_path / "ps"), "--hdri", "city", "--refine",

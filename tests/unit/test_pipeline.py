@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from inference import images, pipeline, render
-from inference.errors import Cancelled, ModelNotInstalled, OutputError
+from inference.errors import Cancelled, InputError, ModelNotInstalled, OutputError
 from inference.models import Registry
 from inference.passes import Passes
 
@@ -165,7 +165,8 @@ def test_refine_takes_the_nets_straight_answer_where_the_matte_is_solid(tmp_path
                  *feats["alpha"], *feats["rgb"]]
     install(tmp_path, "render_net", constant_map(len(render_in), [0.7, 0.7, 0.7]), render_in,
             ["refined_r", "refined_g", "refined_b"], stride=16)
-    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64, "guide_radius": 0}
+    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64, "guide_radius": 0,
+            "refine_strength": 1.0}
     alpha = np.repeat(np.linspace(0.0, 1.0, 64, dtype=np.float32)[None], 32, axis=0)
     alpha[:, 48:] = 1.0
     passes = Passes(rgb=_image(32, 64), alpha=alpha, normal=np.dstack([np.zeros((32, 64, 2)),
@@ -192,6 +193,34 @@ def test_refine_takes_the_nets_straight_answer_where_the_matte_is_solid(tmp_path
     assert np.all(cycles[:, 56:] == 0)
 
 
+def test_refine_strength_is_the_share_of_the_nets_correction(tmp_path):
+    install_chain(tmp_path)
+    feats = pipeline.FEATURES
+    render_in = [*feats["render"], *feats["normal"], *feats["albedo"], *feats["specular"],
+                 *feats["alpha"], *feats["rgb"]]
+    install(tmp_path, "render_net", constant_map(len(render_in), [0.7, 0.7, 0.7]), render_in,
+            ["refined_r", "refined_g", "refined_b"], stride=16)
+    flat = np.dstack([np.zeros((32, 32, 2)), np.ones((32, 32))]).astype(np.float32)
+    passes = Passes(rgb=_image(32, 32), alpha=np.ones((32, 32), np.float32), normal=flat,
+                    albedo=np.full((32, 32, 3), 0.5, np.float32))
+    sh = np.zeros((9, 3), np.float32)
+    sh[0] = 1.0
+    relit = render.cook_torrance(passes, render.ShLight(sh))
+    base = {"registry": Registry(tmp_path, threads=1), "max_side": 64}
+    by = {s: pipeline.refine(passes, relit, {**base, "refine_strength": s})
+          for s in (0.0, 0.25, 1.0)}
+    assert np.allclose(by[0.0], relit.rgb, atol=1e-6)           # none of it: the render
+    assert np.allclose(by[1.0], 0.7, atol=1e-3)                 # all of it: the net's answer
+    assert np.allclose(by[0.25], relit.rgb + 0.25 * (by[1.0] - relit.rgb), atol=1e-4)
+    default = pipeline.refine(passes, relit, base)
+    strength = pipeline.REFINE_STRENGTH
+    assert 0 < strength < 1
+    assert np.allclose(default, relit.rgb + strength * (by[1.0] - relit.rgb), atol=1e-4)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(InputError, match="refine_strength"):
+            pipeline.refine(passes, relit, {**base, "refine_strength": bad})
+
+
 def test_refine_of_a_black_and_white_subject_changes_no_colour(tmp_path):
     """RenderNet paints a colour into a grey subject: its change is taken as a grey factor,
     so under a coloured light the refined image keeps the render's colour ratios."""
@@ -201,7 +230,7 @@ def test_refine_of_a_black_and_white_subject_changes_no_colour(tmp_path):
                  *feats["alpha"], *feats["rgb"]]
     install(tmp_path, "render_net", constant_map(len(render_in), [0.9, 0.5, 0.3]), render_in,
             ["refined_r", "refined_g", "refined_b"], stride=16)
-    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64}
+    opts = {"registry": Registry(tmp_path, threads=1), "max_side": 64, "refine_strength": 1.0}
     flat = np.dstack([np.zeros((32, 32, 2)), np.ones((32, 32))]).astype(np.float32)
     grey = np.full((32, 32, 3), 0.4, np.float32)
     passes = Passes(rgb=grey, alpha=np.ones((32, 32), np.float32), normal=flat, albedo=grey)

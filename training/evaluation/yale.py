@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference import images, metrics, photometric, vectors
+from inference import images, metrics, photometric
 
 from ..yale_relight import SHARED
 
@@ -93,9 +93,10 @@ def yale_faces(subjects, max_side: int = 512) -> list[dict]:
 
 def yale_net(subjects, models_dir: Path | None = None, options: dict | None = None
              ) -> list[dict]:
-    """NormalNet (the shipped one, or the one in ``models_dir``) on the same Yale B views and
-    pixels as ``yale_prior``, plus the whole reference mask."""
-    from inference import models, pipeline
+    """The chain's normal pass (the shipped models, or those in ``models_dir``: NormalNet, then
+    the shading's correction, ``shading_normals``) on the same Yale B views and pixels as
+    ``yale_prior``, plus the whole reference mask."""
+    from inference import face, models, pipeline
 
     registry = models.Registry(models_dir) if models_dir else models.default_registry()
     opts = pipeline.DecomposeOptions(**{**(options or {}), "registry": registry})
@@ -104,12 +105,9 @@ def yale_net(subjects, models_dir: Path | None = None, options: dict | None = No
         folder = subject_folder(subject)
         ref = np.load(folder / "reference.npz")
         for view in YALE_VIEWS:
-            estimate = pipeline.estimate_normals(yale_image(folder, view), opts)
-            normal, covered = estimate["normal"], estimate["prior"][..., 3]
-            if normal.shape[:2] != ref["mask"].shape:  # the nets ran at a smaller size
-                normal = vectors.unit(images.resize(normal, ref["mask"].shape))
-                covered = images.resize(covered[..., None], ref["mask"].shape)[..., 0]
-            face_px = ref["mask"] & (covered > 0.5)
+            image = yale_image(folder, view)
+            normal = pipeline.decompose(image, opts).normal
+            face_px = ref["mask"] & (face.analyse(image).prior_mask > 0.5)
             row = {"metric": "normal_net_vs_reference", "subject": subject, "view": view,
                    "model": registry.spec("normal_net").version,
                    "whole_mask": metrics.normal_metrics(normal, ref["normal"], ref["mask"])}
