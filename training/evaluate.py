@@ -74,7 +74,9 @@ def _command(argv) -> str:
 def _yale_relight(args, argv) -> int:
     subjects = list(dict.fromkeys([*args.subjects,
                                    *(yale.ACCEPTANCE_SUBJECTS if args.acceptance else ())]))
-    rows = yale_relight.evaluate(subjects, args.decompose_arg, encoding=args.encoding)
+    refining = {} if args.refine_strength is None else {"refine_strength": args.refine_strength}
+    rows = yale_relight.evaluate(subjects, args.decompose_arg, encoding=args.encoding,
+                                 refine_options=refining)
     known = yale.DEV_SUBJECTS + yale.ACCEPTANCE_SUBJECTS
     groups = {"development": [name for name in yale.DEV_SUBJECTS if name in subjects],
               "acceptance": [name for name in yale.ACCEPTANCE_SUBJECTS if name in subjects],
@@ -137,6 +139,9 @@ def parser() -> argparse.ArgumentParser:
                       help="how the linear capture becomes the PNG that is decomposed")
     real.add_argument("--decompose-arg", action="append", default=[], metavar="ARG",
                       help="an extra argument for python -m inference decompose (repeatable)")
+    real.add_argument("--refine-strength", type=float, metavar="S",
+                      help="RenderNet's share for the refined variant, as relight "
+                           "--refine-strength (default: the pipeline's)")
     real.add_argument("--json", default="models/yale_relight.json")
     real.add_argument("--card", help="model card whose yale-relight block to rewrite")
     turntable = sub.add_parser("flicker", help="temporal stability on a factory turntable")

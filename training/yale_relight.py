@@ -143,7 +143,8 @@ def prior_normals(passes: Passes) -> np.ndarray:
 
 
 def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.ndarray,
-                        refine: bool, prior_n: np.ndarray) -> dict[str, np.ndarray]:
+                        refine: bool, prior_n: np.ndarray,
+                        refine_options: Optional[dict] = None) -> dict[str, np.ndarray]:
     """Every variant's render of one subject under one light (H×W, arbitrary scale)."""
     flat = np.broadcast_to(np.array([0, 0, 1], np.float32), photo.shape + (3,))
     albedo = grey(passes.albedo)
@@ -164,13 +165,14 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
     relit = render.cook_torrance(passes, _sun(to_light))
     out["render_sun"] = grey(relit.rgb)
     if refine:
-        out["render_sun_refined"] = grey(pipeline.refine(passes, relit))
+        out["render_sun_refined"] = grey(pipeline.refine(passes, relit, refine_options))
     return out
 
 
 def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
                      extra: Sequence[str] = (), refine: Optional[bool] = None,
-                     targets: Sequence[str] = TARGETS, encoding: str = "srgb") -> dict:
+                     targets: Sequence[str] = TARGETS, encoding: str = "srgb",
+                     refine_options: Optional[dict] = None) -> dict:
     """The protocol on one subject: per-variant mean si-PSNR over ``targets`` (and per view)."""
     folder = root / subject
     ref = np.load(folder / "reference.npz")
@@ -184,14 +186,16 @@ def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
     for view in targets:
         target = capture(folder, view) * PEAK
         mask = ref["mask"].astype(bool) & (target < SATURATED)
-        preds = subject_predictions(passes, photo, ref, light_direction(view), refine, prior_n)
+        preds = subject_predictions(passes, photo, ref, light_direction(view), refine, prior_n,
+                                    refine_options)
         per_view[view] = {k: si_psnr(v, target, mask) for k, v in preds.items()}
     variants = [v for v in VARIANTS if all(v in row for row in per_view.values())]
     normals = metrics.normal_metrics(passes.normal, ref["normal"], ref["mask"].astype(bool))
     return {"metric": "yale_relight_si_psnr_db", "subject": subject,
             "normal_mean_deg": normals["mean_deg"], "normal_median_deg": normals["median_deg"],
             "models": passes.meta.get("models", {}), "encoding": encoding,
-            "decompose_args": list(extra), "relights": len(per_view),
+            "decompose_args": list(extra), "refine_options": dict(refine_options or {}),
+            "relights": len(per_view),
             "mean": {v: float(np.mean([row[v] for row in per_view.values()])) for v in variants},
             "per_view": per_view}
 
@@ -203,8 +207,9 @@ def _refiner_installed() -> bool:
 
 
 def evaluate(subjects: Sequence[str], extra: Sequence[str] = (), refine: Optional[bool] = None,
-             encoding: str = "srgb") -> list[dict]:
-    return [evaluate_subject(subject, extra=extra, refine=refine, encoding=encoding)
+             encoding: str = "srgb", refine_options: Optional[dict] = None) -> list[dict]:
+    return [evaluate_subject(subject, extra=extra, refine=refine, encoding=encoding,
+                             refine_options=refine_options)
             for subject in subjects]
 
 

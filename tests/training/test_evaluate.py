@@ -333,3 +333,14 @@ def test_yale_relight_through_the_cli_orders_its_variants():
     assert 0 < row["normal_mean_deg"] < 30
     table = yale_relight.card_table([row], {"development": ["yaleB01"]})
     assert "the chain" in table and "dB" in table
+
+
+def test_yale_relight_refines_at_the_strength_asked_for():
+    """``--refine-strength`` reaches RenderNet: none of its correction is the sun render."""
+    if not yale_relight._refiner_installed():
+        pytest.skip("render_net is not installed")
+    row = yale_relight.evaluate_subject("yaleB01", targets=("P00A+050E+00",), refine=True,
+                                        refine_options={"refine_strength": 0.0})
+    assert row["refine_options"] == {"refine_strength": 0.0}
+    assert row["mean"]["render_sun_refined"] == pytest.approx(row["mean"]["render_sun"],
+                                                              abs=0.01)
