@@ -174,6 +174,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         if opts.shading_normals > 0 and feats["face_size"] > 0:
             normal = feats["normal"] = shading_normals.correct(
                 normal, small, sh, skin, opts.shading_normals * feats["face_size"])
+            # the lighting again, on the corrected normals
             sh = fit_face_lighting(small, normal, skin, sh, opts.sh_fit)
     monochrome = is_monochrome(small)
     if monochrome:
