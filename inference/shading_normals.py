@@ -57,8 +57,9 @@ def irradiance_form(sh: np.ndarray) -> np.ndarray:
 
 def irradiance(n: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """E(n) (…) and its gradient in n (…×3) under the form ``m`` (``irradiance_form``)."""
-    lin = n @ m[:3, :3] + m[:3, 3]
-    return _dot(n, lin) + n @ m[:3, 3] + m[3, 3], 2.0 * lin
+    # n @ M₃ₓ₃ written out: a matrix product with an inner size of 3 is slow in NumPy
+    lin = n[..., 0:1] * m[0, :3] + n[..., 1:2] * m[1, :3] + n[..., 2:3] * m[2, :3] + m[:3, 3]
+    return _dot(n, lin) + _dot(n, m[:3, 3]) + m[3, 3], 2.0 * lin
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -106,16 +107,23 @@ def correct(normal: np.ndarray, rgb: np.ndarray, sh: np.ndarray, skin: np.ndarra
         # (w g gᵀ + β I) step = b, by Sherman-Morrison
         step = (b - (w * _dot(g, b) / (beta + w * _dot(g, g)))[:, None] * g) / beta
         n = vectors.unit(n + step)
-    shape = normal.shape[:2]
-    moved = np.zeros((shape[0] * shape[1], 3), np.float32)
-    moved[at] = n - n0
-    weight = np.zeros(shape[0] * shape[1], np.float32)
-    weight[at] = w
-    weight = weight.reshape(shape)
-    change = _weighted_blur(moved.reshape(normal.shape), weight, sigma)
+    # the change, blurred, reaches 4 σ past the skin: only that window is touched
+    h, w_img = normal.shape[:2]
+    rows, cols = np.divmod(at, w_img)
+    margin = int(np.ceil(4 * sigma))
+    r0, r1 = max(rows.min() - margin, 0), min(rows.max() + margin + 1, h)
+    c0, c1 = max(cols.min() - margin, 0), min(cols.max() + margin + 1, w_img)
+    moved = np.zeros((r1 - r0, c1 - c0, 3), np.float32)
+    moved[rows - r0, cols - c0] = n - n0
+    weight = np.zeros((r1 - r0, c1 - c0), np.float32)
+    weight[rows - r0, cols - c0] = w
+    change = _weighted_blur(moved, weight, sigma)
     reach = np.clip(cv2.GaussianBlur(weight, (0, 0), sigma) / 0.5, 0.0, 1.0)
-    out = vectors.unit(normal + reach[..., None] * change)
-    return limit_turn(out, normal, MAX_DEG).astype(np.float32)
+    window = normal[r0:r1, c0:c1]
+    out = normal.copy()
+    out[r0:r1, c0:c1] = limit_turn(vectors.unit(window + reach[..., None] * change), window,
+                                   MAX_DEG)
+    return out
 
 
 def limit_turn(n: np.ndarray, n0: np.ndarray, max_deg: float) -> np.ndarray:
