@@ -227,7 +227,8 @@ def estimate_normals(image: np.ndarray, options=None, progress: ProgressFn | Non
                      cancel: CancelFn | None = None) -> dict:
     """The chain's first step alone (face features, then NormalNet) at internal resolution:
     ``{"rgb", "normal", "alpha", "landmarks", "prior", "warnings"}``. For evaluation and for
-    tools that want normals only."""
+    tools that want NormalNet's normals only: ``decompose``'s normal pass also has the
+    shading's correction (``shading_normals``), which needs the lighting."""
     opts = DecomposeOptions.from_any(options)
     reg = opts.registry or default_registry()
     reg.require(CHAIN[:1])
