@@ -657,6 +657,15 @@ def resize(image: np.ndarray, size: tuple[int, int], *, nearest: bool = False) -
     return out.reshape(h, w, image.shape[-1])
 
 
+def weighted_blur(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """``x`` (H×W×C) blurred by a Gaussian of ``sigma`` pixels, each pixel counted by
+    ``weight`` (H×W): the weighted mean around it, so that pixels of weight 0 neither enter nor
+    darken it."""
+    num = cv2.GaussianBlur(np.ascontiguousarray(x * weight[..., None], np.float32), (0, 0), sigma)
+    den = cv2.GaussianBlur(np.ascontiguousarray(weight, np.float32), (0, 0), sigma)
+    return num.reshape(x.shape) / np.maximum(den, 1e-6)[..., None]
+
+
 def contact_sheet(tiles: Sequence[tuple[str, np.ndarray]], *, tile: int = 256, columns: int = 4,
                   data_labels: Sequence[str] = ()) -> np.ndarray:
     """Arrange labelled linear images into one sRGB-ready linear sheet (H×W×3).

@@ -439,12 +439,6 @@ def fit_face_lighting(rgb: np.ndarray, normal: np.ndarray, weight: np.ndarray,
     return out.astype(np.float32)
 
 
-def _weighted_blur(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    num = cv2.GaussianBlur(np.ascontiguousarray(x * weight[..., None], np.float32), (0, 0), sigma)
-    den = cv2.GaussianBlur(np.ascontiguousarray(weight, np.float32), (0, 0), sigma)
-    return num.reshape(x.shape) / np.maximum(den, 1e-6)[..., None]
-
-
 def _skin_mean(x: np.ndarray, skin: np.ndarray) -> np.ndarray:
     w = skin.reshape(-1)
     return (x.reshape(-1, x.shape[-1]) * w[:, None]).sum(axis=0) / max(float(w.sum()), 1e-6)
@@ -462,8 +456,8 @@ def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
     if sigma < 0.5 or not (skin > 0.5).any():
         return albedo
     division = np.minimum(rgb / np.maximum(shading, 1e-4), 2.0)
-    ratio = (_weighted_blur(division, skin, sigma)
-             / np.maximum(_weighted_blur(albedo, skin, sigma), 1e-4))
+    ratio = (images.weighted_blur(division, skin, sigma)
+             / np.maximum(images.weighted_blur(albedo, skin, sigma), 1e-4))
     # the shape only: the face keeps the net's level and colour against the rest of the image
     ratio /= np.maximum(_skin_mean(ratio, skin), 1e-4)
     reach = np.clip(cv2.GaussianBlur(np.ascontiguousarray(skin, np.float32), (0, 0), sigma)
@@ -499,9 +493,9 @@ def detail_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
         return albedo
     weight = np.clip(alpha, 0.0, 1.0).astype(np.float32)
     division = images.luminance(rgb) / np.maximum(images.luminance(shading), 1e-4)
-    smooth = _weighted_blur(division[..., None], weight, sigma)[..., 0]
+    smooth = images.weighted_blur(division[..., None], weight, sigma)[..., 0]
     detail = np.clip(division / np.maximum(smooth, 1e-4), *DETAIL_RANGE)
-    detailed = _weighted_blur(albedo, weight, sigma) * detail[..., None]
+    detailed = images.weighted_blur(albedo, weight, sigma) * detail[..., None]
     out = albedo + weight[..., None] * (detailed - albedo)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 

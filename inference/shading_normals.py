@@ -70,12 +70,6 @@ def _tangent(v: np.ndarray, n: np.ndarray) -> np.ndarray:
     return v - _dot(v, n)[..., None] * n
 
 
-def _weighted_blur(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    num = cv2.GaussianBlur(np.ascontiguousarray(x * weight[..., None], np.float32), (0, 0), sigma)
-    den = cv2.GaussianBlur(np.ascontiguousarray(weight, np.float32), (0, 0), sigma)
-    return num.reshape(x.shape) / np.maximum(den, 1e-6)[..., None]
-
-
 def correct(normal: np.ndarray, rgb: np.ndarray, sh: np.ndarray, skin: np.ndarray,
             sigma: float) -> np.ndarray:
     """``normal`` (H×W×3, unit) corrected toward the shading of ``rgb`` (H×W×3 linear) under
@@ -117,7 +111,7 @@ def correct(normal: np.ndarray, rgb: np.ndarray, sh: np.ndarray, skin: np.ndarra
     moved[rows - r0, cols - c0] = n - n0
     weight = np.zeros((r1 - r0, c1 - c0), np.float32)
     weight[rows - r0, cols - c0] = w
-    change = _weighted_blur(moved, weight, sigma)
+    change = images.weighted_blur(moved, weight, sigma)
     reach = np.clip(cv2.GaussianBlur(weight, (0, 0), sigma) / 0.5, 0.0, 1.0)
     window = normal[r0:r1, c0:c1]
     out = normal.copy()

@@ -224,3 +224,13 @@ def test_half_exr_is_clipped_and_rounded_as_numpy_rounds(tmp_path):
     want = np.clip(pixels, -65504, 65504).astype(np.float16).astype(np.float32)
     assert np.array_equal(back, want)
     assert I.use_exr_threads() >= 0                        # the codec's pool is set once
+
+
+def test_a_weighted_blur_leaves_out_what_weighs_nothing():
+    x = np.full((40, 40, 2), 100.0, np.float32)
+    weight = np.zeros((40, 40), np.float32)
+    weight[:, :20] = 1.0
+    x[:, :20] = [1.0, 2.0]
+    out = I.weighted_blur(x, weight, 4.0)
+    assert out.shape == x.shape
+    assert np.allclose(out[:, :30], [1.0, 2.0], atol=1e-4)  # the backdrop does not leak in
