@@ -90,6 +90,40 @@ def normal_metrics(pred: np.ndarray, ref: np.ndarray,
     return out
 
 
+def best_rotation(pred: np.ndarray, ref: np.ndarray,
+                  mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """The rotation (3×3) that best turns ``pred``'s unit normals onto ``ref``'s inside ``mask``:
+    ``pred @ R`` matches ``ref`` in least squares over the pixels (orthogonal Procrustes, a
+    proper rotation)."""
+    pred, ref = _pair(pred, ref, "best_rotation")
+    m = _mask_for(mask, pred.shape[:2])
+    a, b = (_unit_rows(x[m]) for x in (pred, ref))
+    u, _, vt = np.linalg.svd(a.T @ b)
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    return u @ flip @ vt
+
+
+def global_rotation(pred: np.ndarray, ref: np.ndarray,
+                    mask: Optional[np.ndarray] = None) -> dict[str, float]:
+    """How much of ``pred``'s error against ``ref`` one rotation of the whole map explains.
+
+    Returns ``rotation_deg``, the angle of ``best_rotation`` (a head pose the estimate got wrong
+    shows here), and ``mean_deg_rotated``, the mean angular error left once ``pred`` is turned
+    by it (the shape's own error).
+    """
+    rotation = best_rotation(pred, ref, mask)
+    pred, ref = _pair(pred, ref, "global_rotation")
+    m = _mask_for(mask, pred.shape[:2])
+    angle = np.degrees(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0)))
+    rotated = np.degrees(np.arccos(_cosine(pred[m] @ rotation, ref[m])))
+    return {"rotation_deg": float(angle), "mean_deg_rotated": float(rotated.mean())}
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    length = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, length, out=np.zeros_like(v), where=length > 1e-12)
+
+
 def _psnr_from(pred: np.ndarray, ref: np.ndarray, m: np.ndarray, peak: Optional[float]) -> float:
     if peak is None:
         peak = float(ref[m].max())

@@ -51,8 +51,8 @@ TARGETS = ("P00A+025E+00", "P00A-025E+00", "P00A+050E+00", "P00A-050E+00", "P00A
            "P00A-070E+00", "P00A+000E+45", "P00A+020E-40", "P00A-035E+40", "P00A+035E+15")
 SATURATED = 250.0
 PEAK = 255.0
-VARIANTS = ("photo", "flat", "prior", "chain", "physics", "reference_albedo", "oracle",
-            "chain_shadow", "render_sun", "render_sun_refined")
+VARIANTS = ("photo", "flat", "prior", "chain", "physics", "reference_albedo", "posed_chain",
+            "oracle", "chain_shadow", "render_sun", "render_sun_refined")
 LABELS = {
     "photo": "the frontal photo, unchanged",
     "flat": "flat normals + Relit's albedo",
@@ -60,6 +60,8 @@ LABELS = {
     "chain": "**Relit's normals + Relit's albedo (the chain)**",
     "physics": "Relit's normals + albedo = photo / Relit's diffuse shading",
     "reference_albedo": "Relit's normals + the reference albedo",
+    "posed_chain": "the chain, its normals turned by the one rotation that best matches the "
+                   "reference (diagnostic: the head pose known)",
     "oracle": "photometric-stereo normals + albedo (the oracle)",
     "chain_shadow": "the chain + the cast shadow from Relit's height",
     "render_sun": "Relit's `render.cook_torrance`, sun light, all passes and matte",
@@ -157,6 +159,9 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
         "physics": lambert(grey(passes.rgb) / np.maximum(shading, 1e-4), passes.normal,
                            to_light),
         "reference_albedo": lambert(ref["albedo"], passes.normal, to_light),
+        "posed_chain": lambert(albedo, passes.normal @ metrics.best_rotation(
+            passes.normal, ref["normal"], ref["mask"].astype(bool)).astype(np.float32),
+            to_light),
         "oracle": lambert(ref["albedo"], ref["normal"], to_light),
     }
     if passes.height is not None:
@@ -191,8 +196,11 @@ def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
         per_view[view] = {k: si_psnr(v, target, mask) for k, v in preds.items()}
     variants = [v for v in VARIANTS if all(v in row for row in per_view.values())]
     normals = metrics.normal_metrics(passes.normal, ref["normal"], ref["mask"].astype(bool))
+    turn = metrics.global_rotation(passes.normal, ref["normal"], ref["mask"].astype(bool))
     return {"metric": "yale_relight_si_psnr_db", "subject": subject,
             "normal_mean_deg": normals["mean_deg"], "normal_median_deg": normals["median_deg"],
+            "normal_rotation_deg": turn["rotation_deg"],
+            "normal_mean_deg_rotated": turn["mean_deg_rotated"],
             "models": passes.meta.get("models", {}), "encoding": encoding,
             "decompose_args": list(extra), "refine_options": dict(refine_options or {}),
             "relights": len(per_view),
@@ -224,7 +232,8 @@ def group_means(rows: list[dict], subjects: Sequence[str]) -> dict[str, float]:
 
 def card_table(rows: list[dict], groups: dict[str, Sequence[str]]) -> str:
     """A markdown table: one row per variant, one column per group of subjects, and the
-    decomposed normals' mean error against the reference beneath."""
+    decomposed normals' mean error against the reference beneath, split into one rotation of
+    the whole map and the rest (``metrics.global_rotation``)."""
     means = {group: group_means(rows, members) for group, members in groups.items()}
     shown = [group for group in groups if means[group]]
     head = " | ".join(f"{group} ({', '.join(groups[group])})" for group in shown)
@@ -239,4 +248,15 @@ def card_table(rows: list[dict], groups: dict[str, Sequence[str]]) -> str:
               for group in shown}
     cells = " | ".join(f"{np.mean(errors[group]):.2f}°" for group in shown)
     lines.append(f"| Relit's normals against the reference, mean angular error | {cells} |")
+    turned = [group for group in shown if all("normal_rotation_deg" in row for row in rows
+                                              if row["subject"] in groups[group])]
+    if turned:
+        cells = " | ".join(
+            "{:.2f}° / {:.2f}°".format(*(np.mean([row[key] for row in rows
+                                                    if row["subject"] in groups[group]])
+                                           for key in ("normal_rotation_deg",
+                                                       "normal_mean_deg_rotated")))
+            for group in shown)
+        lines.append("| the same split: the one rotation that best turns them onto the reference "
+                     f"(a head pose read wrong) / the mean error left after it | {cells} |")
     return "\n".join(lines)

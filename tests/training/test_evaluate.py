@@ -196,6 +196,12 @@ def test_report_writes_json_and_the_model_card_block(samples, tmp_path, monkeypa
     assert "without landmarks" in text and "Yale B normals, mean, development" in text
     assert "Face Mesh finds the face, yaleB01, all 64 lights" in text
     assert "normal tilt on the face" in text and "Yale B development" in text
+    # the normals' error split into one rotation and the rest, on both kinds of face
+    whole = res["yale_net"][0]["whole_mask"]
+    assert 0.0 <= whole["rotation_deg"] <= 180.0
+    assert whole["mean_deg_rotated"] <= whole["mean_deg"] + 0.5
+    assert 0.0 <= res["chain"][keys.rotation_key(keys.ROTATION_DEG)] <= 180.0
+    assert "normals' error split" in text and "synthetic" in text.split("error split")[1]
     assert "the same at the subject's edge" in text
     assert "acceptance" not in text.split(model_card.CARD_BEGIN)[1]
     assert res["options"] == {} and "runs with the pipeline's defaults." in text
@@ -331,8 +337,12 @@ def test_yale_relight_through_the_cli_orders_its_variants():
     assert m["oracle"] > m["chain"] > m["photo"] + 1.0
     assert m["render_sun"] > m["photo"] + 1.0  # the matte covers the face on a tight crop
     assert 0 < row["normal_mean_deg"] < 30
+    # the head pose known: the chain's normals turned onto the reference lose angular error
+    assert 0 < row["normal_rotation_deg"] < 30
+    assert row["normal_mean_deg_rotated"] <= row["normal_mean_deg"]
+    assert np.isfinite(m["posed_chain"]) and m["posed_chain"] > m["photo"]
     table = yale_relight.card_table([row], {"development": ["yaleB01"]})
-    assert "the chain" in table and "dB" in table
+    assert "the chain" in table and "dB" in table and "the same split" in table
 
 
 def test_yale_relight_refines_at_the_strength_asked_for():

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from inference.errors import InputError
-from inference.metrics import angular_error, normal_metrics, psnr, scale_invariant_psnr, ssim
+from inference.metrics import (angular_error, global_rotation, normal_metrics, psnr,
+                               scale_invariant_psnr, ssim)
 
 
 def _tilted(shape, degrees):
@@ -40,6 +41,37 @@ def test_known_rotation_and_thresholds():
     assert m10["mean_dy"] == pytest.approx(math.sin(math.radians(10.0)), abs=1e-6)
     assert m10["mean_dx"] == pytest.approx(0.0, abs=1e-7)
     assert normal_metrics(ref, _tilted((4, 4), 10.0))["mean_dy"] < 0
+
+
+def _sphere(size):
+    """Unit normals of a hemisphere filling a ``size``² square, and its mask."""
+    v, u = np.mgrid[0:size, 0:size] + 0.5
+    x, y = (u / size) * 2 - 1, 1 - (v / size) * 2
+    inside = x * x + y * y < 0.9
+    z = np.sqrt(np.clip(1 - x * x - y * y, 0, 1))
+    return np.dstack([x, y, z]), inside
+
+
+def _turned(n, axis, degrees):
+    """``n`` turned by ``degrees`` about ``axis`` (Rodrigues)."""
+    k, t = np.asarray(axis, float) / np.linalg.norm(axis), math.radians(degrees)
+    return (n * math.cos(t) + np.cross(k, n) * math.sin(t)
+            + k * (n @ k)[..., None] * (1 - math.cos(t)))
+
+
+def test_global_rotation_finds_a_turned_estimate_and_the_shape_error_left():
+    ref, mask = _sphere(48)
+    turned = _turned(ref, (1.0, 0.3, 0.0), 9.0)
+    split = global_rotation(turned, ref, mask)
+    assert split["rotation_deg"] == pytest.approx(9.0, abs=1e-3)
+    assert split["mean_deg_rotated"] == pytest.approx(0.0, abs=1e-3)
+    assert normal_metrics(turned, ref, mask)["mean_deg"] > 5.0
+    # a flattened estimate: no rotation explains it, and its error stays
+    flat = ref * np.array([1.0, 1.0, 2.0])
+    split = global_rotation(flat, ref, mask)
+    assert split["rotation_deg"] < 0.5
+    assert split["mean_deg_rotated"] == pytest.approx(normal_metrics(flat, ref, mask)["mean_deg"],
+                                                      abs=0.3)
 
 
 def test_mixed_errors_give_mean_median_and_shares():
@@ -79,6 +111,7 @@ def test_angular_error_map_and_zero_vectors():
     lambda: normal_metrics(np.ones((4, 4, 3)), np.ones((4, 4, 3)), np.zeros((4, 4), bool)),
     lambda: normal_metrics(np.ones((4, 4, 3)), np.ones((4, 4, 3)), np.ones((3, 4), bool)),
     lambda: angular_error(np.ones((4, 4, 2)), np.ones((4, 4, 2))),
+    lambda: global_rotation(np.ones((4, 4, 3)), np.ones((4, 4, 3)), np.zeros((4, 4), bool)),
     lambda: psnr(np.ones((4, 4)), np.ones((4, 4)), peak=0.0),
 ])
 def test_bad_input_raises_input_error(call):

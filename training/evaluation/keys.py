@@ -33,6 +33,12 @@ WITHIN = tuple(Metric("within_" + f"{degrees:g}".replace(".", "_"), f"≤{degree
 MEAN_COS = Metric("mean_cos", "cos", spec=".3f")
 MEAN_DY = Metric("mean_dy", "mean Y of estimate − reference", spec="+.3f")
 PIXELS = Metric("pixels", "pixels", spec="d")
+ROTATION_DEG = Metric("rotation_deg", "the one rotation that best turns the estimate onto the "
+                      "reference (a head pose read wrong)", "°")
+MEAN_DEG_ROTATED = Metric("mean_deg_rotated", "mean error left once turned by it (the shape's "
+                          "own error)", "°")
+ROTATION = (ROTATION_DEG, MEAN_DEG_ROTATED)
+"""``inference.metrics.global_rotation``'s split of a normal map's error, per image."""
 
 # the chain's other passes
 ALBEDO_SI_PSNR = Metric("albedo_si_psnr_db", "albedo si-PSNR", " dB", target="≥ 28 dB")
@@ -68,6 +74,12 @@ def relight_key(light: str, renderer: str, passes: str, measure: Metric) -> str:
     if light not in RELIGHT_LIGHTS or renderer not in RENDERERS:
         raise KeyError(f"no relight key for light {light!r}, renderer {renderer!r}")
     return f"relight_{light}{renderer}_{passes}_{measure.key}"
+
+
+def rotation_key(measure: Metric) -> str:
+    """The chain's key for one of ``ROTATION``, averaged over the samples:
+    ``normals_rotation_deg`` or ``normals_mean_deg_rotated``."""
+    return f"normals_{measure.key}"
 
 
 def level_key(what: str) -> str:

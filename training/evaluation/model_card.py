@@ -48,6 +48,24 @@ def _tilt(res: dict) -> list[str]:
     return out
 
 
+def _pose(res: dict) -> list[str]:
+    """The normals' error split into one rotation and the rest, on the held-out synthetic
+    samples and on Yale B's views (``metrics.global_rotation``)."""
+    turn, left = keys.ROTATION
+    chain = res["chain"]
+    out = []
+    if keys.rotation_key(turn) in chain:
+        out.append(f"synthetic {turn.show(chain[keys.rotation_key(turn)])} / "
+                   f"{left.show(chain[keys.rotation_key(left)])}")
+    for group, subjects in _groups():
+        rows = [row["whole_mask"] for row in res.get("yale_net", [])
+                if row["subject"] in subjects and turn.key in row["whole_mask"]]
+        if rows:
+            out.append(f"Yale B {group} {turn.show(np.mean([r[turn.key] for r in rows]))} / "
+                       f"{left.show(np.mean([r[left.key] for r in rows]))}")
+    return out
+
+
 def _relight_rows(chain: dict) -> list[str]:
     """Cook-Torrance and RenderNet, PSNR / SSIM, from the predicted and the true passes."""
     def both(light, renderer, passes):
@@ -129,6 +147,11 @@ def card_markdown(res: dict) -> str:
         lines.append(f"| Yale B normals, mean, {group} ({', '.join(subjects)}) | ≤ 12° | "
                      f"{degrees.show(net)} whole mask; {degrees.show(face)} where the prior "
                      f"covers, prior alone {degrees.show(prior)} |")
+    pose = _pose(res)
+    if pose:
+        turn, left = keys.ROTATION
+        lines.append(f"| normals' error split: {turn.name}, its angle / the {left.name}, mean "
+                     "per image | | " + "; ".join(pose) + " |")
     tilt = _tilt(res)
     if tilt:
         lines.append(f"| normal tilt on the face, {keys.MEAN_DY.name} (+ = tilted up): "

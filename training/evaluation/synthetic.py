@@ -216,6 +216,9 @@ def chain_synthetic(folder: Path, count: int, models_dir: Path | None = None,
         mask = sample["alpha"] > 0.5
         error, cosine = angles(passes.normal, sample["normal"], mask)
         errors.append(error), cosines.append(cosine)
+        turn = metrics.global_rotation(passes.normal, sample["normal"], mask)
+        for measure in keys.ROTATION:
+            add(keys.rotation_key(measure), turn[measure.key])
         add(keys.ALBEDO_SI_PSNR.key, metrics.scale_invariant_psnr(
             passes.albedo, sample["albedo"], mask, peak=1.0))
         add(keys.ROUGHNESS_MAE.key, np.abs(passes.roughness - sample["roughness"])[mask].mean())

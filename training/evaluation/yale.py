@@ -95,7 +95,8 @@ def yale_net(subjects, models_dir: Path | None = None, options: dict | None = No
              ) -> list[dict]:
     """The chain's normal pass (the shipped models, or those in ``models_dir``: NormalNet, then
     the shading's correction, ``shading_normals``) on the same Yale B views and pixels as
-    ``yale_prior``, plus the whole reference mask."""
+    ``yale_prior``, plus the whole reference mask, where the error is also split into one
+    rotation of the whole map and what is left (``metrics.global_rotation``)."""
     from inference import face, models, pipeline
 
     registry = models.Registry(models_dir) if models_dir else models.default_registry()
@@ -110,7 +111,8 @@ def yale_net(subjects, models_dir: Path | None = None, options: dict | None = No
             face_px = ref["mask"] & (face.analyse(image).prior_mask > 0.5)
             row = {"metric": "normal_net_vs_reference", "subject": subject, "view": view,
                    "model": registry.spec("normal_net").version,
-                   "whole_mask": metrics.normal_metrics(normal, ref["normal"], ref["mask"])}
+                   "whole_mask": {**metrics.normal_metrics(normal, ref["normal"], ref["mask"]),
+                                  **metrics.global_rotation(normal, ref["normal"], ref["mask"])}}
             if face_px.any():
                 row["prior_covered"] = metrics.normal_metrics(normal, ref["normal"], face_px)
             out.append(row)
