@@ -193,7 +193,8 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         feats["albedo"] = detail_albedo(feats["albedo"], small, shading, feats["alpha"],
                                         opts.albedo_detail * feats["face_size"])
     if opts.albedo_headroom > 0:
-        feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom)
+        feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom,
+                                       shading_trust(shading, skin))
     if monochrome:
         feats["albedo"] = greyed(feats["albedo"])
     spec = net("specular_net", feats, steps.stage("specular"))
@@ -448,21 +449,42 @@ def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
                       skin: np.ndarray, sigma: float) -> np.ndarray:
     """The albedo net's answer with its low frequencies over the skin taken from the photo:
     albedo × shading must give back the photo, so the ratio of the two albedos — photo / shading
-    against the net's — blurred by ``sigma`` pixels over the skin (``skin_weights``) multiplies
-    the net's albedo, fading out away from the skin. The ratio is brought to a mean of 1 over
-    the skin, so the face keeps the net's level and colour against the rest of the image. The
-    net keeps the detail (and what it removes: highlights, cast shadows); the photo fixes the
-    smooth shading the net left in, or took out, on faces unlike the factory's."""
+    against the net's — blurred by ``sigma`` pixels over the skin (``skin_weights``) where the
+    shading holds (``shading_trust``) multiplies the net's albedo, fading out away from there.
+    The ratio is brought to a mean of 1 over that skin, so the face keeps the net's level and
+    colour against the rest of the image. The net keeps the detail (and what it removes:
+    highlights, cast shadows); the photo fixes the smooth shading the net left in, or took out,
+    on faces unlike the factory's."""
     if sigma < 0.5 or not (skin > 0.5).any():
         return albedo
     division = np.minimum(rgb / np.maximum(shading, 1e-4), 2.0)
-    ratio = (images.weighted_blur(division, skin, sigma)
-             / np.maximum(images.weighted_blur(albedo, skin, sigma), 1e-4))
+    # only skin where the shading holds (shading_trust) says anything
+    weight = (skin * shading_trust(shading, skin)).astype(np.float32)
+    ratio = (images.weighted_blur(division, weight, sigma)
+             / np.maximum(images.weighted_blur(albedo, weight, sigma), 1e-4))
     # the shape only: the face keeps the net's level and colour against the rest of the image
-    ratio /= np.maximum(_skin_mean(ratio, skin), 1e-4)
-    reach = np.clip(cv2.GaussianBlur(np.ascontiguousarray(skin, np.float32), (0, 0), sigma)
-                    / 0.5, 0.0, 1.0)[..., None]
+    ratio /= np.maximum(_skin_mean(ratio, weight), 1e-4)
+    reach = np.clip(cv2.GaussianBlur(weight, (0, 0), sigma) / 0.5, 0.0, 1.0)[..., None]
     return np.clip(albedo * (1.0 + reach * (ratio - 1.0)), 0.0, 1.0).astype(np.float32)
+
+
+SHADING_TRUST = 0.25
+"""Photo / shading is trusted where the shading reaches this share of its level over the
+skin (``shading_trust``)."""
+
+
+def shading_trust(shading: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """How far photo / shading can be trusted per pixel (H×W in [0, 1]): where the estimated
+    shading falls toward 0 (a normal the fitted light does not reach: under the chin, the
+    nostrils), the photo still shows the fill and the bounce it misses, so the division grows
+    without bound. 1 from ``SHADING_TRUST`` of the shading's level (its 75th percentile where
+    ``where`` > 0.5) up, falling linearly to 0."""
+    lum = images.luminance(np.asarray(shading, np.float32))
+    inside = lum[np.asarray(where) > 0.5]
+    level = float(np.percentile(inside, 75)) if inside.size else 0.0
+    if level <= 0:
+        return np.ones_like(lum)
+    return np.clip(lum / (SHADING_TRUST * level), 0.0, 1.0).astype(np.float32)
 
 
 def photo_refinements(photo_detail: bool = True, shading_normals: bool = True) -> dict:
@@ -501,12 +523,16 @@ def detail_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
 
 
 def bound_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray, headroom: float,
-                 eps: float = 1e-3) -> np.ndarray:
+                 trust: Optional[np.ndarray] = None, eps: float = 1e-3) -> np.ndarray:
     """``albedo`` limited to ``headroom`` × rgb / shading per channel: where a net paints a
     dark surface bright (a navy jacket turned light blue), albedo × shading would outshine the
-    photo, which a diffuse surface cannot."""
-    return np.minimum(albedo, headroom * np.maximum(rgb, 0.0) / np.maximum(shading, eps)
-                      ).astype(np.float32)
+    photo, which a diffuse surface cannot. Where the shading cannot be trusted (``trust``,
+    H×W in [0, 1], ``shading_trust``) the bound fades out: there a channel the estimated light
+    barely reaches would be cut against the others (a cyan patch under a chin)."""
+    bounded = np.minimum(albedo, headroom * np.maximum(rgb, 0.0) / np.maximum(shading, eps))
+    if trust is not None:
+        bounded = albedo + trust[..., None] * (bounded - albedo)
+    return bounded.astype(np.float32)
 
 
 def albedo_from_diffuse(diffuse: np.ndarray, shading: np.ndarray, eps: float = 1e-3

@@ -433,6 +433,62 @@ def test_consistent_albedo_takes_the_smooth_part_from_the_photo():
     assert np.array_equal(pipeline.consistent_albedo(net, rgb, shading, skin * 0, 6.0), net)
 
 
+def _sphere_lit_from_above():
+    """The sphere under a light from above that leaves its lower part dark, and a photo of it
+    that also holds a fill the light misses (under a chin, the fill and the bounce)."""
+    normal, inside = _sphere()
+    sh = np.zeros((9, 3))
+    sh[0], sh[1] = 0.5, 0.9
+    shading = pipeline.lighting_shading(normal, sh)
+    rng = np.random.default_rng(3)
+    texture = np.clip(1.0 + 0.1 * rng.standard_normal((96, 96)), 0.8, 1.2).astype(np.float32)
+    truth = np.array([0.6, 0.45, 0.35], np.float32) * texture[..., None]
+    rgb = truth * (shading + 0.05)
+    dark = inside & (images.luminance(shading) < 0.02 * np.percentile(
+        images.luminance(shading)[inside], 75))
+    return normal, inside, shading, truth, rgb, dark
+
+
+def test_shading_trust_falls_to_zero_where_the_light_does_not_reach():
+    _, inside, shading, _, _, dark = _sphere_lit_from_above()
+    trust = pipeline.shading_trust(shading, inside)
+    assert trust.shape == inside.shape and trust.min() >= 0.0 and trust.max() <= 1.0
+    lum = images.luminance(shading)
+    assert (trust[inside & (lum >= np.percentile(lum[inside], 75))] == 1.0).all()
+    assert trust[dark].max() < 0.1
+    assert (pipeline.shading_trust(np.zeros_like(shading), inside) == 1.0).all()  # no light
+
+
+def test_the_albedo_is_taken_from_the_photo_only_where_the_shading_holds(monkeypatch):
+    """Under the chin the fitted light gives almost no shading while the photo still shows the
+    fill: photo / shading grows without bound there. The albedo's consistency leaves the net's
+    answer where the shading cannot be trusted; trusted everywhere, it paints a bright band
+    there (the band Hopper's albedo had under the chin)."""
+    _, inside, shading, truth, rgb, dark = _sphere_lit_from_above()
+    skin = inside.astype(np.float32)
+    held = pipeline.consistent_albedo(truth, rgb, shading, skin, sigma=6.0)
+    monkeypatch.setattr(pipeline, "shading_trust",
+                        lambda shade, where: np.ones(shade.shape[:2], np.float32))
+    everywhere = pipeline.consistent_albedo(truth, rgb, shading, skin, sigma=6.0)
+    held, everywhere = (np.abs(out - truth)[dark].mean() for out in (held, everywhere))
+    assert held < 0.05 and everywhere > 4 * held
+
+
+def test_the_albedo_bound_fades_where_the_shading_cannot_be_trusted():
+    """A light that barely reaches one channel there (red only, from below) would cut that
+    channel against the others: a cyan patch under the chin. Where the shading holds, the
+    bound still stops a net's bright answer for a dark surface."""
+    albedo = np.full((2, 1, 3), 0.6, np.float32)
+    rgb = np.full((2, 1, 3), 0.02, np.float32)
+    shading = np.array([[[0.1, 0.0, 0.0]], [[0.8, 0.8, 0.8]]], np.float32)
+    trust = np.array([[0.0], [1.0]], np.float32)
+    out = pipeline.bound_albedo(albedo, rgb, shading, 2.0, trust)
+    assert np.allclose(out[0, 0], 0.6)  # untrusted: the net's colour, not cut to cyan
+    assert np.allclose(out[1, 0], 2.0 * 0.02 / 0.8)  # trusted: bounded by the photo
+    assert np.allclose(pipeline.bound_albedo(albedo, rgb, shading, 2.0)[0, 0],
+                       [2.0 * 0.02 / 0.1, 0.6, 0.6])  # no trust given: bound everywhere
+
+
 def test_detail_albedo_takes_the_fine_detail_from_the_photo():
     normal, inside, shading = _lit_sphere()
     rng = np.random.default_rng(2)
