@@ -97,10 +97,7 @@ def best_rotation(pred: np.ndarray, ref: np.ndarray,
     proper rotation)."""
     pred, ref = _pair(pred, ref, "best_rotation")
     m = _mask_for(mask, pred.shape[:2])
-    a, b = (_unit_rows(x[m]) for x in (pred, ref))
-    u, _, vt = np.linalg.svd(a.T @ b)
-    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
-    return u @ flip @ vt
+    return _procrustes(_unit_rows(pred[m]), _unit_rows(ref[m]))
 
 
 def global_rotation(pred: np.ndarray, ref: np.ndarray,
@@ -111,12 +108,20 @@ def global_rotation(pred: np.ndarray, ref: np.ndarray,
     shows here), and ``mean_deg_rotated``, the mean angular error left once ``pred`` is turned
     by it (the shape's own error).
     """
-    rotation = best_rotation(pred, ref, mask)
     pred, ref = _pair(pred, ref, "global_rotation")
     m = _mask_for(mask, pred.shape[:2])
+    a, b = _unit_rows(pred[m]), _unit_rows(ref[m])
+    rotation = _procrustes(a, b)
     angle = np.degrees(np.arccos(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0)))
-    rotated = np.degrees(np.arccos(_cosine(pred[m] @ rotation, ref[m])))
+    rotated = np.degrees(np.arccos(_cosine(a @ rotation, b)))
     return {"rotation_deg": float(angle), "mean_deg_rotated": float(rotated.mean())}
+
+
+def _procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The proper rotation R minimising ‖a·R − b‖ over the rows (N×3 each)."""
+    u, _, vt = np.linalg.svd(a.T @ b)
+    flip = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0])
+    return u @ flip @ vt
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:

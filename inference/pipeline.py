@@ -181,6 +181,7 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         sh = greyed(sh)
     shading = lighting_shading(normal, sh)
     feats["shading"] = shading
+    trust = shading_trust(shading, skin)  # where photo / shading says something
     diffuse = np.maximum(net("diffuse_net", feats, steps.stage("diffuse")), 0.0)
     if tuple(reg.spec("diffuse_net").outputs[0].channels) == FEATURES["albedo"]:
         feats["albedo"] = np.clip(diffuse, 0.0, 1.0)  # a net that predicts albedo directly
@@ -188,13 +189,13 @@ def decompose(image: np.ndarray, options=None, progress: ProgressFn | None = Non
         feats["albedo"] = albedo_from_diffuse(diffuse, shading)
     if opts.albedo_consistency > 0 and feats["face_size"] > 0:
         feats["albedo"] = consistent_albedo(feats["albedo"], small, shading, skin,
-                                            opts.albedo_consistency * feats["face_size"])
+                                            opts.albedo_consistency * feats["face_size"], trust)
     if opts.albedo_detail > 0 and feats["face_size"] > 0:
         feats["albedo"] = detail_albedo(feats["albedo"], small, shading, feats["alpha"],
                                         opts.albedo_detail * feats["face_size"])
     if opts.albedo_headroom > 0:
         feats["albedo"] = bound_albedo(feats["albedo"], small, shading, opts.albedo_headroom,
-                                       shading_trust(shading, skin))
+                                       trust)
     if monochrome:
         feats["albedo"] = greyed(feats["albedo"])
     spec = net("specular_net", feats, steps.stage("specular"))
@@ -446,20 +447,22 @@ def _skin_mean(x: np.ndarray, skin: np.ndarray) -> np.ndarray:
 
 
 def consistent_albedo(albedo: np.ndarray, rgb: np.ndarray, shading: np.ndarray,
-                      skin: np.ndarray, sigma: float) -> np.ndarray:
+                      skin: np.ndarray, sigma: float, trust: Optional[np.ndarray] = None
+                      ) -> np.ndarray:
     """The albedo net's answer with its low frequencies over the skin taken from the photo:
     albedo × shading must give back the photo, so the ratio of the two albedos — photo / shading
     against the net's — blurred by ``sigma`` pixels over the skin (``skin_weights``) where the
-    shading holds (``shading_trust``) multiplies the net's albedo, fading out away from there.
-    The ratio is brought to a mean of 1 over that skin, so the face keeps the net's level and
-    colour against the rest of the image. The net keeps the detail (and what it removes:
-    highlights, cast shadows); the photo fixes the smooth shading the net left in, or took out,
-    on faces unlike the factory's."""
+    shading holds (``trust``; None: ``shading_trust`` over the skin) multiplies the net's
+    albedo, fading out away from there. The ratio is brought to a mean of 1 over that skin, so
+    the face keeps the net's level and colour against the rest of the image. The net keeps the
+    detail (and what it removes: highlights, cast shadows); the photo fixes the smooth shading
+    the net left in, or took out, on faces unlike the factory's."""
     if sigma < 0.5 or not (skin > 0.5).any():
         return albedo
     division = np.minimum(rgb / np.maximum(shading, 1e-4), 2.0)
-    # only skin where the shading holds (shading_trust) says anything
-    weight = (skin * shading_trust(shading, skin)).astype(np.float32)
+    if trust is None:
+        trust = shading_trust(shading, skin)
+    weight = (skin * trust).astype(np.float32)  # only skin where the shading holds says anything
     ratio = (images.weighted_blur(division, weight, sigma)
              / np.maximum(images.weighted_blur(albedo, weight, sigma), 1e-4))
     # the shape only: the face keeps the net's level and colour against the rest of the image

@@ -144,8 +144,15 @@ def prior_normals(passes: Passes) -> np.ndarray:
     return np.where(prior.prior_mask[..., None] > 0.5, prior.prior_normal, flat)
 
 
+def posed_normals(passes: Passes, ref) -> np.ndarray:
+    """The decomposed normals turned by the one rotation that best matches the reference's
+    (``metrics.best_rotation``): the chain with the head pose known, a diagnostic."""
+    turn = metrics.best_rotation(passes.normal, ref["normal"], ref["mask"].astype(bool))
+    return (passes.normal @ turn).astype(np.float32)
+
+
 def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.ndarray,
-                        refine: bool, prior_n: np.ndarray,
+                        refine: bool, prior_n: np.ndarray, posed_n: np.ndarray,
                         refine_options: Optional[dict] = None) -> dict[str, np.ndarray]:
     """Every variant's render of one subject under one light (H×W, arbitrary scale)."""
     flat = np.broadcast_to(np.array([0, 0, 1], np.float32), photo.shape + (3,))
@@ -159,9 +166,7 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
         "physics": lambert(grey(passes.rgb) / np.maximum(shading, 1e-4), passes.normal,
                            to_light),
         "reference_albedo": lambert(ref["albedo"], passes.normal, to_light),
-        "posed_chain": lambert(albedo, passes.normal @ metrics.best_rotation(
-            passes.normal, ref["normal"], ref["mask"].astype(bool)).astype(np.float32),
-            to_light),
+        "posed_chain": lambert(albedo, posed_n, to_light),
         "oracle": lambert(ref["albedo"], ref["normal"], to_light),
     }
     if passes.height is not None:
@@ -187,12 +192,12 @@ def evaluate_subject(subject: str, root: Path = SHARED / "eval" / "yaleb",
     per_view: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         passes = decompose_photo(photo, Path(tmp), subject, extra, encoding)
-    prior_n = prior_normals(passes)
+    prior_n, posed_n = prior_normals(passes), posed_normals(passes, ref)
     for view in targets:
         target = capture(folder, view) * PEAK
         mask = ref["mask"].astype(bool) & (target < SATURATED)
         preds = subject_predictions(passes, photo, ref, light_direction(view), refine, prior_n,
-                                    refine_options)
+                                    posed_n, refine_options)
         per_view[view] = {k: si_psnr(v, target, mask) for k, v in preds.items()}
     variants = [v for v in VARIANTS if all(v in row for row in per_view.values())]
     normals = metrics.normal_metrics(passes.normal, ref["normal"], ref["mask"].astype(bool))
