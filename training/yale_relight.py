@@ -52,7 +52,7 @@ TARGETS = ("P00A+025E+00", "P00A-025E+00", "P00A+050E+00", "P00A-050E+00", "P00A
 SATURATED = 250.0
 PEAK = 255.0
 VARIANTS = ("photo", "flat", "prior", "chain", "physics", "reference_albedo", "posed_chain",
-            "oracle", "chain_shadow", "render_sun", "render_sun_refined")
+            "oracle", "chain_shadow", "render_sun", "render_sun_refined", "render_sun_diffuse")
 LABELS = {
     "photo": "the frontal photo, unchanged",
     "flat": "flat normals + Relit's albedo",
@@ -66,6 +66,8 @@ LABELS = {
     "chain_shadow": "the chain + the cast shadow from Relit's height",
     "render_sun": "Relit's `render.cook_torrance`, sun light, all passes and matte",
     "render_sun_refined": "the same, refined by RenderNet",
+    "render_sun_diffuse": "the sun render's diffuse part alone (diagnostic: what its specular "
+                          "costs)",
 }
 
 
@@ -174,6 +176,7 @@ def subject_predictions(passes: Passes, photo: np.ndarray, ref, to_light: np.nda
                                                                 alpha=passes.alpha)
     relit = render.cook_torrance(passes, _sun(to_light))
     out["render_sun"] = grey(relit.rgb)
+    out["render_sun_diffuse"] = grey(relit.diffuse)
     if refine:
         out["render_sun_refined"] = grey(pipeline.refine(passes, relit, refine_options))
     return out

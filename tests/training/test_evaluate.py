@@ -336,6 +336,7 @@ def test_yale_relight_through_the_cli_orders_its_variants():
             "render_sun"} <= set(m)
     assert m["oracle"] > m["chain"] > m["photo"] + 1.0
     assert m["render_sun"] > m["photo"] + 1.0  # the matte covers the face on a tight crop
+    assert m["render_sun_diffuse"] > m["photo"] + 1.0 and m["render_sun_diffuse"] != m["render_sun"]
     assert 0 < row["normal_mean_deg"] < 30
     # the head pose known: the chain's normals turned onto the reference lose angular error
     assert 0 < row["normal_rotation_deg"] < 30
